@@ -1,0 +1,1 @@
+"""Domain values: findings, outcomes, receipts, routing. Pure: no I/O."""
