@@ -1,0 +1,395 @@
+"""The embedded store: SQLite in WAL mode behind the `gateway.ports.Store` contract.
+
+Threads: every write (commit, ack, migrations) runs on ONE writer connection owned by a
+single-thread executor, so writes are serialised without locks and the event loop never waits
+on SQLite. Reads run on a small pool of reader connections on their own threads; in WAL mode a
+reader sees the last committed state and never queues behind a commit in progress.
+
+Durability: `commit_message` returns after COMMIT, with `PRAGMA synchronous=FULL` by default, so
+the WAL is fsynced before the receipt can leave. Positions come from an AUTOINCREMENT key under
+the write lock: strictly increasing, contiguous within one commit, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS, Migration
+from gateway.domain.messages import ItemFunction
+from gateway.errors import ConfigError, DuplicateMessage, StoreError
+from gateway.ports import ItemState, JournalEntry, JournalRow, MessageRecord, StoredMessage
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], T]
+
+SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+_IN_LIST_CHUNK = 500  # well under SQLite's bound variable limit (999 before 3.32)
+_FUNCTIONS = {f.value: f for f in ItemFunction}
+_CODE_SEPARATOR = ","
+
+_INSERT_MESSAGE = """
+INSERT INTO messages (partner, message_id, content_digest, receipt_id, received_at, status,
+                      http_status, receipt, test)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (partner, message_id) DO NOTHING
+"""
+_INSERT_ENTRY = """
+INSERT INTO journal (record_id, partner, message_id, item_id, version, function, category,
+                     hs_chapters, origin_countries, value_amount, value_currency, envelope)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_SELECT_MESSAGE = """
+SELECT partner, message_id, content_digest, http_status, receipt
+FROM messages WHERE partner = ? AND message_id = ?
+"""
+_ROW_COLUMNS = """
+SELECT position, record_id, partner, message_id, item_id, version, function, category,
+       hs_chapters, origin_countries, value_amount, value_currency, envelope
+FROM journal
+"""
+_LAST_POSITION = "SELECT coalesce(max(position), 0) FROM journal"
+_SELECT_CURSOR = "SELECT position FROM cursors WHERE consumer = ?"
+_UPSERT_CURSOR = """
+INSERT INTO cursors (consumer, position) VALUES (?, ?)
+ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position)
+"""
+
+
+class SqliteStore:
+    """gateway.ports.Store on one SQLite file. Build, then `await open()`; `close()` is idempotent.
+
+    `synchronous` is the SQLite PRAGMA (OFF, NORMAL, FULL, EXTRA); FULL (the default) makes each
+    commit durable against power loss, NORMAL only against process crashes.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        readers: int = 2,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        mode = synchronous.upper()
+        if mode not in SYNCHRONOUS_MODES:
+            raise ConfigError(
+                str(path), "synchronous", f"{synchronous!r} is not a SQLite synchronous mode",
+                "use one of " + ", ".join(sorted(SYNCHRONOUS_MODES)),
+            )  # fmt: skip
+        if readers < 1:
+            raise ValueError(f"readers must be at least 1, got {readers}")
+        self._path, self._synchronous = path, mode
+        self._readers_count, self._busy_timeout = readers, busy_timeout
+        self._writer: _Lane | None = None
+        self._readers: _Lane | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def open(self) -> None:
+        """Open the writer, apply pending migrations, then open the readers."""
+        if self._writer is not None:
+            return
+        writer = _Lane("store-writer", 1)
+        readers = _Lane("store-reader", self._readers_count)
+        try:
+            await writer.start(partial(self._connect, writer=True))
+            await writer.run(_migrate)
+            await readers.start(partial(self._connect, writer=False))
+        except sqlite3.Error as exc:
+            await _stop_all(writer, readers)
+            raise StoreError(f"cannot open the SQLite store {self._path}: {exc}") from exc
+        except BaseException:
+            await _stop_all(writer, readers)
+            raise
+        self._writer, self._readers = writer, readers
+
+    async def close(self) -> None:
+        """Finish the work already submitted, close every connection and stop the threads."""
+        writer, readers = self._writer, self._readers
+        self._writer = self._readers = None
+        if writer is not None and readers is not None:
+            await _stop_all(writer, readers)
+
+    async def ping(self) -> None:
+        await self._read(partial(_scalar, "SELECT max(version) FROM schema_version", ()))
+
+    async def find_message(self, partner: str, message_id: str) -> StoredMessage | None:
+        return await self._read(partial(_find_message, partner=partner, message_id=message_id))
+
+    async def commit_message(
+        self, message: MessageRecord, entries: Sequence[JournalEntry]
+    ) -> list[int]:
+        """One transaction for the message, its receipt and `entries`; positions in entry order.
+
+        Raises DuplicateMessage (nothing written) when (partner, message_id) is already stored,
+        StoreError when the commit fails (nothing written either). Cancelling the caller does not
+        cancel a commit already handed to the writer: it completes or fails as a whole.
+        """
+        rows = [_entry_params(entry) for entry in entries]
+        return await self._write(partial(_insert_message, message=message, rows=rows))
+
+    async def item_states(self, partner: str, item_ids: Iterable[str]) -> Mapping[str, ItemState]:
+        ids = list(dict.fromkeys(item_ids))
+        if not ids:
+            return {}
+        return await self._read(partial(_item_states, partner=partner, ids=ids))
+
+    async def read_journal(self, after: int, limit: int) -> list[JournalRow]:
+        if limit <= 0:
+            return []
+        sql = _ROW_COLUMNS + "WHERE position > ? ORDER BY position LIMIT ?"
+        return await self._read(partial(_rows, sql, (after, limit)))
+
+    async def last_position(self) -> int:
+        return int(await self._read(partial(_scalar, _LAST_POSITION, ())))
+
+    async def item_history(self, item_id: str, partner: str | None = None) -> list[JournalRow]:
+        params: tuple[str, ...]
+        if partner is None:
+            sql, params = _ROW_COLUMNS + "WHERE item_id = ? ORDER BY position", (item_id,)
+        else:
+            sql = _ROW_COLUMNS + "WHERE partner = ? AND item_id = ? ORDER BY position"
+            params = (partner, item_id)
+        return await self._read(partial(_rows, sql, params))
+
+    async def get_cursor(self, consumer: str) -> int:
+        return int(await self._read(partial(_cursor, consumer=consumer)))
+
+    async def ack(self, consumer: str, position: int) -> None:
+        """Move the cursor to max(current, position); AckBeyondJournal past the last position."""
+        await self._write(partial(_ack, consumer=consumer, position=position))
+
+    async def _read(self, job: Job[T]) -> T:
+        if self._readers is None:
+            raise StoreError(f"the SQLite store {self._path} is not open")
+        return await self._translate(self._readers, job)
+
+    async def _write(self, work: Job[T]) -> T:
+        if self._writer is None:
+            raise StoreError(f"the SQLite store {self._path} is not open")
+        return await self._translate(self._writer, partial(_in_transaction, work=work))
+
+    async def _translate(self, lane: _Lane, job: Job[T]) -> T:
+        try:
+            return await lane.run(job)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self._path}: {exc}") from exc
+
+    def _connect(self, *, writer: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE … COMMIT
+            check_same_thread=False,  # a connection moves between its lane's threads, one at a time
+            cached_statements=64,
+        )
+        try:
+            _configure(conn, self._synchronous, int(self._busy_timeout * 1000), writer=writer)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+class _Lane:
+    """`size` threads sharing `size` connections: a job borrows a free one on a lane thread."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self._size = size
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self._free: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._opened = 0
+
+    async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        for _ in range(self._size):
+            self._free.put(await self._submit(connect))
+            self._opened += 1
+
+    async def run(self, job: Job[T]) -> T:
+        return await self._submit(partial(self._borrow, job))
+
+    async def stop(self) -> None:
+        """Wait for submitted jobs, close every connection, let the threads end."""
+        await self._submit(self._close_all)
+        self._executor.shutdown(wait=False)
+
+    def _borrow(self, job: Job[T]) -> T:
+        conn = self._free.get()
+        try:
+            return job(conn)
+        finally:
+            self._free.put(conn)
+
+    def _close_all(self) -> None:
+        for _ in range(self._opened):
+            self._free.get().close()
+        self._opened = 0
+
+    async def _submit(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+
+async def _stop_all(*lanes: _Lane) -> None:
+    for lane in lanes:
+        await lane.stop()
+
+
+def _configure(conn: sqlite3.Connection, synchronous: str, busy_ms: int, *, writer: bool) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {busy_ms:d}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")  # checked against SYNCHRONOUS_MODES
+    if writer:
+        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"WAL journal mode refused (got {mode!r})")
+    else:
+        conn.execute("PRAGMA query_only = ON")
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Job[T]) -> T:
+    """Run `work` inside BEGIN IMMEDIATE … COMMIT; roll back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the pending migrations in order, in one transaction with their version rows."""
+    _in_transaction(conn, _apply_pending)
+
+
+def _apply_pending(conn: sqlite3.Connection) -> None:
+    conn.execute(SCHEMA_VERSION_DDL)
+    current = int(_scalar("SELECT coalesce(max(version), 0) FROM schema_version", (), conn))
+    latest = SQLITE_MIGRATIONS[-1].version
+    if current > latest:
+        raise StoreError(f"the database is at schema version {current}, newer than {latest}")
+    for migration in SQLITE_MIGRATIONS:
+        if migration.version > current:
+            _apply(conn, migration)
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
+    for statement in migration.statements:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+        (migration.version, migration.description, datetime.now(UTC).isoformat()),
+    )
+
+
+def _insert_message(
+    conn: sqlite3.Connection, message: MessageRecord, rows: list[tuple[Any, ...]]
+) -> list[int]:
+    inserted = conn.execute(_INSERT_MESSAGE, _message_params(message)).rowcount
+    if inserted == 0:
+        existing = _find_message(conn, message.partner, message.message_id)
+        assert existing is not None  # the conflicting row is visible inside our write transaction
+        raise DuplicateMessage(existing)
+    if not rows:
+        return []
+    conn.executemany(_INSERT_ENTRY, rows)
+    # Under the write lock AUTOINCREMENT hands out consecutive keys, so the batch is contiguous.
+    last = int(_scalar("SELECT last_insert_rowid()", (), conn))
+    return list(range(last - len(rows) + 1, last + 1))
+
+
+def _ack(conn: sqlite3.Connection, consumer: str, position: int) -> None:
+    current = _cursor(conn, consumer)
+    last = int(_scalar(_LAST_POSITION, (), conn))
+    if advance(consumer, current, position, last) != current:
+        conn.execute(_UPSERT_CURSOR, (consumer, position))
+
+
+def _cursor(conn: sqlite3.Connection, consumer: str) -> int:
+    row = conn.execute(_SELECT_CURSOR, (consumer,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _find_message(conn: sqlite3.Connection, partner: str, message_id: str) -> StoredMessage | None:
+    row = conn.execute(_SELECT_MESSAGE, (partner, message_id)).fetchone()
+    if row is None:
+        return None
+    return StoredMessage(row[0], row[1], row[2], int(row[3]), bytes(row[4]))
+
+
+def _item_states(conn: sqlite3.Connection, partner: str, ids: list[str]) -> dict[str, ItemState]:
+    states: dict[str, ItemState] = {}
+    for start in range(0, len(ids), _IN_LIST_CHUNK):
+        chunk = ids[start : start + _IN_LIST_CHUNK]
+        # SQLite takes the bare column `function` from the row holding max(version).
+        sql = (
+            "SELECT item_id, max(version), function FROM journal "  # noqa: S608 (placeholders only)
+            f"WHERE partner = ? AND item_id IN ({','.join('?' * len(chunk))}) GROUP BY item_id"
+        )
+        for item_id, version, function in conn.execute(sql, (partner, *chunk)):
+            states[item_id] = ItemState(int(version), _FUNCTIONS[function])
+    return states
+
+
+def _rows(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> list[JournalRow]:
+    return [_journal_row(row) for row in conn.execute(sql, params)]
+
+
+def _scalar(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> Any:
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def _message_params(m: MessageRecord) -> tuple[Any, ...]:
+    return (
+        m.partner, m.message_id, m.content_digest, m.receipt_id, m.received_at.isoformat(),
+        m.status, m.http_status, m.receipt, int(m.test),
+    )  # fmt: skip
+
+
+def _entry_params(e: JournalEntry) -> tuple[Any, ...]:
+    return (
+        e.record_id, e.partner, e.message_id, e.item_id, e.version, e.function.value, e.category,
+        _encode_codes(e.hs_chapters), _encode_codes(e.origin_countries), str(e.value_amount),
+        e.value_currency, e.envelope,
+    )  # fmt: skip
+
+
+def _journal_row(r: tuple[Any, ...]) -> JournalRow:
+    entry = JournalEntry(
+        r[1], r[2], r[3], r[4], r[5], _FUNCTIONS[r[6]], r[7],
+        _decode_codes(r[8]), _decode_codes(r[9]), Decimal(r[10]), r[11], r[12],
+    )  # fmt: skip
+    return JournalRow(r[0], entry)
+
+
+def _encode_codes(codes: tuple[str, ...]) -> str:
+    """Comma-joined short codes (HS chapters, ISO countries): far cheaper to read back than JSON.
+
+    Any list the commas cannot hold unambiguously (an empty code, a comma, a leading "[") is
+    stored as a JSON array instead, which always starts with "[".
+    """
+    text = _CODE_SEPARATOR.join(codes)
+    if text.startswith("[") or any(not code or _CODE_SEPARATOR in code for code in codes):
+        return json.dumps(codes)
+    return text
+
+
+def _decode_codes(text: str) -> tuple[str, ...]:
+    if text.startswith("["):
+        return tuple(json.loads(text))
+    return tuple(text.split(_CODE_SEPARATOR)) if text else ()

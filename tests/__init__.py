@@ -1,0 +1,1 @@
+"""The gateway's tests: unit (fakes, no I/O), contract (one store suite, every backend), e2e."""

@@ -1,0 +1,83 @@
+"""Builders of store values for tests: defaults that make sense, override what the test is about."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from gateway.domain.messages import ItemFunction
+from gateway.ports import JournalEntry, MessageRecord
+
+PARTNER = "gb-royal-mail"
+OTHER_PARTNER = "fr-la-poste"
+RECEIVED_AT = datetime(2026, 11, 27, 9, 15, 2, 114000, tzinfo=UTC)
+
+
+def make_message(
+    message_id: str = "GBA-20261127-0001",
+    *,
+    partner: str = PARTNER,
+    content_digest: str | None = None,
+    status: str = "ACCEPTED",
+    http_status: int = 202,
+    test: bool = False,
+) -> MessageRecord:
+    """A message record whose receipt body names it, so a test can tell receipts apart."""
+    digest = content_digest or f"sha-256=:{message_id}-digest:"
+    receipt = json.dumps(
+        {"receiptId": f"rcpt-{message_id}", "partner": partner, "messageId": message_id,
+         "contentDigest": digest, "status": status},
+        separators=(",", ":"),
+    ).encode()  # fmt: skip
+    return MessageRecord(
+        partner=partner,
+        message_id=message_id,
+        content_digest=digest,
+        receipt_id=f"rcpt-{message_id}",
+        received_at=RECEIVED_AT,
+        status=status,
+        http_status=http_status,
+        receipt=receipt,
+        test=test,
+    )
+
+
+def make_entry(
+    item_id: str = "RB123456785GB",
+    version: int = 1,
+    *,
+    message: MessageRecord | None = None,
+    function: ItemFunction = ItemFunction.ORIGINAL,
+    value: Decimal = Decimal("12.50"),
+    record_id: str | None = None,
+    hs_chapters: tuple[str, ...] = ("61", "95"),
+    origin_countries: tuple[str, ...] = ("GB", "CN"),
+) -> JournalEntry:
+    """A journal entry of `message` (make_message() by default); the record id is derived."""
+    msg = message or make_message()
+    rid = record_id or f"{msg.partner}:{item_id}:{version}"
+    return JournalEntry(
+        record_id=rid,
+        partner=msg.partner,
+        message_id=msg.message_id,
+        item_id=item_id,
+        version=version,
+        function=function,
+        category="SALE_OF_GOODS",
+        hs_chapters=hs_chapters,
+        origin_countries=origin_countries,
+        value_amount=value,
+        value_currency="GBP",
+        envelope=f"signed-envelope:{rid}".encode(),
+    )
+
+
+def make_entries(message: MessageRecord, count: int, *, first: int = 1) -> list[JournalEntry]:
+    """`count` entries of `message` for items ITEM<first>…, each at version 1."""
+    return [make_entry(f"ITEM{n:06d}", message=message) for n in range(first, first + count)]
+
+
+def item_ids(entries: Sequence[JournalEntry]) -> list[str]:
+    return [entry.item_id for entry in entries]

@@ -1,0 +1,305 @@
+"""The Store contract (gateway.ports): every backend passes every test here, or the feature
+does not exist (ARCHITECTURE principle 4)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from gateway.adapters.store import AckBeyondJournal
+from gateway.domain.messages import ItemFunction
+from gateway.errors import DuplicateMessage, StoreError
+from gateway.ports import ItemState, JournalEntry, Store
+from tests.builders import OTHER_PARTNER, make_entries, make_entry, make_message
+from tests.contract.conftest import Backend
+
+
+async def _all_entries(store: Store) -> list[JournalEntry]:
+    return [row.entry for row in await store.read_journal(0, 1_000_000)]
+
+
+async def test_commit_returns_positions_and_reads_back_in_order(store: Store) -> None:
+    message = make_message()
+    entries = make_entries(message, 5)
+
+    positions = await store.commit_message(message, entries)
+
+    rows = await store.read_journal(0, 100)
+    assert [row.position for row in rows] == positions
+    assert [row.entry for row in rows] == entries
+    assert await store.last_position() == positions[-1]
+
+
+async def test_positions_strictly_increase_and_are_contiguous_per_commit(store: Store) -> None:
+    first, second = make_message("M1"), make_message("M2")
+
+    p1 = await store.commit_message(first, make_entries(first, 3))
+    p2 = await store.commit_message(second, make_entries(second, 4, first=10))
+
+    assert p1 == list(range(p1[0], p1[0] + 3))
+    assert p2 == list(range(p2[0], p2[0] + 4))
+    assert p1[0] >= 1
+    assert p2[0] > p1[-1]
+
+
+async def test_concurrent_commits_get_distinct_ordered_positions(store: Store) -> None:
+    messages = [make_message(f"M{n}") for n in range(20)]
+    batches = [make_entries(m, 3, first=10 * n) for n, m in enumerate(messages)]
+
+    results = await asyncio.gather(
+        *(store.commit_message(m, b) for m, b in zip(messages, batches, strict=True))
+    )
+
+    for positions in results:
+        assert positions == list(range(positions[0], positions[0] + 3))
+    flat = sorted(p for positions in results for p in positions)
+    assert len(set(flat)) == 60
+    rows = await store.read_journal(0, 100)
+    assert [row.position for row in rows] == flat
+
+
+async def test_duplicate_message_raises_with_the_original_and_stores_nothing(
+    store: Store,
+) -> None:
+    original = make_message("M1", status="PARTIALLY_ACCEPTED")
+    await store.commit_message(original, make_entries(original, 2))
+    resend = make_message("M1", content_digest="sha-256=:other:", status="ACCEPTED")
+
+    with pytest.raises(DuplicateMessage) as caught:
+        await store.commit_message(resend, make_entries(resend, 3, first=100))
+
+    existing = caught.value.existing
+    assert existing.content_digest == original.content_digest
+    assert existing.receipt == original.receipt
+    assert existing.http_status == original.http_status
+    assert (existing.partner, existing.message_id) == (original.partner, "M1")
+    assert not caught.value.retriable
+    assert await store.last_position() == 2
+    assert await store.find_message(original.partner, "M1") == existing
+
+
+async def test_same_message_id_from_another_partner_is_another_message(store: Store) -> None:
+    ours, theirs = make_message("M1"), make_message("M1", partner=OTHER_PARTNER)
+
+    await store.commit_message(ours, make_entries(ours, 1))
+    await store.commit_message(theirs, make_entries(theirs, 1))
+
+    found = await store.find_message(OTHER_PARTNER, "M1")
+    assert found is not None
+    assert found.receipt == theirs.receipt
+    assert await store.last_position() == 2
+
+
+async def test_find_message_returns_none_when_unknown(store: Store) -> None:
+    assert await store.find_message("gb-royal-mail", "never-sent") is None
+
+
+async def test_item_states_give_the_latest_version_and_function(store: Store) -> None:
+    m1, m2, m3 = make_message("M1"), make_message("M2"), make_message("M3")
+    foreign = make_message("F1", partner=OTHER_PARTNER)
+    await store.commit_message(m1, [make_entry("A", 1, message=m1), make_entry("B", 1, message=m1)])
+    await store.commit_message(
+        m2, [make_entry("A", 2, message=m2, function=ItemFunction.AMENDMENT)]
+    )
+    cancel = make_entry("A", 3, message=m3, function=ItemFunction.CANCELLATION)
+    await store.commit_message(m3, [cancel])
+    await store.commit_message(foreign, [make_entry("C", 7, message=foreign)])
+
+    states = await store.item_states("gb-royal-mail", ["A", "B", "C", "unknown"])
+
+    assert states == {
+        "A": ItemState(3, ItemFunction.CANCELLATION),
+        "B": ItemState(1, ItemFunction.ORIGINAL),
+    }
+    assert await store.item_states(OTHER_PARTNER, iter(["C"])) == {
+        "C": ItemState(7, ItemFunction.ORIGINAL)
+    }
+    assert await store.item_states("gb-royal-mail", []) == {}
+
+
+async def test_item_states_answer_for_more_ids_than_one_query_binds(store: Store) -> None:
+    message = make_message()
+    entries = make_entries(message, 1500)
+    await store.commit_message(message, entries)
+
+    states = await store.item_states(message.partner, [e.item_id for e in entries] + ["nope"])
+
+    assert len(states) == 1500
+    assert states["ITEM001500"] == ItemState(1, ItemFunction.ORIGINAL)
+
+
+async def test_item_history_is_oldest_first_and_filtered_by_partner(store: Store) -> None:
+    m1, m2 = make_message("M1"), make_message("M2")
+    foreign = make_message("F1", partner=OTHER_PARTNER)
+    await store.commit_message(m1, [make_entry("A", 1, message=m1), make_entry("B", 1, message=m1)])
+    await store.commit_message(foreign, [make_entry("A", 1, message=foreign)])
+    await store.commit_message(
+        m2, [make_entry("A", 2, message=m2, function=ItemFunction.AMENDMENT)]
+    )
+
+    ours = await store.item_history("A", "gb-royal-mail")
+    everyone = await store.item_history("A")
+
+    assert [(r.entry.partner, r.entry.version) for r in ours] == [
+        ("gb-royal-mail", 1),
+        ("gb-royal-mail", 2),
+    ]
+    assert [r.entry.partner for r in everyone] == ["gb-royal-mail", OTHER_PARTNER, "gb-royal-mail"]
+    assert [r.position for r in everyone] == sorted(r.position for r in everyone)
+    assert await store.item_history("nobody") == []
+
+
+async def test_cursor_is_zero_until_acknowledged_then_only_moves_forward(store: Store) -> None:
+    message = make_message()
+    await store.commit_message(message, make_entries(message, 10))
+    assert await store.get_cursor("customs-risk") == 0
+
+    await store.ack("customs-risk", 7)
+    await store.ack("customs-risk", 3)
+
+    assert await store.get_cursor("customs-risk") == 7
+    assert await store.get_cursor("statistics") == 0
+    await store.ack("customs-risk", 10)
+    assert await store.get_cursor("customs-risk") == 10
+
+
+async def test_ack_beyond_the_last_position_is_refused(store: Store) -> None:
+    message = make_message()
+    await store.commit_message(message, make_entries(message, 2))
+    await store.ack("customs-risk", 1)
+
+    with pytest.raises(AckBeyondJournal) as caught:
+        await store.ack("customs-risk", 3)
+
+    assert isinstance(caught.value, ValueError)
+    assert (caught.value.position, caught.value.last_position) == (3, 2)
+    assert await store.get_cursor("customs-risk") == 1
+
+
+async def test_ack_on_an_empty_journal_is_refused(store: Store) -> None:
+    with pytest.raises(AckBeyondJournal):
+        await store.ack("customs-risk", 1)
+    await store.ack("customs-risk", 0)
+    assert await store.get_cursor("customs-risk") == 0
+
+
+async def test_read_journal_honours_after_and_limit(store: Store) -> None:
+    message = make_message()
+    positions = await store.commit_message(message, make_entries(message, 10))
+
+    page = await store.read_journal(positions[2], 4)
+
+    assert [row.position for row in page] == positions[3:7]
+    assert await store.read_journal(positions[-1], 10) == []
+    assert await store.read_journal(0, 0) == []
+    assert len(await store.read_journal(0, 1000)) == 10
+
+
+async def test_message_without_entries_keeps_message_and_receipt(store: Store) -> None:
+    rejected = make_message("M-REJ", status="REJECTED", http_status=422)
+
+    positions = await store.commit_message(rejected, [])
+
+    assert positions == []
+    found = await store.find_message(rejected.partner, "M-REJ")
+    assert found is not None
+    assert (found.http_status, found.receipt) == (422, rejected.receipt)
+    assert await store.last_position() == 0
+
+
+async def test_data_and_cursors_survive_close_and_reopen(backend: Backend, store: Store) -> None:
+    message = make_message()
+    entries = make_entries(message, 3)
+    await store.commit_message(message, entries)
+    await store.ack("customs-risk", 2)
+
+    reopened = await backend.reopen(store)
+
+    assert await _all_entries(reopened) == entries
+    assert await reopened.get_cursor("customs-risk") == 2
+    found = await reopened.find_message(message.partner, message.message_id)
+    assert found is not None
+    assert found.receipt == message.receipt
+    with pytest.raises(DuplicateMessage):
+        await reopened.commit_message(message, [])
+
+
+async def test_positions_continue_after_reopen(backend: Backend, store: Store) -> None:
+    m1, m2 = make_message("M1"), make_message("M2")
+    first = await store.commit_message(m1, make_entries(m1, 2))
+
+    reopened = await backend.reopen(store)
+    second = await reopened.commit_message(m2, make_entries(m2, 2, first=5))
+
+    assert second[0] > first[-1]
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["0.10", "0", "0.00", "12.5", "1E+2", "-3.000", "123456789012345678901234567890.000000001"],
+)
+async def test_decimal_values_round_trip_exactly(store: Store, amount: str) -> None:
+    message = make_message()
+    await store.commit_message(message, [make_entry(message=message, value=Decimal(amount))])
+
+    (row,) = await store.read_journal(0, 1)
+
+    assert str(row.entry.value_amount) == amount
+    assert isinstance(row.entry.value_amount, Decimal)
+
+
+@pytest.mark.parametrize(
+    "codes", [(), ("GB",), ("61", "95"), ("",), ("", ""), ("a,b",), ("[x", "y"), ('"q"', "]")]
+)
+async def test_code_lists_round_trip_exactly(store: Store, codes: tuple[str, ...]) -> None:
+    message = make_message()
+    await store.commit_message(message, [make_entry(message=message, hs_chapters=codes)])
+
+    (row,) = await store.read_journal(0, 1)
+
+    assert row.entry.hs_chapters == codes
+
+
+async def test_failed_commit_with_a_repeated_record_id_leaves_nothing(store: Store) -> None:
+    message = make_message("M1")
+    clash = [make_entry("A", message=message), make_entry("B", message=message, record_id="x")]
+    clash.append(make_entry("C", message=message, record_id="x"))
+
+    with pytest.raises(StoreError) as caught:
+        await store.commit_message(message, clash)
+
+    assert not isinstance(caught.value, DuplicateMessage)
+    assert await store.find_message(message.partner, "M1") is None
+    assert await store.last_position() == 0
+    assert await store.item_states(message.partner, ["A", "B"]) == {}
+
+
+async def test_failed_commit_with_a_journaled_item_version_leaves_nothing(store: Store) -> None:
+    m1, m2 = make_message("M1"), make_message("M2")
+    await store.commit_message(m1, [make_entry("A", 1, message=m1)])
+    again = [make_entry("B", 1, message=m2), make_entry("A", 1, message=m2, record_id="other")]
+
+    with pytest.raises(StoreError):
+        await store.commit_message(m2, again)
+
+    assert await store.find_message(m2.partner, "M2") is None
+    assert await store.last_position() == 1
+    # Nothing of M2 was kept, so it can be committed once its items are right.
+    positions = await store.commit_message(m2, [make_entry("B", 1, message=m2)])
+    assert positions[0] > 1
+
+
+async def test_ping_succeeds_when_open_and_fails_when_closed(store: Store) -> None:
+    await store.ping()
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.ping()
+    with pytest.raises(StoreError):
+        await store.commit_message(make_message(), [])
+
+
+async def test_close_is_idempotent(store: Store) -> None:
+    await store.close()
+    await store.close()
