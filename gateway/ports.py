@@ -78,6 +78,22 @@ class ItemState:
     function: ItemFunction
 
 
+@dataclass(frozen=True, slots=True)
+class RejectionRecord:
+    """A refused request, kept for operators: who (when known), what and why. Never the body."""
+
+    at: datetime
+    route: str  # e.g. "/v1/aed/itmatt"
+    http_status: int  # 400, 401, 403, 409, 413, 415, …
+    reason: str  # problem type slug, or the signature failure reason ("stale", "replayed", …)
+    detail: str
+    partner: str | None = None  # None when authentication failed before a partner was known
+    keyid: str | None = None
+    message_id: str | None = None
+    content_digest: str | None = None
+    peer: str | None = None
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Connect and create or migrate the schema."""
@@ -110,6 +126,12 @@ class Store(Protocol):
 
     async def ack(self, consumer: str, position: int) -> None:
         """Move the consumer's cursor forward to `position` (never backward)."""
+
+    async def record_rejection(self, rejection: RejectionRecord) -> None:
+        """Keep a refused request's record; the oldest are pruned beyond a bounded count."""
+
+    async def rejections(self, limit: int = 100) -> list[RejectionRecord]:
+        """The most recent rejection records, newest first."""
 
 
 class Signer(Protocol):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from gateway.domain.messages import ItemFunction
-from gateway.ports import JournalEntry, MessageRecord
+from gateway.ports import JournalEntry, MessageRecord, RejectionRecord
 
 PARTNER = "gb-royal-mail"
 OTHER_PARTNER = "fr-la-poste"
@@ -77,6 +77,34 @@ def make_entry(
 def make_entries(message: MessageRecord, count: int, *, first: int = 1) -> list[JournalEntry]:
     """`count` entries of `message` for items ITEM<first>…, each at version 1."""
     return [make_entry(f"ITEM{n:06d}", message=message) for n in range(first, first + count)]
+
+
+def make_rejection(
+    detail: str = "signature is stale",
+    *,
+    at: datetime = RECEIVED_AT,
+    route: str = "/v1/aed/itmatt",
+    http_status: int = 401,
+    reason: str = "stale",
+    partner: str | None = PARTNER,
+    keyid: str | None = "gb-royal-mail-2026",
+    message_id: str | None = "GBA-20261127-0001",
+    content_digest: str | None = "sha-256=:GBA-20261127-0001-digest:",
+    peer: str | None = "203.0.113.7",
+) -> RejectionRecord:
+    """A signature rejection from a known partner; `detail` tells records apart in a test."""
+    return RejectionRecord(
+        at=at,
+        route=route,
+        http_status=http_status,
+        reason=reason,
+        detail=detail,
+        partner=partner,
+        keyid=keyid,
+        message_id=message_id,
+        content_digest=content_digest,
+        peer=peer,
+    )
 
 
 def item_ids(entries: Sequence[JournalEntry]) -> list[str]:

@@ -6,18 +6,31 @@ backends (tests/contract). close() then open() keeps the data, as reopening a fi
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, check_max_rejections
 from gateway.errors import DuplicateMessage, StoreError
-from gateway.ports import ItemState, JournalEntry, JournalRow, MessageRecord, StoredMessage
+from gateway.ports import (
+    ItemState,
+    JournalEntry,
+    JournalRow,
+    MessageRecord,
+    RejectionRecord,
+    StoredMessage,
+)
 
 
 class InMemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, *, max_rejections: int = DEFAULT_MAX_REJECTIONS) -> None:
         self.messages: dict[tuple[str, str], MessageRecord] = {}
         self.journal: list[JournalEntry] = []  # position = index + 1
         self.cursors: dict[str, int] = {}
+        # Oldest first; the deque drops the oldest beyond the bound, as the backends prune.
+        self.rejection_log: deque[RejectionRecord] = deque(
+            maxlen=check_max_rejections(max_rejections)
+        )
         self.is_open = False
 
     async def open(self) -> None:
@@ -90,3 +103,12 @@ class InMemoryStore:
     async def ack(self, consumer: str, position: int) -> None:
         current = await self.get_cursor(consumer)
         self.cursors[consumer] = advance(consumer, current, position, len(self.journal))
+
+    async def record_rejection(self, rejection: RejectionRecord) -> None:
+        kept = bounded(rejection)
+        await self.ping()
+        self.rejection_log.append(kept)
+
+    async def rejections(self, limit: int = 100) -> list[RejectionRecord]:
+        await self.ping()
+        return list(reversed(self.rejection_log))[: max(limit, 0)]

@@ -3,18 +3,30 @@
 A `Backend` opens store handles over ONE set of data: `reopen()` closes a handle and opens a
 new one over the same data (for SQLite: the same file), as a restarted gateway would.
 PostgreSQL joins as another param when its adapter lands.
+
+A test that needs a backend built with other options (a small rejection bound) asks for
+`make_backend` and calls it with `StoreOptions`; each call gets its own data.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS
 from gateway.adapters.store.sqlite import SqliteStore
 from gateway.ports import Store
 from tests.fakes import InMemoryStore
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """Constructor options every backend takes."""
+
+    max_rejections: int = DEFAULT_MAX_REJECTIONS
 
 
 class Backend:
@@ -37,24 +49,46 @@ class Backend:
             await store.close()
 
 
-def _sqlite(tmp_path: Path) -> Backend:
-    path = tmp_path / "gateway.db"
-    return Backend("sqlite", lambda: SqliteStore(path))
+def _sqlite(directory: Path, options: StoreOptions) -> Backend:
+    path = directory / "gateway.db"
+    return Backend("sqlite", lambda: SqliteStore(path, max_rejections=options.max_rejections))
 
 
-def _memory(tmp_path: Path) -> Backend:
-    shared = InMemoryStore()
+def _memory(directory: Path, options: StoreOptions) -> Backend:
+    shared = InMemoryStore(max_rejections=options.max_rejections)
     return Backend("memory", lambda: shared)
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"sqlite": _sqlite, "memory": _memory}
+BACKENDS: dict[str, Callable[[Path, StoreOptions], Backend]] = {
+    "sqlite": _sqlite,
+    "memory": _memory,
+}
+
+MakeBackend = Callable[[StoreOptions], Backend]
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    made = BACKENDS[request.param](tmp_path)
-    yield made
-    await made.close_all()
+async def make_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[MakeBackend]:
+    """Build backends of this param's kind, each over its own data; all closed at teardown."""
+    made: list[Backend] = []
+
+    def make(options: StoreOptions) -> Backend:
+        directory = tmp_path / f"backend-{len(made)}"
+        directory.mkdir()
+        backend = BACKENDS[request.param](directory, options)
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        await backend.close_all()
+
+
+@pytest.fixture
+def backend(make_backend: MakeBackend) -> Backend:
+    return make_backend(StoreOptions())
 
 
 @pytest.fixture

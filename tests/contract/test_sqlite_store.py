@@ -16,7 +16,7 @@ import pytest
 from gateway.adapters.store import SqliteStore, open_store_from_url
 from gateway.adapters.store.migrations import SQLITE_MIGRATIONS
 from gateway.errors import ConfigError, StoreError
-from tests.builders import make_entries, make_message
+from tests.builders import make_entries, make_message, make_rejection
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,6 +42,21 @@ async def _opened(path: Path) -> SqliteStore:
     store = SqliteStore(path)
     await store.open()
     return store
+
+
+def _downgrade_to_version_1(path: Path) -> None:
+    """Leave exactly what migration 1 created, with the data it holds."""
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            conn.execute("DROP TABLE rejections")
+            conn.execute("DELETE FROM schema_version WHERE version > 1")
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    finally:
+        conn.close()
+    assert {name for (name,) in tables} == {
+        "schema_version", "messages", "journal", "cursors", "sqlite_sequence"
+    }  # fmt: skip
 
 
 def _query(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -82,6 +97,70 @@ async def test_open_creates_a_wal_database_at_the_latest_schema(tmp_path: Path) 
     assert _query(path, "PRAGMA journal_mode") == [("wal",)]
     versions = _query(path, "SELECT version FROM schema_version ORDER BY version")
     assert versions == [(m.version,) for m in SQLITE_MIGRATIONS]
+
+
+async def test_a_version_1_database_is_migrated_to_2_on_open_keeping_its_data(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.db"
+    old = await _opened(path)
+    message = make_message("M1", status="PARTIALLY_ACCEPTED")
+    entries = make_entries(message, 3)
+    positions = await old.commit_message(message, entries)
+    await old.ack("customs-risk", positions[1])
+    await old.close()
+    _downgrade_to_version_1(path)
+    assert _query(path, "SELECT version FROM schema_version") == [(1,)]
+
+    store = await _opened(path)
+    try:
+        assert [row.entry for row in await store.read_journal(0, 100)] == entries
+        assert await store.get_cursor("customs-risk") == positions[1]
+        found = await store.find_message(message.partner, "M1")
+        assert found is not None
+        assert found.receipt == message.receipt
+        await store.record_rejection(make_rejection())
+        assert await store.rejections() == [make_rejection()]
+        next_message = make_message("M2")
+        assert await store.commit_message(next_message, make_entries(next_message, 1, first=9)) == [
+            positions[-1] + 1
+        ]
+    finally:
+        await store.close()
+    versions = _query(path, "SELECT version, description FROM schema_version ORDER BY version")
+    assert versions == [(1, "messages, journal, cursors"), (2, "rejections")]
+
+
+async def test_a_lowered_rejection_bound_takes_effect_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    store = SqliteStore(path, max_rejections=100)
+    await store.open()
+    for n in range(50):
+        await store.record_rejection(make_rejection(f"R{n}"))
+    await store.close()
+
+    store = SqliteStore(path, max_rejections=10)
+    await store.open()
+    await store.close()
+
+    assert _query(path, "SELECT count(*), min(id), max(id) FROM rejections") == [(10, 41, 50)]
+
+
+async def test_a_rejection_leaves_the_writer_at_its_synchronous_mode(tmp_path: Path) -> None:
+    store = await _opened(tmp_path / "gw.db")
+    try:
+        await store.record_rejection(make_rejection())
+        writer = store._writer  # the pragma lives on the writer connection
+        assert writer is not None
+        mode = await writer.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+    finally:
+        await store.close()
+    assert mode == 2  # FULL
+
+
+def test_the_rejection_bound_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_rejections"):
+        SqliteStore(tmp_path / "gw.db", max_rejections=0)
 
 
 async def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:

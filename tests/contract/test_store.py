@@ -4,16 +4,18 @@ does not exist (ARCHITECTURE principle 4)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from gateway.adapters.store import AckBeyondJournal
+from gateway.adapters.store.rejections import MAX_DETAIL_CHARS, MAX_FIELD_CHARS, prune_every
 from gateway.domain.messages import ItemFunction
 from gateway.errors import DuplicateMessage, StoreError
 from gateway.ports import ItemState, JournalEntry, Store
-from tests.builders import OTHER_PARTNER, make_entries, make_entry, make_message
-from tests.contract.conftest import Backend
+from tests.builders import OTHER_PARTNER, make_entries, make_entry, make_message, make_rejection
+from tests.contract.conftest import Backend, MakeBackend, StoreOptions
 
 
 async def _all_entries(store: Store) -> list[JournalEntry]:
@@ -303,3 +305,123 @@ async def test_ping_succeeds_when_open_and_fails_when_closed(store: Store) -> No
 async def test_close_is_idempotent(store: Store) -> None:
     await store.close()
     await store.close()
+
+
+# Rejection records: refused requests, kept for operators, bounded in number and size.
+
+
+async def test_a_rejection_round_trips_every_field(store: Store) -> None:
+    full = make_rejection(at=datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC))
+    offset = timezone(timedelta(hours=5, minutes=30))
+    anonymous = make_rejection(
+        "no such key",
+        at=datetime(2026, 11, 27, 10, 0, 1, tzinfo=offset),
+        http_status=401,
+        reason="unknown-key",
+        partner=None,
+        keyid=None,
+        message_id=None,
+        content_digest=None,
+        peer=None,
+    )
+
+    await store.record_rejection(full)
+    await store.record_rejection(anonymous)
+
+    newest, oldest = await store.rejections()
+    assert (newest, oldest) == (anonymous, full)
+    assert newest.at.utcoffset() == timedelta(hours=5, minutes=30)
+    assert oldest.at.tzinfo is not None
+
+
+async def test_rejections_come_newest_first_and_honour_the_limit(store: Store) -> None:
+    for n in range(7):
+        await store.record_rejection(make_rejection(f"R{n}"))
+
+    assert [r.detail for r in await store.rejections()] == [f"R{n}" for n in range(6, -1, -1)]
+    assert [r.detail for r in await store.rejections(limit=3)] == ["R6", "R5", "R4"]
+    assert await store.rejections(limit=0) == []
+    assert [r.detail for r in await store.rejections(1)] == ["R6"]
+
+
+async def test_rejections_are_empty_until_one_is_recorded(store: Store) -> None:
+    assert await store.rejections() == []
+
+
+@pytest.mark.parametrize("bound", [1, 3, 25])
+async def test_pruning_keeps_the_newest_rejections_within_the_bound(
+    make_backend: MakeBackend, bound: int
+) -> None:
+    store = await make_backend(StoreOptions(max_rejections=bound)).open()
+    least = bound - prune_every(bound) + 1  # a backend may prune in batches, down to this
+
+    for n in range(4 * bound + 3):
+        await store.record_rejection(make_rejection(f"R{n}"))
+        kept = [r.detail for r in await store.rejections(limit=10 * bound)]
+        assert min(n + 1, least) <= len(kept) <= bound
+        assert kept == [f"R{m}" for m in range(n, n - len(kept), -1)]
+
+
+async def test_rejections_survive_reopen_and_stay_bounded(make_backend: MakeBackend) -> None:
+    backend = make_backend(StoreOptions(max_rejections=10))
+    store = await backend.open()
+    for n in range(15):
+        await store.record_rejection(make_rejection(f"R{n}"))
+
+    reopened = await backend.reopen(store)
+    for n in range(15, 30):
+        await reopened.record_rejection(make_rejection(f"R{n}"))
+
+    kept = [r.detail for r in await reopened.rejections(limit=100)]
+    assert 1 <= len(kept) <= 10
+    assert kept[0] == "R29"
+
+
+async def test_a_rejection_never_touches_the_journal_or_messages(store: Store) -> None:
+    message = make_message("M1")
+    await store.commit_message(message, make_entries(message, 2))
+    await store.ack("customs-risk", 1)
+
+    await store.record_rejection(make_rejection(message_id="M2", http_status=409))
+    await store.record_rejection(make_rejection(message_id="M1", reason="replayed"))
+
+    assert await store.last_position() == 2
+    assert await store.find_message(message.partner, "M2") is None
+    found = await store.find_message(message.partner, "M1")
+    assert found is not None
+    assert found.receipt == message.receipt
+    assert await store.get_cursor("customs-risk") == 1
+    # A rejection does not make its message id a duplicate: the resend may still be accepted.
+    retry = make_message("M2")
+    assert await store.commit_message(retry, make_entries(retry, 1, first=10)) == [3]
+
+
+async def test_oversized_rejection_fields_are_cut_to_their_bounds(store: Store) -> None:
+    huge = "x" * 100_000
+
+    await store.record_rejection(make_rejection(huge, keyid=huge, peer=huge, route=huge))
+
+    (kept,) = await store.rejections()
+    assert len(kept.detail) == MAX_DETAIL_CHARS
+    assert kept.detail.endswith("…")
+    assert kept.keyid is not None
+    assert kept.peer is not None
+    assert len(kept.keyid) == len(kept.peer) == len(kept.route) == MAX_FIELD_CHARS
+    assert kept.partner == make_rejection().partner  # short fields are kept as they are
+
+
+async def test_a_naive_rejection_time_is_refused(store: Store) -> None:
+    naive = make_rejection(at=datetime(2026, 11, 27, 10, 0))  # noqa: DTZ001 (the point)
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.record_rejection(naive)
+
+    assert await store.rejections() == []
+
+
+async def test_recording_a_rejection_on_a_closed_store_fails(store: Store) -> None:
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.record_rejection(make_rejection())
+    with pytest.raises(StoreError):
+        await store.rejections()

@@ -13,6 +13,11 @@ Schema (version 1):
                   index answers "latest version of this item" without a separate table
     cursors       one row per consumer: its last acknowledged position
     schema_version
+
+Version 2:
+
+    rejections    refused requests for operators, newest = highest `id`; AUTOINCREMENT so ids are
+                  never reused, and the store prunes the oldest by an `id` range (bounded count)
 """
 
 from __future__ import annotations
@@ -80,6 +85,27 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             CREATE TABLE cursors (
                 consumer TEXT    PRIMARY KEY,
                 position INTEGER NOT NULL CHECK (position >= 0)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        2,
+        "rejections",
+        (
+            """
+            CREATE TABLE rejections (
+                id             INTEGER PRIMARY KEY AUTOINCREMENT,
+                at             TEXT    NOT NULL,  -- ISO 8601 with its UTC offset
+                route          TEXT    NOT NULL,
+                http_status    INTEGER NOT NULL,
+                reason         TEXT    NOT NULL,
+                detail         TEXT    NOT NULL,
+                partner        TEXT,
+                keyid          TEXT,
+                message_id     TEXT,
+                content_digest TEXT,
+                peer           TEXT
             )
             """,
         ),

@@ -8,6 +8,12 @@ reader sees the last committed state and never queues behind a commit in progres
 Durability: `commit_message` returns after COMMIT, with `PRAGMA synchronous=FULL` by default, so
 the WAL is fsynced before the receipt can leave. Positions come from an AUTOINCREMENT key under
 the write lock: strictly increasing, contiguous within one commit, never reused.
+
+Rejections: refused requests are recorded on the writer too, but with `synchronous=NORMAL` for
+that one transaction (WAL mode: no fsync of its own, never corruption; the next FULL commit or
+checkpoint syncs it), so a flood of bad requests does not cost one fsync each. The table keeps at
+most `max_rejections` rows: every `prune_every(max_rejections)`-th id deletes the oldest by an id
+range on the primary key, never a scan.
 """
 
 from __future__ import annotations
@@ -26,9 +32,22 @@ from typing import Any, TypeVar
 
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS, Migration
+from gateway.adapters.store.rejections import (
+    DEFAULT_MAX_REJECTIONS,
+    bounded,
+    check_max_rejections,
+    prune_every,
+)
 from gateway.domain.messages import ItemFunction
 from gateway.errors import ConfigError, DuplicateMessage, StoreError
-from gateway.ports import ItemState, JournalEntry, JournalRow, MessageRecord, StoredMessage
+from gateway.ports import (
+    ItemState,
+    JournalEntry,
+    JournalRow,
+    MessageRecord,
+    RejectionRecord,
+    StoredMessage,
+)
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
@@ -64,13 +83,25 @@ _UPSERT_CURSOR = """
 INSERT INTO cursors (consumer, position) VALUES (?, ?)
 ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position)
 """
+_INSERT_REJECTION = """
+INSERT INTO rejections (at, route, http_status, reason, detail, partner, keyid, message_id,
+                        content_digest, peer)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_SELECT_REJECTIONS = """
+SELECT at, route, http_status, reason, detail, partner, keyid, message_id, content_digest, peer
+FROM rejections ORDER BY id DESC LIMIT ?
+"""
+_DELETE_REJECTIONS_UP_TO = "DELETE FROM rejections WHERE id <= ?"
+_RELAXED_SYNCHRONOUS = frozenset({"FULL", "EXTRA"})  # modes a rejection lowers to NORMAL
 
 
 class SqliteStore:
     """gateway.ports.Store on one SQLite file. Build, then `await open()`; `close()` is idempotent.
 
     `synchronous` is the SQLite PRAGMA (OFF, NORMAL, FULL, EXTRA); FULL (the default) makes each
-    commit durable against power loss, NORMAL only against process crashes.
+    commit durable against power loss, NORMAL only against process crashes. `max_rejections`
+    bounds the rejection records kept (the oldest are pruned).
     """
 
     def __init__(
@@ -80,6 +111,7 @@ class SqliteStore:
         synchronous: str = "FULL",
         readers: int = 2,
         busy_timeout: float = 5.0,
+        max_rejections: int = DEFAULT_MAX_REJECTIONS,
     ) -> None:
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS_MODES:
@@ -91,6 +123,7 @@ class SqliteStore:
             raise ValueError(f"readers must be at least 1, got {readers}")
         self._path, self._synchronous = path, mode
         self._readers_count, self._busy_timeout = readers, busy_timeout
+        self._max_rejections = check_max_rejections(max_rejections)
         self._writer: _Lane | None = None
         self._readers: _Lane | None = None
 
@@ -107,6 +140,10 @@ class SqliteStore:
         try:
             await writer.start(partial(self._connect, writer=True))
             await writer.run(_migrate)
+            # A bound lowered since the last run takes effect now, not at the next pruning.
+            await writer.run(
+                partial(_in_transaction, work=partial(_prune_rejections, keep=self._max_rejections))
+            )
             await readers.start(partial(self._connect, writer=False))
         except sqlite3.Error as exc:
             await _stop_all(writer, readers)
@@ -171,6 +208,23 @@ class SqliteStore:
     async def ack(self, consumer: str, position: int) -> None:
         """Move the cursor to max(current, position); AckBeyondJournal past the last position."""
         await self._write(partial(_ack, consumer=consumer, position=position))
+
+    async def record_rejection(self, rejection: RejectionRecord) -> None:
+        """Store `rejection` (text fields cut to their bounds); prune the oldest beyond the bound.
+
+        Raises ValueError when `rejection.at` is naive.
+        """
+        params = _rejection_params(bounded(rejection))
+        work = partial(_insert_rejection, params=params, bound=self._max_rejections)
+        if self._writer is None:
+            raise StoreError(f"the SQLite store {self._path} is not open")
+        relaxed = partial(_in_relaxed_transaction, work=work, synchronous=self._synchronous)
+        await self._translate(self._writer, relaxed)
+
+    async def rejections(self, limit: int = 100) -> list[RejectionRecord]:
+        if limit <= 0:
+            return []
+        return await self._read(partial(_rejections, limit=limit))
 
     async def _read(self, job: Job[T]) -> T:
         if self._readers is None:
@@ -272,6 +326,17 @@ def _in_transaction(conn: sqlite3.Connection, work: Job[T]) -> T:
     return result
 
 
+def _in_relaxed_transaction(conn: sqlite3.Connection, work: Job[T], synchronous: str) -> T:
+    """`_in_transaction` with `synchronous=NORMAL` for this one transaction (writer only)."""
+    if synchronous not in _RELAXED_SYNCHRONOUS:
+        return _in_transaction(conn, work)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        return _in_transaction(conn, work)
+    finally:
+        conn.execute(f"PRAGMA synchronous = {synchronous}")  # checked against SYNCHRONOUS_MODES
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     """Apply the pending migrations in order, in one transaction with their version rows."""
     _in_transaction(conn, _apply_pending)
@@ -320,6 +385,28 @@ def _ack(conn: sqlite3.Connection, consumer: str, position: int) -> None:
         conn.execute(_UPSERT_CURSOR, (consumer, position))
 
 
+def _insert_rejection(conn: sqlite3.Connection, params: tuple[Any, ...], bound: int) -> None:
+    rejection_id = conn.execute(_INSERT_REJECTION, params).lastrowid
+    assert rejection_id is not None
+    every = prune_every(bound)
+    if rejection_id % every == 0:
+        # Keep bound - every + 1 rows: the next every - 1 inserts bring the count back to bound.
+        conn.execute(_DELETE_REJECTIONS_UP_TO, (rejection_id - (bound - every + 1),))
+
+
+def _prune_rejections(conn: sqlite3.Connection, keep: int) -> None:
+    newest = int(_scalar("SELECT coalesce(max(id), 0) FROM rejections", (), conn))
+    if newest > keep:
+        conn.execute(_DELETE_REJECTIONS_UP_TO, (newest - keep,))
+
+
+def _rejections(conn: sqlite3.Connection, limit: int) -> list[RejectionRecord]:
+    return [
+        RejectionRecord(datetime.fromisoformat(r[0]), r[1], int(r[2]), *r[3:])
+        for r in conn.execute(_SELECT_REJECTIONS, (limit,))
+    ]
+
+
 def _cursor(conn: sqlite3.Connection, consumer: str) -> int:
     row = conn.execute(_SELECT_CURSOR, (consumer,)).fetchone()
     return 0 if row is None else int(row[0])
@@ -358,6 +445,13 @@ def _message_params(m: MessageRecord) -> tuple[Any, ...]:
     return (
         m.partner, m.message_id, m.content_digest, m.receipt_id, m.received_at.isoformat(),
         m.status, m.http_status, m.receipt, int(m.test),
+    )  # fmt: skip
+
+
+def _rejection_params(r: RejectionRecord) -> tuple[Any, ...]:
+    return (
+        r.at.isoformat(), r.route, r.http_status, r.reason, r.detail, r.partner, r.keyid,
+        r.message_id, r.content_digest, r.peer,
     )  # fmt: skip
 
 
