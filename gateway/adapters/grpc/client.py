@@ -1,0 +1,186 @@
+"""The consumer side of the gateway's gRPC services, transport only.
+
+`consume` subscribes to a feed, hands each record to a callback and acknowledges it after the
+callback returns, so a record is acknowledged only once the consumer has processed it. Records
+arrive at least once: drop repeats by `record_id`. Verifying the envelope signature is the
+caller's job (with the published keys and the crypto module); this module never looks inside.
+
+Errors from the server surface as `grpc.aio.AioRpcError` (NOT_FOUND: unknown consumer;
+UNAVAILABLE: gateway shutting down or store trouble, subscribe again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from gateway.wire import feed_pb2, feed_pb2_grpc
+
+OnRecord = Callable[[feed_pb2.FeedRecord], Awaitable[None] | None]
+
+ACK_DELAY = 0.05
+"""Seconds a partial batch of acks (fewer than `ack_every`) waits for more records before it is
+sent anyway, so a consumer never holds back the server's in-flight window."""
+
+DRAIN_TIMEOUT = 10.0
+"""Seconds to wait, after a clean stop, for the server to persist the acks and end the stream."""
+
+
+async def consume(
+    target: str,
+    consumer: str,
+    *,
+    on_record: OnRecord,
+    ack_every: int = 1,
+    stop: asyncio.Event | None = None,
+    idle_timeout: float | None = None,
+    max_records: int | None = None,
+) -> int:
+    """Receive `consumer`'s feed from `target` ("host:port"); return how many records arrived.
+
+    Each record goes to `on_record` (awaited when it returns an awaitable), then is acknowledged:
+    every `ack_every` records, or sooner when no further record is ready. Stops when `stop` is
+    set, after `idle_timeout` seconds without a record, or after `max_records` records; then it
+    sends the last ack, half-closes and waits until the server has persisted it. An exception
+    from `on_record` propagates; its record is not acknowledged.
+    """
+    if ack_every < 1:
+        raise ValueError("ack_every must be at least 1")
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = feed_pb2_grpc.FeedStub(channel).Subscribe()
+        stream = _FeedStream(call, ack_every, stop)
+        try:
+            await call.write(feed_pb2.FeedRequest(subscribe=feed_pb2.Subscribe(consumer=consumer)))
+            count = await stream.receive(on_record, idle_timeout, max_records)
+            await stream.finish()
+        finally:
+            stream.close()
+        return count
+
+
+class _FeedStream:
+    """One client-side Subscribe call: reads racing the stop event and the ack delay."""
+
+    def __init__(self, call: Any, ack_every: int, stop: asyncio.Event | None) -> None:
+        self._call = call
+        self._ack_every = ack_every
+        self._read: asyncio.Future[Any] | None = None
+        self._stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        self._unacked: int | None = None  # highest processed, not yet acknowledged position
+        self._since_ack = 0
+
+    async def receive(
+        self, on_record: OnRecord, idle_timeout: float | None, max_records: int | None
+    ) -> int:
+        count = 0
+        while max_records is None or count < max_records:
+            record = await self._next(idle_timeout)
+            if record is None:
+                break
+            result = on_record(record)
+            if inspect.isawaitable(result):
+                await result
+            count += 1
+            await self._processed(record.position)
+        return count
+
+    async def finish(self) -> None:
+        """Send the last ack, half-close, and wait (bounded) for the server to end the stream."""
+        if self._call.done():
+            return
+        await self._send_ack()
+        await self._call.done_writing()
+        async with asyncio.timeout(DRAIN_TIMEOUT):
+            while not self._call.done():
+                if await self._pending_read() is grpc.aio.EOF:
+                    break
+
+    def close(self) -> None:
+        """Cancel what is still pending; harmless after a clean finish."""
+        for future in (self._stopped, self._read):
+            if future is None:
+                continue
+            if future.done():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    future.exception()  # retrieved, so asyncio does not log it as lost
+            else:
+                future.cancel()
+        self._call.cancel()
+
+    async def _next(self, idle_timeout: float | None) -> feed_pb2.FeedRecord | None:
+        """The next record, or None on stop, idle timeout or end of stream."""
+        loop = asyncio.get_running_loop()
+        deadline = None if idle_timeout is None else loop.time() + idle_timeout
+        read = self._read_future()
+        waiters = [read] if self._stopped is None else [read, self._stopped]
+        while True:
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            wait = left if self._unacked is None else min(ACK_DELAY, left or ACK_DELAY)
+            done, _ = await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if read in done:
+                self._read = None
+                message = read.result()
+                return None if message is grpc.aio.EOF else message
+            if done or (left is not None and left <= 0):
+                return None
+            await self._send_ack()
+
+    def _read_future(self) -> asyncio.Future[Any]:
+        if self._read is None:
+            self._read = asyncio.ensure_future(self._call.read())
+        return self._read
+
+    async def _pending_read(self) -> Any:
+        read = self._read_future()
+        self._read = None
+        return await read
+
+    async def _processed(self, position: int) -> None:
+        self._unacked = position
+        self._since_ack += 1
+        if self._since_ack >= self._ack_every:
+            await self._send_ack()
+
+    async def _send_ack(self) -> None:
+        if self._unacked is not None:
+            position, self._unacked, self._since_ack = self._unacked, None, 0
+            await self._call.write(feed_pb2.FeedRequest(ack=feed_pb2.Ack(position=position)))
+
+
+async def list_keys(
+    target: str,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 (the RPC deadline, which the server sees too)
+) -> list[feed_pb2.PublicKey]:
+    """The gateway's published public keys."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        response = await feed_pb2_grpc.KeysStub(channel).List(
+            feed_pb2.ListKeysRequest(), timeout=timeout
+        )
+        return list(response.keys)
+
+
+async def get_declaration(
+    target: str,
+    item_id: str,
+    *,
+    partner: str | None = None,
+    timeout: float = 10.0,  # noqa: ASYNC109 (the RPC deadline)
+) -> feed_pb2.GetDeclarationResponse | None:
+    """The item's latest version and history, or None when the gateway has none."""
+    request = feed_pb2.GetDeclarationRequest(item_id=item_id, partner=partner or "")
+    async with grpc.aio.insecure_channel(target) as channel:
+        try:
+            response: feed_pb2.GetDeclarationResponse = await feed_pb2_grpc.DeclarationsStub(
+                channel
+            ).Get(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return response

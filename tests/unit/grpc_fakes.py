@@ -1,0 +1,131 @@
+"""An in-memory Store for the gRPC adapter's tests, and journal entries to fill it with."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+
+from gateway.domain.messages import ItemFunction
+from gateway.errors import DuplicateMessage
+from gateway.ports import (
+    ItemState,
+    JournalEntry,
+    JournalRow,
+    MessageRecord,
+    StoredMessage,
+)
+from gateway.wire import envelope_pb2
+
+PAYLOAD_TYPE = "application/vnd.aedgw.declaration.v1+protobuf"
+
+
+def make_entry(
+    n: int,
+    *,
+    partner: str = "gb-royal-mail",
+    category: str = "SALE_OF_GOODS",
+    origins: tuple[str, ...] = ("GB",),
+    hs_chapters: tuple[str, ...] = ("61",),
+    item_id: str | None = None,
+    version: int = 1,
+    value: Decimal = Decimal("25.00"),
+    currency: str = "USD",
+) -> JournalEntry:
+    """Entry number `n`, with an envelope whose payload names it (b"decl-<n>")."""
+    envelope = envelope_pb2.SignedEnvelope(
+        payload=f"decl-{n}".encode(),
+        payload_type=PAYLOAD_TYPE,
+        signatures=[envelope_pb2.Signature(keyid="gw-test", sig=b"\x01" * 64)],
+    )
+    item = item_id or f"RB{n:09d}GB"
+    return JournalEntry(
+        record_id=f"decl-{partner}-{item}-{version}",
+        partner=partner,
+        message_id=f"MSG-{n}",
+        item_id=item,
+        version=version,
+        function=ItemFunction.ORIGINAL if version == 1 else ItemFunction.AMENDMENT,
+        category=category,
+        hs_chapters=hs_chapters,
+        origin_countries=origins,
+        value_amount=value,
+        value_currency=currency,
+        envelope=envelope.SerializeToString(),
+    )
+
+
+class FakeStore:
+    """The journal side of the Store contract in memory: positions 1, 2, 3 … in append order;
+    cursors only move forward.
+
+    `append` is the test's commit (it does not notify: tests call the notifier when they mean
+    to, which is how a commit by another replica looks). `ack_calls` counts persisted acks.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[JournalRow] = []
+        self.cursors: dict[str, int] = {}
+        self.messages: dict[tuple[str, str], StoredMessage] = {}
+        self.ack_calls = 0
+
+    def append(self, *entries: JournalEntry) -> list[int]:
+        start = len(self.rows) + 1
+        self.rows.extend(JournalRow(start + i, entry) for i, entry in enumerate(entries))
+        return list(range(start, start + len(entries)))
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        pass
+
+    async def find_message(self, partner: str, message_id: str) -> StoredMessage | None:
+        return self.messages.get((partner, message_id))
+
+    async def commit_message(
+        self, message: MessageRecord, entries: Sequence[JournalEntry]
+    ) -> list[int]:
+        key = (message.partner, message.message_id)
+        if key in self.messages:
+            raise DuplicateMessage(self.messages[key])
+        self.messages[key] = StoredMessage(
+            message.partner,
+            message.message_id,
+            message.content_digest,
+            message.http_status,
+            message.receipt,
+        )
+        return self.append(*entries)
+
+    async def item_states(self, partner: str, item_ids: Iterable[str]) -> Mapping[str, ItemState]:
+        wanted = set(item_ids)
+        return {
+            row.entry.item_id: ItemState(row.entry.version, row.entry.function)
+            for row in self.rows
+            if row.entry.partner == partner and row.entry.item_id in wanted
+        }
+
+    async def read_journal(self, after: int, limit: int) -> list[JournalRow]:
+        start = bisect.bisect_right(self.rows, after, key=lambda row: row.position)
+        return self.rows[start : start + limit]
+
+    async def last_position(self) -> int:
+        return len(self.rows)
+
+    async def item_history(self, item_id: str, partner: str | None = None) -> list[JournalRow]:
+        return [
+            row
+            for row in self.rows
+            if row.entry.item_id == item_id and partner in (None, row.entry.partner)
+        ]
+
+    async def get_cursor(self, consumer: str) -> int:
+        return self.cursors.get(consumer, 0)
+
+    async def ack(self, consumer: str, position: int) -> None:
+        self.ack_calls += 1
+        self.cursors[consumer] = max(self.cursors.get(consumer, 0), position)
