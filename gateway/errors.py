@@ -86,8 +86,17 @@ class SignatureError(AuthError):
     """RFC 9421 verification failed. `reason` is one of REASONS."""
 
     REASONS: ClassVar[frozenset[str]] = frozenset(
-        {"missing", "malformed", "unknown-key", "expired-key", "bad-digest", "bad-signature",
-         "stale", "replayed", "missing-component"}
+        {
+            "missing",
+            "malformed",
+            "unknown-key",
+            "expired-key",
+            "bad-digest",
+            "bad-signature",
+            "stale",
+            "replayed",
+            "missing-component",
+        }
     )
 
     def __init__(self, reason: str, detail: str, keyid: str | None = None) -> None:

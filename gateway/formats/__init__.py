@@ -1,0 +1,1 @@
+"""Inbound formats: one module per format, bytes in, canonical records and findings out (pure)."""

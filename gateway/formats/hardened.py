@@ -1,0 +1,256 @@
+"""Hardened input handling for XML formats: bounded gunzip and a parser that fetches nothing.
+
+Threats refused here, each as `MessageRejected` with findings that carry a code and a line:
+
+- DOCTYPE of any kind (internal subset, external DTD): XML_DOCTYPE_FORBIDDEN. It is refused
+  before libxml2 sees the document, so no entity is declared, expanded (billion laughs) or
+  fetched (external entities, external DTDs); the parser also loads no DTD, resolves no entity,
+  has no network and a resolver that refuses every URL, as a second line.
+- entity references and any attempt to load an external resource: XML_ENTITY_FORBIDDEN;
+- XInclude elements: XML_XINCLUDE_FORBIDDEN (never processed, refused so no later stage can);
+- nesting deeper than `max_depth`: XML_TOO_DEEP;
+- an encoding other than UTF-8: XML_ENCODING;
+- anything else libxml2 finds not well-formed: XML_NOT_WELL_FORMED.
+
+Comments and processing instructions are dropped while parsing: they carry no data and nothing
+here acts on them.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, NamedTuple, cast
+
+from lxml import etree
+
+from gateway.domain.findings import Finding, error
+from gateway.errors import MessageRejected, PayloadTooLarge
+
+DEFAULT_MAX_DEPTH = 64
+XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
+
+_XML_DECLARATION = re.compile(rb"<\?xml\s[^>]*?\?>")
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+_PROLOG_MISC = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.DOTALL)
+Element = etree._Element  # noqa: SLF001 (lxml's element type has this name)
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_32_MARKS = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00", b"\x00<", b"<\x00")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Bounds on one document: `max_depth` levels of elements (the root is level 1)."""
+
+    max_depth: int = DEFAULT_MAX_DEPTH
+
+
+class XmlError(NamedTuple):
+    """One libxml2 diagnostic: its text, line and node path (`/*/*[2]/*`, may be empty)."""
+
+    message: str
+    line: int
+    path: str
+
+
+def error_entries(log: object) -> list[XmlError]:
+    """The entries of an lxml error log (parser, schema), typed."""
+    entries = cast("Iterable[Any]", log)
+    return [XmlError(str(e.message), int(e.line), str(e.path or "")) for e in entries]
+
+
+_BIG_LINE = 65535
+
+
+def source_line(element: Element) -> int | None:
+    """The line of the element's start tag in the source document (None when unknown).
+
+    Past line 65535 libxml2 keeps exact lines on text nodes only, and reports an element's line
+    as the line where the first text inside it (or, for an empty element, after it) ends; the
+    newlines of that text are subtracted here. Newlines inside tags there are not counted.
+    """
+    line: object = element.sourceline
+    if not isinstance(line, int):
+        return None
+    if line < _BIG_LINE:
+        return line
+    node = element
+    while node.text is None and len(node):
+        node = node[0]
+    text = node.text if node.text is not None or len(node) else node.tail
+    return line - text.count("\n") if text else line
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip body (one or more members), never holding more than `limit` + 1 bytes.
+
+    Raises PayloadTooLarge as soon as the output exceeds `limit`, MessageRejected (GZIP_INVALID)
+    when the data is not valid gzip or is truncated.
+    """
+    out = bytearray()
+    rest = data
+    try:
+        while rest:
+            rest = _gunzip_member(rest, out, limit)
+    except zlib.error as exc:
+        raise _rejected("GZIP_INVALID", f"the gzip body cannot be decompressed: {exc}") from exc
+    return bytes(out)
+
+
+def _gunzip_member(data: bytes, out: bytearray, limit: int) -> bytes:
+    """Append one gzip member to `out`; return the bytes after it."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    pending = data
+    while not inflater.eof:
+        before = len(out)
+        out += inflater.decompress(pending, limit + 1 - len(out))
+        if len(out) > limit:
+            raise PayloadTooLarge(limit)
+        pending = inflater.unconsumed_tail
+        if not pending and len(out) == before:
+            raise _rejected("GZIP_INVALID", "the gzip body is truncated")
+    return inflater.unused_data
+
+
+def parse_xml(
+    data: bytes,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    forbidden_namespaces: tuple[str, ...] = XINCLUDE_NAMESPACES,
+) -> etree._ElementTree:
+    """Parse a UTF-8 XML document with every hardening above; raise MessageRejected otherwise.
+
+    `forbidden_namespaces` are namespaces whose elements refuse the document (XInclude by
+    default). Line numbers of the returned tree are those of `data`.
+    """
+    _check_encoding(data)
+    _check_no_doctype(data)
+    tree = _parse(data)
+    _check_tree(tree, max_depth, forbidden_namespaces)
+    return tree
+
+
+def _check_encoding(data: bytes) -> None:
+    if data.startswith(_UTF16_32_MARKS):
+        raise _rejected("XML_ENCODING", "the document is not UTF-8 (UTF-16 or UTF-32 found)", 1)
+    body = data.removeprefix(_UTF8_BOM)
+    declaration = _XML_DECLARATION.match(body)
+    if declaration is None:
+        return
+    encoding = _ENCODING.search(declaration.group())
+    if encoding is not None and encoding.group(1).lower() not in (b"utf-8", b"utf8"):
+        name = encoding.group(1).decode("ascii", "replace")
+        raise _rejected("XML_ENCODING", f"encoding {name!r} is not accepted; send UTF-8", 1)
+
+
+def _check_no_doctype(data: bytes) -> None:
+    body = data.removeprefix(_UTF8_BOM)
+    declaration = _XML_DECLARATION.match(body)
+    start = declaration.end() if declaration else 0
+    misc = _PROLOG_MISC.match(body, start)
+    at = misc.end() if misc else start
+    if body.startswith(b"<!DOCTYPE", at):
+        raise _rejected(
+            "XML_DOCTYPE_FORBIDDEN",
+            "a DOCTYPE (DTD, entity declarations) is not accepted",
+            body.count(b"\n", 0, at) + 1,
+        )
+
+
+class _RefuseFetch(etree.Resolver):
+    """Refuses every external resource the parser might ask for."""
+
+    def resolve(self, system_url: str, _public_id: str, _context: object) -> None:  # type: ignore[override]
+        raise _FetchRefusedError(system_url)
+
+
+class _FetchRefusedError(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(url)
+
+
+def _new_parser() -> etree.XMLParser:
+    # One parser per call: lxml parser objects must not be shared between threads.
+    parser = etree.XMLParser(
+        encoding="utf-8",
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        attribute_defaults=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
+    parser.resolvers.add(_RefuseFetch())
+    return parser
+
+
+def _parse(data: bytes) -> etree._ElementTree:
+    parser = _new_parser()
+    try:
+        root = etree.fromstring(data, parser)
+    except _FetchRefusedError as exc:
+        raise _rejected("XML_ENTITY_FORBIDDEN", f"external resource {exc.url!r} refused") from exc
+    except etree.XMLSyntaxError as exc:
+        raise MessageRejected("not well-formed XML", _syntax_findings(exc, parser)) from exc
+    return root.getroottree()
+
+
+def _syntax_findings(exc: etree.XMLSyntaxError, parser: etree.XMLParser) -> list[Finding]:
+    entries: list[tuple[str, int | None]] = [
+        (entry.message, entry.line) for entry in error_entries(parser.error_log)
+    ] or [(str(exc), exc.lineno)]
+    return [error(_syntax_code(message), message, "", line) for message, line in entries]
+
+
+def _syntax_code(message: str) -> str:
+    lowered = message.lower()
+    if "entity" in lowered:
+        return "XML_ENTITY_FORBIDDEN"
+    if "depth" in lowered:
+        return "XML_TOO_DEEP"
+    if "encoding" in lowered or "utf-8" in lowered:
+        return "XML_ENCODING"
+    return "XML_NOT_WELL_FORMED"
+
+
+def _check_tree(
+    tree: etree._ElementTree, max_depth: int, forbidden_namespaces: tuple[str, ...]
+) -> None:
+    info = cast("Any", tree.docinfo)
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise _rejected("XML_DOCTYPE_FORBIDDEN", "a DOCTYPE is not accepted")
+    too_deep = _depth_probe(max_depth)(tree)
+    if isinstance(too_deep, list) and too_deep:
+        first = too_deep[0]
+        raise _rejected(
+            "XML_TOO_DEEP",
+            f"elements nest deeper than {max_depth} levels",
+            source_line(first) if isinstance(first, Element) else None,
+        )
+    for namespace in forbidden_namespaces:
+        for element in tree.iter(f"{{{namespace}}}*"):
+            raise _rejected(
+                "XML_XINCLUDE_FORBIDDEN"
+                if namespace in XINCLUDE_NAMESPACES
+                else "XML_NAMESPACE_FORBIDDEN",
+                f"element {element.tag} is not accepted",
+                source_line(element),
+            )
+
+
+@cache
+def _depth_probe(max_depth: int) -> etree.XPath:
+    """An XPath selecting the elements at level max_depth + 1: one pass in C, no recursion."""
+    return etree.XPath("/*" * (max_depth + 1))
+
+
+def _rejected(code: str, message: str, line: int | None = None) -> MessageRejected:
+    return MessageRejected(message, [error(code, message, "", line)])

@@ -1,0 +1,508 @@
+"""ITMATT 1.5 (spec/ITMATT.md): bytes → header, per-item outcomes and canonical Declarations.
+
+Stages, all pure: hardened parse → root check → one XSD pass over the whole document →
+translation and business rules per item → DUPLICATE_IN_MESSAGE. The XSD pass runs once; when it
+fails, each error is routed by the node it names: inside an `item` it rejects that item only
+(code XSD), anywhere else the whole message (XSD_ENVELOPE). History rules (versions against the
+store) are the pipeline's, in `gateway.rules.versions`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from lxml import etree
+
+from gateway.domain.findings import Finding, Severity, error
+from gateway.domain.messages import ItemFunction, ItemOutcome, MessageHeader, ParsedMessage
+from gateway.errors import MessageRejected
+from gateway.formats.hardened import (
+    Element,
+    ParseLimits,
+    XmlError,
+    error_entries,
+    parse_xml,
+    source_line,
+)
+from gateway.formats.lexical import (
+    datetime_with_nanos,
+    epoch_seconds,
+    hs_digits,
+    normalise_decimal,
+    parse_datetime,
+    to_timestamp,
+)
+from gateway.rules.items import ItemFacts, PieceFacts, check_item, item_path
+from gateway.rules.versions import mark_duplicates
+from gateway.wire import declaration_pb2 as pb
+
+NAMESPACE = "urn:aedgw:itmatt:1.5"
+SOURCE_FORMAT = "itmatt-1.5"
+XSD_PATH = Path(__file__).resolve().parents[2] / "schemas" / "itmatt" / "1.5" / "itmatt.xsd"
+
+_NS = f"{{{NAMESPACE}}}"
+MESSAGE = _NS + "message"
+ITEM = _NS + "item"
+_MSGBODY = _NS + "msgbody"
+_ITMATT = _NS + "itmatt_1_5_0"
+
+_FUNCTIONS = {
+    ItemFunction.ORIGINAL: pb.ORIGINAL,
+    ItemFunction.AMENDMENT: pb.AMENDMENT,
+    ItemFunction.CANCELLATION: pb.CANCELLATION,
+}
+_SEVERITIES = {Severity.ERROR: pb.ERROR, Severity.WARNING: pb.WARNING}
+_REPEATABLE = frozenset({"item", "line", "piece", "document"})
+_STEP = re.compile(r"(?:[^:/\[\]]+:)?([^:/\[\]]+)(?:\[(\d+)\])?")
+_ATTRIBUTE = re.compile(r"attribute '([^']+)'")
+_BIG_LINE = 65535  # libxml2 keeps exact element lines below this one
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def parse_itmatt(
+    data: bytes,
+    *,
+    limits: ParseLimits | None = None,
+    vague_terms: frozenset[str] | None = None,
+) -> ParsedMessage:
+    """Parse, validate and translate one ITMATT 1.5 document (already gunzipped).
+
+    Raises MessageRejected when the message as a whole is refused: not well-formed, DOCTYPE or
+    entities, too deep, not UTF-8 (see `gateway.formats.hardened`), wrong root (XML_NAMESPACE),
+    or an XSD error outside any item (XSD_ENVELOPE, one finding per error). Otherwise returns
+    one ItemOutcome per `item`, in document order: a Declaration (warnings in its findings)
+    when the item has no error, None with the error findings when it has. The Declaration's
+    declaration_id and provenance partner, received_at, receipt_id and content_digest are left
+    for the pipeline. `vague_terms` replaces the default vague-description list.
+    """
+    tree = parse_xml(data, max_depth=(limits or ParseLimits()).max_depth)
+    root = tree.getroot()
+    _check_root(root)
+    item_errors = _validate(tree)
+    header_element, body = root
+    header = _read_header(header_element)
+    context = _Context(header, vague_terms)
+    items = (
+        _item_outcome(element, index, context, item_errors.get(element))
+        for index, element in enumerate(body[0], 1)
+    )
+    return ParsedMessage(header, mark_duplicates(tuple(items)), SOURCE_FORMAT)
+
+
+def _check_root(root: Element) -> None:
+    if root.tag == MESSAGE:
+        return
+    qname = etree.QName(root)
+    if qname.namespace != NAMESPACE:
+        raise MessageRejected(
+            "wrong namespace",
+            [
+                error(
+                    "XML_NAMESPACE",
+                    f"the root element is {root.tag}; an ITMATT 1.5 message is "
+                    f"{{{NAMESPACE}}}message",
+                    f"/{qname.localname}",
+                    source_line(root),
+                )
+            ],
+        )
+    raise MessageRejected(
+        "envelope invalid",
+        [
+            error(
+                "XSD_ENVELOPE",
+                f"the root element is {qname.localname}, not message",
+                f"/{qname.localname}",
+                source_line(root),
+            )
+        ],
+    )
+
+
+# -- XSD ----------------------------------------------------------------------------------------
+
+_schemas = threading.local()
+
+
+@cache
+def _schema_document() -> bytes:
+    return XSD_PATH.read_bytes()
+
+
+def itmatt_schema() -> etree.XMLSchema:
+    """The compiled ITMATT 1.5 schema, one per thread (a validator keeps its error log)."""
+    schema: etree.XMLSchema | None = getattr(_schemas, "itmatt", None)
+    if schema is None:
+        parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+        document = etree.fromstring(_schema_document(), parser, base_url=str(XSD_PATH))
+        schema = _schemas.itmatt = etree.XMLSchema(document)
+    return schema
+
+
+def _validate(tree: etree._ElementTree) -> dict[Element, list[Finding]]:
+    """XSD errors by item element; raise MessageRejected for errors outside any item."""
+    schema = itmatt_schema()
+    if schema.validate(tree):
+        return {}
+    router = _ErrorRouter(tree.getroot())
+    envelope: list[Finding] = []
+    by_item: dict[Element, list[Finding]] = {}
+    for entry in error_entries(schema.error_log):
+        item, finding = router.route(entry)
+        if item is None:
+            envelope.append(finding)
+        else:
+            by_item.setdefault(item, []).append(finding)
+    if envelope:
+        raise MessageRejected("envelope invalid", envelope)
+    return by_item
+
+
+@dataclass(slots=True)
+class _ErrorRouter:
+    """Turns libxml2's node paths (`/*/*[2]/*/*[7]/*[3]`) into elements and named paths."""
+
+    root: Element
+    _named: dict[tuple[Element, str], list[Element]] = field(default_factory=dict)
+    _positions: dict[tuple[Element, str], dict[Element, int]] = field(default_factory=dict)
+
+    def route(self, entry: XmlError) -> tuple[Element | None, Finding]:
+        """(the item the error is inside or None, the finding)."""
+        chain, attribute = self._resolve(entry.path)
+        named = "".join(self._step(element) for element in chain)
+        quoted = _ATTRIBUTE.search(entry.message)
+        if attribute or quoted:
+            named += f"/@{attribute or (quoted.group(1) if quoted else '')}"
+        message = entry.message.replace(_NS, "")
+        item = chain[3] if len(chain) > 3 and _is_item(chain) else None
+        code = "XSD_ENVELOPE" if item is None else "XSD"
+        line = entry.line if entry.line < _BIG_LINE else source_line(chain[-1])
+        return item, error(code, message, named or "/", line)
+
+    def _resolve(self, path: str) -> tuple[list[Element], str]:
+        steps = path.strip("/").split("/")
+        chain = [self.root]
+        for step in steps[1:]:
+            if step.startswith("@"):
+                return chain, step[1:]
+            match = _STEP.fullmatch(step)
+            if match is None:
+                break
+            candidates = self._children(chain[-1], match.group(1))
+            position = int(match.group(2) or 1)
+            if position > len(candidates):
+                break
+            chain.append(candidates[position - 1])
+        return chain, ""
+
+    def _children(self, parent: Element, name: str) -> list[Element]:
+        key = (parent, name)
+        found = self._named.get(key)
+        if found is None:
+            every = [child for child in parent if isinstance(child.tag, str)]
+            found = every if name == "*" else [c for c in every if _local(c) == name]
+            self._named[key] = found
+        return found
+
+    def _step(self, element: Element) -> str:
+        name = _local(element)
+        parent = element.getparent()
+        if parent is None:
+            return f"/{name}"
+        key = (parent, name)
+        positions = self._positions.get(key)
+        if positions is None:
+            siblings = self._children(parent, name)
+            positions = self._positions[key] = {e: i for i, e in enumerate(siblings, 1)}
+        if name in _REPEATABLE or len(positions) > 1:
+            return f"/{name}[{positions[element]}]"
+        return f"/{name}"
+
+
+def _is_item(chain: list[Element]) -> bool:
+    return chain[1].tag == _MSGBODY and chain[2].tag == _ITMATT and chain[3].tag == ITEM
+
+
+def _local(element: Element) -> str:
+    tag = element.tag
+    assert isinstance(tag, str)
+    return tag.rpartition("}")[2]
+
+
+# -- header -------------------------------------------------------------------------------------
+
+
+def _read_header(element: Element) -> MessageHeader:
+    fields = {_local(child): _text(child) for child in element}
+    moment, nanos = parse_datetime(fields["preparedAt"])
+    return MessageHeader(
+        message_id=fields["messageId"],
+        sender=fields["sender"],
+        recipient=fields["recipient"],
+        prepared_at=datetime_with_nanos(moment, nanos),
+        test=fields.get("test") in ("true", "1"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every item of one message shares."""
+
+    header: MessageHeader
+    vague_terms: frozenset[str] | None
+    prepared_at: Timestamp = field(init=False)
+
+    def __post_init__(self) -> None:
+        prepared = self.header.prepared_at
+        stamp = to_timestamp(prepared, prepared.microsecond * 1000)
+        object.__setattr__(self, "prepared_at", stamp)
+
+
+# -- items --------------------------------------------------------------------------------------
+
+
+def _tag(name: str) -> str:
+    return _NS + name
+
+
+_ITEM_ID, _FUNCTION, _VERSION = _tag("itemId"), _tag("function"), _tag("version")
+_MAIL_CLASS, _CATEGORY, _EXPLANATION = (
+    _tag("mailClass"),
+    _tag("category"),
+    _tag("categoryExplanation"),
+)
+_POSTED_AT, _ORIGIN_OFFICE, _DESTINATION_OFFICE = (
+    _tag("postedAt"),
+    _tag("originOffice"),
+    _tag("destinationOffice"),
+)
+_GROSS_WEIGHT, _TOTAL_VALUE, _POSTAL_CHARGES = (
+    _tag("grossWeight"),
+    _tag("totalValue"),
+    _tag("postalCharges"),
+)
+_SENDER, _ADDRESSEE, _CONTENTS = _tag("sender"), _tag("addressee"), _tag("contents")
+_DOCUMENTS, _COMMENTS, _ADDRESS, _LINE = (
+    _tag("documents"),
+    _tag("comments"),
+    _tag("address"),
+    _tag("line"),
+)
+_DESCRIPTION, _QUANTITY, _NET_WEIGHT, _VALUE, _HS_CODE, _ORIGIN_COUNTRY = (
+    _tag("description"),
+    _tag("quantity"),
+    _tag("netWeight"),
+    _tag("value"),
+    _tag("hsCode"),
+    _tag("originCountry"),
+)
+_PARTY_FIELDS = {
+    _tag("name"): "name",
+    _tag("businessName"): "business_name",
+    _tag("phone"): "phone",
+    _tag("email"): "email",
+    _tag("reference"): "reference",
+}
+_ADDRESS_FIELDS = {
+    _tag("city"): "city",
+    _tag("region"): "region",
+    _tag("postcode"): "postcode",
+    _tag("countryCode"): "country_code",
+}
+
+
+def _item_outcome(
+    element: Element, index: int, context: _Context, xsd_errors: list[Finding] | None
+) -> ItemOutcome:
+    fields = {child.tag: child for child in element}
+    item_id = _text(fields.get(_ITEM_ID))
+    version = _version(_text(fields.get(_VERSION)))
+    function = _function(_text(fields.get(_FUNCTION)))
+    line = source_line(element) or 0
+    if xsd_errors:
+        return ItemOutcome(index, line, item_id, version, function, tuple(xsd_errors))
+    declaration = pb.Declaration(item_id=item_id, version=version, function=_FUNCTIONS[function])
+    facts = _translate(declaration, fields, line, context)
+    locate = _Locator(element, index)
+    findings = tuple(check_item(facts, locate, vague_terms=context.vague_terms))
+    if any(finding.is_error for finding in findings):
+        return ItemOutcome(index, line, item_id, version, function, findings)
+    declaration.findings.extend(_wire_finding(finding) for finding in findings)
+    return ItemOutcome(index, line, item_id, version, function, findings, declaration)
+
+
+def _version(text: str) -> int:
+    try:
+        return int(text) if text else 1
+    except ValueError:
+        return 1
+
+
+def _function(text: str) -> ItemFunction:
+    try:
+        return ItemFunction(text) if text else ItemFunction.ORIGINAL
+    except ValueError:
+        return ItemFunction.ORIGINAL
+
+
+@dataclass(slots=True)
+class _Locator:
+    """`Locate` for one item: item-relative path → (full path, line of the deepest element)."""
+
+    item: Element
+    index: int
+
+    def __call__(self, relpath: str) -> tuple[str, int | None]:
+        element = self.item
+        for step in relpath.split("/"):
+            match = _STEP.fullmatch(step)
+            if step.startswith("@") or match is None:
+                break
+            same = [child for child in element if child.tag == _tag(match.group(1))]
+            position = int(match.group(2) or 1)
+            if position > len(same):
+                break
+            element = same[position - 1]
+        return f"{item_path(self.index)}/{relpath}", source_line(element)
+
+
+# -- translation: fills the Declaration in place (cheaper than nested constructors) -------------
+
+
+def _translate(
+    decl: pb.Declaration, fields: dict[str, Element], line: int, context: _Context
+) -> ItemFacts:
+    """Fill `decl` from a schema-valid item's children; return the facts the rules read."""
+    decl.mail_class = _text(fields[_MAIL_CLASS])
+    decl.category = category = _text(fields[_CATEGORY])
+    get = fields.get
+    if (explanation_element := get(_EXPLANATION)) is not None:
+        decl.category_explanation = _text(explanation_element)
+    if (posted := get(_POSTED_AT)) is not None:
+        moment, nanos = parse_datetime(_text(posted))
+        stamp = decl.posted_at
+        stamp.seconds, stamp.nanos = epoch_seconds(moment), nanos
+        decl.has_posted_at = True
+    if (office := get(_ORIGIN_OFFICE)) is not None:
+        decl.origin_office = _text(office)
+    if (office := get(_DESTINATION_OFFICE)) is not None:
+        decl.destination_office = _text(office)
+    decl.gross_weight_kg = gross = normalise_decimal(_text(fields[_GROSS_WEIGHT]))
+    total, currency = _money(decl.total_value, fields[_TOTAL_VALUE])
+    charges = get(_POSTAL_CHARGES)
+    charges_currency = _money(decl.postal_charges, charges)[1] if charges is not None else None
+    add_piece = decl.pieces.add
+    pieces = tuple(_piece(add_piece(), piece) for piece in fields[_CONTENTS])
+    if (documents := get(_DOCUMENTS)) is not None:
+        for document in documents:
+            decl.documents.add(type=_attribute(document, "type"), reference=_text(document))
+    if (comments := get(_COMMENTS)) is not None:
+        decl.comments = _text(comments)
+    _provenance(decl.provenance, line, context)
+    return ItemFacts(
+        decl.item_id,
+        category,
+        decl.category_explanation,
+        gross,
+        total,
+        currency,
+        charges_currency,
+        _party(decl.sender, fields[_SENDER]),
+        _party(decl.addressee, fields[_ADDRESSEE]),
+        pieces,
+    )
+
+
+def _provenance(provenance: pb.Provenance, line: int, context: _Context) -> None:
+    provenance.operator_code = context.header.sender
+    provenance.message_id = context.header.message_id
+    provenance.source_format = SOURCE_FORMAT
+    provenance.prepared_at.CopyFrom(context.prepared_at)
+    provenance.source_line = line
+
+
+def _party(party: pb.Party, element: Element) -> str:
+    """Fill `party`; return its country code."""
+    country = ""
+    for child in element:
+        tag = child.tag
+        if tag == _ADDRESS:
+            country = _address(party.address, child)
+        else:
+            setattr(party, _PARTY_FIELDS[tag], _text(child))
+    return country
+
+
+def _address(address: pb.Address, element: Element) -> str:
+    """Fill `address`; return its country code."""
+    for child in element:
+        tag = child.tag
+        if tag == _LINE:
+            address.lines.append(_text(child))
+        else:
+            setattr(address, _ADDRESS_FIELDS[tag], _text(child))
+    return address.country_code
+
+
+def _piece(piece: pb.Piece, element: Element) -> PieceFacts:
+    """Fill `piece`; return its facts."""
+    fields = {child.tag: child for child in element}
+    quantity = fields[_QUANTITY]
+    piece.description = description = _text(fields[_DESCRIPTION])
+    piece.quantity = normalise_decimal(_text(quantity))
+    piece.quantity_unit = _attribute(quantity, "unit") or "PCE"
+    piece.net_weight_kg = net_weight = normalise_decimal(_text(fields[_NET_WEIGHT]))
+    amount, currency = _money(piece.value, fields[_VALUE])
+    hs_code = origin = ""
+    if (hs_element := fields.get(_HS_CODE)) is not None:
+        piece.hs_code = hs_code = hs_digits(_text(hs_element))
+    if (origin_element := fields.get(_ORIGIN_COUNTRY)) is not None:
+        piece.origin_country = origin = _text(origin_element)
+    return PieceFacts(description, net_weight, amount, currency, hs_code, origin)
+
+
+def _money(money: pb.Money, element: Element) -> tuple[str, str]:
+    """Fill `money` from an amount element; return (amount, currency)."""
+    money.amount = amount = normalise_decimal(_text(element))
+    money.currency = currency = _attribute(element, "currency")
+    return amount, currency
+
+
+def _attribute(element: Element, name: str) -> str:
+    value = element.get(name)
+    return value.strip() if value else ""
+
+
+def _text(element: Element | None) -> str:
+    if element is None:
+        return ""
+    text = element.text
+    return text.strip() if text else ""
+
+
+def _wire_finding(finding: Finding) -> pb.Finding:
+    return pb.Finding(
+        code=finding.code,
+        severity=_SEVERITIES[finding.severity],
+        message=finding.message,
+        path=finding.path,
+        line=finding.line or 0,
+    )
+
+
+__all__ = [
+    "ITEM",
+    "MESSAGE",
+    "NAMESPACE",
+    "SOURCE_FORMAT",
+    "XSD_PATH",
+    "itmatt_schema",
+    "parse_itmatt",
+]
