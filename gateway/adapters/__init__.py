@@ -1,0 +1,1 @@
+"""Adapters: transports, stores and crypto at the edge of the core."""

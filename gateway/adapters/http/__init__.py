@@ -1,0 +1,1 @@
+"""The HTTP edge (aiohttp): partner authentication, limits, problem+json."""

@@ -1,0 +1,254 @@
+"""The aiohttp application: routes, partner authentication, limits and signed answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gateway.adapters.crypto.httpsig import RequestVerifier, sign_response
+from gateway.adapters.crypto.keys import SigningKey
+from gateway.domain.partners import Partner
+from gateway.errors import (
+    Forbidden,
+    GatewayError,
+    MessageConflict,
+    Overloaded,
+    PayloadTooLarge,
+    SignatureError,
+    StoreError,
+    UnsupportedMediaType,
+)
+from gateway.formats.hardened import gunzip_bounded
+from gateway.observability import Metrics
+from gateway.pipeline import Pipeline
+from gateway.ports import Clock, RejectionRecord, Store
+
+from .problems import PROBLEM_JSON, problem, problem_for, status_of
+
+log = logging.getLogger(__name__)
+XML_TYPES = frozenset({"application/xml", "text/xml"})
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeDeps:
+    """What the edge needs, handed over by the composition root."""
+
+    pipeline: Pipeline
+    verifier: RequestVerifier
+    partners: Mapping[str, Partner]  # by partner id
+    response_key: Callable[[], SigningKey]  # the gateway's active key, read per response
+    jwks: Callable[[], Mapping[str, Any]]
+    store: Store
+    metrics: Metrics
+    clock: Clock
+    public_base_url: str = ""
+    max_concurrent_requests: int = 256
+
+
+DEPS = web.AppKey("deps", EdgeDeps)
+PARTNER = "aedgw.partner"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(deps: EdgeDeps) -> web.Application:
+    # Bodies are bounded per partner by _read_body, not by aiohttp's global client_max_size.
+    app = web.Application(
+        middlewares=[_errors_middleware, _bound_middleware(deps.max_concurrent_requests)],
+        client_max_size=max((p.max_body_bytes for p in deps.partners.values()), default=1) + 1,
+    )
+    app[DEPS] = deps
+    app.router.add_post("/v1/aed/itmatt", submit_itmatt)
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def _errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    deps = request.app[DEPS]
+    try:
+        response = await handler(request)
+    except GatewayError as exc:
+        response = _problem_response(request, exc)
+        await _record(request, exc, response.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body = problem(exc.status, "http", exc.reason, exc.text or exc.reason)
+        response = web.Response(status=exc.status, body=body, content_type=PROBLEM_JSON)
+    partner = request.get(PARTNER)
+    deps.metrics.requests.labels(
+        _route_name(request), str(response.status), partner.id if partner else "-"
+    ).inc()
+    return response
+
+
+def _problem_response(request: web.Request, exc: GatewayError) -> web.Response:
+    status, body, headers = problem_for(exc)
+    deps = request.app[DEPS]
+    if isinstance(exc, SignatureError):
+        deps.metrics.auth_failures.labels(exc.reason).inc()
+        log.warning(
+            "request signature refused",
+            extra={
+                "reason": exc.reason,
+                "keyid": exc.keyid,
+                "path": request.path,
+                "peer": request.remote,
+                "detail": exc.detail,
+            },
+        )
+    elif status >= 500:
+        log.error("request failed", extra={"path": request.path, "error": str(exc)})
+    return _signed(request, status, body, PROBLEM_JSON, headers)
+
+
+async def _record(request: web.Request, exc: GatewayError, status: int) -> None:
+    """Keep a record of a refused submission (never its body); a store outage only logs."""
+    if request.method != "POST" or status in {429, 503}:
+        return
+    deps = request.app[DEPS]
+    partner = request.get(PARTNER)
+    reason = exc.reason if isinstance(exc, SignatureError) else status_of(exc)[1]
+    rejection = RejectionRecord(
+        at=deps.clock.now(),
+        route=request.path,
+        http_status=status,
+        reason=reason,
+        detail=str(exc)[:1000],
+        partner=partner.id if partner else None,
+        keyid=exc.keyid if isinstance(exc, SignatureError) else None,
+        message_id=exc.message_id if isinstance(exc, MessageConflict) else None,
+        content_digest=request.headers.get("Content-Digest", "")[:200] or None,
+        peer=request.remote,
+    )
+    try:
+        await deps.store.record_rejection(rejection)
+    except StoreError:
+        log.exception("could not record a rejection")
+
+
+def _bound_middleware(limit: int) -> Any:
+    """A global bound on requests in progress: beyond it, 503 at once (nothing is half-stored)."""
+    semaphore = asyncio.Semaphore(limit)
+
+    @web.middleware
+    async def bound(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "GET":
+            return await handler(request)
+        if semaphore.locked():
+            raise Overloaded(retry_after=1)
+        async with semaphore:
+            return await handler(request)
+
+    return bound
+
+
+def _signed(
+    request: web.Request,
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra: Mapping[str, str] | None = None,
+) -> web.Response:
+    """A response signed per RFC 9421 with the gateway's key, so a partner can prove it."""
+    deps = request.app[DEPS]
+    headers = {"Content-Type": content_type, **(extra or {})}
+    headers |= sign_response(status=status, headers=headers, body=body, key=deps.response_key())
+    return web.Response(status=status, body=body, headers=headers)
+
+
+def _target_uri(request: web.Request, base: str) -> str:
+    return (base or f"{request.scheme}://{request.host}") + request.raw_path
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _authenticate(request: web.Request, body: bytes) -> Partner:
+    deps = request.app[DEPS]
+    key = deps.verifier.verify(
+        request.method,
+        _target_uri(request, deps.public_base_url),
+        request.headers,
+        body,
+        deps.clock.now(),
+    )
+    partner = deps.partners.get(key.owner)
+    if partner is None:  # pragma: no cover - keys are loaded from partner folders only
+        raise SignatureError("unknown-key", f"key {key.keyid} belongs to no partner", key.keyid)
+    request[PARTNER] = partner
+    return partner
+
+
+async def submit_itmatt(request: web.Request) -> web.Response:
+    """POST /v1/aed/itmatt: one signed ITMATT document in, a signed receipt out."""
+    deps = request.app[DEPS]
+    media = request.content_type
+    if media not in XML_TYPES:
+        raise UnsupportedMediaType(media, "application/xml")
+    limit = max(p.max_body_bytes for p in deps.partners.values())
+    body = await _read_body(request, limit)
+    partner = _authenticate(request, body)
+    if len(body) > partner.max_body_bytes:
+        raise PayloadTooLarge(partner.max_body_bytes)
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        body = gunzip_bounded(body, partner.max_body_bytes)
+    elif encoding != "identity":
+        raise UnsupportedMediaType(f"Content-Encoding: {encoding}", "identity or gzip")
+    digest = request.headers["Content-Digest"]
+    if not partner.may_submit("itmatt-1.5"):
+        raise Forbidden(partner.id, "is not allowed to submit itmatt-1.5")
+    result = await deps.pipeline.submit_itmatt(partner, body, digest)
+    return _signed(request, result.http_status, result.receipt, "application/json")
+
+
+async def jwks(request: web.Request) -> web.Response:
+    body = json.dumps(request.app[DEPS].jwks(), separators=(",", ":")).encode()
+    return web.Response(
+        body=body, content_type="application/jwk-set+json", headers={"Cache-Control": "max-age=300"}
+    )
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "up"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    try:
+        await deps.store.ping()
+        deps.response_key()
+    except GatewayError as exc:
+        return web.json_response({"status": "not ready", "reason": str(exc)}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[DEPS].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})

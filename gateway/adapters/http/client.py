@@ -1,0 +1,82 @@
+"""A partner-side client: signs submissions per RFC 9421 and checks the gateway's signed answers.
+
+Used by `gateway submit`, the demo, the end-to-end tests and the benchmarks, so every one of them
+speaks to the gateway exactly as a foreign post would.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from gateway.adapters.crypto.httpsig import sign_request, verify_response
+from gateway.adapters.crypto.jwk import keys_from_jwks
+from gateway.adapters.crypto.keys import SigningKey, VerificationKey
+from gateway.errors import SignatureError
+
+ITMATT_PATH = "/v1/aed/itmatt"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    verified_by: str | None  # the gateway key id whose response signature verified
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class PartnerClient:
+    """Submits as one partner with its signing key; verifies answers with the gateway's JWKS."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, key: SigningKey) -> None:
+        self._session, self._base, self._key = session, base_url.rstrip("/"), key
+        self._gateway_keys: dict[str, VerificationKey] = {}
+
+    async def gateway_keys(self, *, refresh: bool = False) -> Mapping[str, VerificationKey]:
+        if refresh or not self._gateway_keys:
+            async with self._session.get(f"{self._base}/.well-known/jwks.json") as response:
+                response.raise_for_status()
+                self._gateway_keys = keys_from_jwks(await response.json(content_type=None))
+        return self._gateway_keys
+
+    async def submit_itmatt(
+        self, document: bytes, *, compress: bool = False, verify: bool = True
+    ) -> Answer:
+        body = gzip.compress(document) if compress else document
+        headers = {"Content-Type": "application/xml"}
+        if compress:
+            headers["Content-Encoding"] = "gzip"
+        return await self.post(ITMATT_PATH, body, headers, verify=verify)
+
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str], *, verify: bool = True
+    ) -> Answer:
+        url = self._base + path
+        signed = dict(headers)
+        signed |= sign_request(
+            method="POST", target_uri=url, headers=signed, body=body, key=self._key
+        )
+        async with self._session.post(url, data=body, headers=signed) as response:
+            data = await response.read()
+            answer_headers = dict(response.headers)
+            status = response.status
+        keyid = await self._verify(status, answer_headers, data) if verify else None
+        return Answer(status, answer_headers, data, keyid)
+
+    async def _verify(self, status: int, headers: Mapping[str, str], body: bytes) -> str:
+        keys = await self.gateway_keys()
+        try:
+            return verify_response(status=status, headers=headers, body=body, keys=keys).keyid
+        except SignatureError as exc:
+            if exc.reason != "unknown-key":
+                raise
+            keys = await self.gateway_keys(refresh=True)  # the gateway rotated its key
+            return verify_response(status=status, headers=headers, body=body, keys=keys).keyid

@@ -1,0 +1,223 @@
+"""The composition root: the one place adapters are chosen and wired from Settings.
+
+Importing this module does nothing; `Gateway(settings)` builds, `start()` opens sockets and the
+store, `stop()` drains and closes in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+
+from gateway.adapters.crypto.dsse import DsseSigner
+from gateway.adapters.crypto.httpsig import NonceCache, RequestVerifier
+from gateway.adapters.crypto.keyring import Keyring
+from gateway.adapters.crypto.keys import (
+    VerificationKey,
+    generate_private_key,
+    load_public_key,
+    write_private_key,
+    write_public_key,
+)
+from gateway.adapters.crypto.raw import raw_public_bytes
+from gateway.adapters.grpc.keys import PublicKeyInfo
+from gateway.adapters.grpc.server import build_grpc_server
+from gateway.adapters.http.app import EdgeDeps, build_app
+from gateway.adapters.store import open_store_from_url
+from gateway.config import PartnerConfig, PartnerKeySpec, Settings, load_partners
+from gateway.domain.notify import JournalNotifier
+from gateway.domain.partners import Partner
+from gateway.errors import ConfigError
+from gateway.observability import Metrics
+from gateway.pipeline import Pipeline, SystemClock
+from gateway.ports import Store
+
+log = logging.getLogger(__name__)
+LAG_INTERVAL_S = 5.0
+
+
+def ensure_demo_key(spec: PartnerKeySpec) -> None:
+    """Make a demo partner's key pair on first use (never for a real partner's key)."""
+    if not spec.demo or spec.private_key is None or spec.private_key.exists():
+        return
+    key = generate_private_key(spec.alg)
+    write_private_key(spec.private_key, key)
+    write_public_key(spec.public_key, key.public_key())
+
+
+def partner_keys(partners: Sequence[PartnerConfig]) -> dict[str, VerificationKey]:
+    """Every partner public key by key id, loaded once (a bad PEM stops start-up)."""
+    keys: dict[str, VerificationKey] = {}
+    for pc in partners:
+        for spec in pc.keys:
+            ensure_demo_key(spec)
+            try:
+                public = load_public_key(spec.public_key, spec.alg)
+            except (ValueError, OSError) as exc:
+                raise ConfigError(
+                    str(spec.source),
+                    f"keys.{spec.keyid}.public_key",
+                    str(exc),
+                    "give a PEM SubjectPublicKeyInfo key of the named alg",
+                ) from exc
+            keys[spec.keyid] = VerificationKey(
+                spec.keyid, spec.alg, public, pc.partner.id, spec.not_before, spec.not_after
+            )
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    http_url: str
+    grpc_target: str
+
+
+class Gateway:
+    """One gateway process: HTTP edge, gRPC services and their shared store and keys."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.partner_configs = load_partners(settings)
+        self.partners: Mapping[str, Partner] = {
+            p.partner.id: p.partner for p in self.partner_configs
+        }
+        self.keyring = Keyring.load_or_create(settings.signing.key_dir, alg=settings.signing.alg)
+        self.store: Store = open_store_from_url(settings.store)
+        self.metrics = Metrics()
+        self.notifier = JournalNotifier()
+        self.clock = SystemClock()
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
+        self.pipeline = Pipeline(
+            store=self.store,
+            signer=DsseSigner(self.keyring),
+            clock=self.clock,
+            metrics=self.metrics,
+            on_commit=self.notifier.notify,
+            executor=self._executor,
+        )
+        keys = partner_keys(self.partner_configs)
+        self.verifier = RequestVerifier(
+            keys.get,
+            window_s=settings.signing.signature_window_s,
+            nonces=NonceCache(window_s=settings.signing.signature_window_s),
+        )
+        self._runner: web.AppRunner | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.endpoints: Endpoints | None = None
+
+    def _edge(self) -> EdgeDeps:
+        return EdgeDeps(
+            pipeline=self.pipeline,
+            verifier=self.verifier,
+            partners=self.partners,
+            response_key=lambda: self.keyring.active,
+            jwks=self.keyring.jwks,
+            store=self.store,
+            metrics=self.metrics,
+            clock=self.clock,
+            public_base_url=self.settings.http.public_base_url,
+            max_concurrent_requests=self.settings.http.max_concurrent_requests,
+        )
+
+    def public_keys(self) -> list[PublicKeyInfo]:
+        active = self.keyring.active.keyid
+        return [
+            PublicKeyInfo(
+                kid=key.keyid,
+                alg=key.alg,
+                public_key=raw_public_bytes(key.public_key),
+                not_before=key.not_before,
+                not_after=key.not_after,
+                active=key.keyid == active,
+            )
+            for key in self.keyring.public_keys().values()
+        ]
+
+    async def start(self) -> Endpoints:
+        await self.store.open()
+        self.notifier.notify(await self.store.last_position())
+        self._grpc, grpc_port = await build_grpc_server(
+            store=self.store,
+            consumers=self.settings.consumers,
+            notifier=self.notifier,
+            public_keys=self.public_keys,
+            listen=self.settings.grpc.listen,
+            max_in_flight=self.settings.grpc.max_in_flight,
+        )
+        await self._grpc.start()
+        http_port, scheme = await self._start_http()
+        host = self.settings.http.listen.rpartition(":")[0]
+        grpc_host = self.settings.grpc.listen.rpartition(":")[0]
+        self.endpoints = Endpoints(f"{scheme}://{host}:{http_port}", f"{grpc_host}:{grpc_port}")
+        self._tasks.append(asyncio.create_task(self._watch_lag(), name="feed-lag"))
+        log.info(
+            "gateway started",
+            extra={
+                "http": self.endpoints.http_url,
+                "grpc": self.endpoints.grpc_target,
+                "partners": sorted(self.partners),
+                "consumers": [c.name for c in self.settings.consumers],
+                "keyid": self.keyring.active.keyid,
+            },
+        )
+        return self.endpoints
+
+    async def _start_http(self) -> tuple[int, str]:
+        http = self.settings.http
+        self._runner = web.AppRunner(
+            build_app(self._edge()), access_log=None, auto_decompress=False
+        )
+        await self._runner.setup()
+        host, _, port = http.listen.rpartition(":")
+        context = _tls_context(http.tls_cert, http.tls_key)
+        site = web.TCPSite(self._runner, host, int(port), ssl_context=context)
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
+        assert isinstance(server, asyncio.base_events.Server)
+        return server.sockets[0].getsockname()[1], "https" if context else "http"
+
+    async def _watch_lag(self) -> None:
+        """Keep aedgw_feed_lag_records current: journal records after each consumer's cursor."""
+        while True:
+            with contextlib.suppress(Exception):
+                last = await self.store.last_position()
+                self.metrics.journal_position.set(last)
+                for consumer in self.settings.consumers:
+                    cursor = await self.store.get_cursor(consumer.name)
+                    self.metrics.feed_lag.labels(consumer.name).set(last - cursor)
+            await asyncio.sleep(LAG_INTERVAL_S)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking requests, let streams and requests in flight finish, close the store."""
+        self.notifier.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+            self._grpc = None
+        await self.store.close()
+        self._executor.shutdown(wait=True)
+
+
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None or key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context

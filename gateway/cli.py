@@ -1,0 +1,198 @@
+"""The `gateway` command: serve, validate, submit, consume, keys, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import tomllib
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+from gateway.config import config_path, load_settings
+from gateway.errors import ConfigError, GatewayError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser.add_argument("--config", help="TOML configuration file (default: $AEDGW_CONFIG)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the gateway (HTTP + gRPC) until SIGTERM")
+    serve.set_defaults(run=_serve)
+
+    validate = sub.add_parser("validate", help="validate ITMATT files offline")
+    validate.add_argument("files", nargs="+", type=Path)
+    validate.add_argument("--json", action="store_true", help="one JSON document per file")
+    validate.set_defaults(run=_validate)
+
+    submit = sub.add_parser("submit", help="sign and submit ITMATT files as a partner")
+    submit.add_argument("--partner", required=True, type=Path, help="the partner's folder")
+    submit.add_argument("--key", required=True, type=Path, help="the partner's private key (PEM)")
+    submit.add_argument("--keyid", help="key id (default: the partner's first key)")
+    submit.add_argument("--gzip", action="store_true", help="send with Content-Encoding: gzip")
+    submit.add_argument("url", help="the gateway's base URL, e.g. http://127.0.0.1:8080")
+    submit.add_argument("files", nargs="+", type=Path)
+    submit.set_defaults(run=_submit)
+
+    consume = sub.add_parser("consume", help="receive a consumer's feed, verifying each record")
+    consume.add_argument("--consumer", required=True)
+    consume.add_argument("--target", help="gRPC host:port (default: [grpc] listen)")
+    consume.add_argument("--out", type=Path, help="append JSON lines here instead of stdout")
+    consume.add_argument("--max", type=int, help="stop after this many records")
+    consume.add_argument("--idle", type=float, help="stop after this many idle seconds")
+    consume.set_defaults(run=_consume)
+
+    keys = sub.add_parser("keys", help="the gateway's signing keys")
+    keys_sub = keys.add_subparsers(required=True, metavar="ACTION")
+    keys_sub.add_parser("list", help="list keys").set_defaults(run=_keys_list)
+    keys_sub.add_parser("generate", help="make the first key if none").set_defaults(run=_keys_gen)
+    rotate = keys_sub.add_parser("rotate", help="make a new active key; the old one stays valid")
+    rotate.add_argument("--overlap-days", type=int, default=365)
+    rotate.set_defaults(run=_keys_rotate)
+
+    demo = sub.add_parser("demo", help="run the main job end to end on loopback and summarise")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    return load_settings(config_path(args.config))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.bootstrap import Gateway
+    from gateway.observability import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+
+    async def run() -> None:
+        gateway = Gateway(settings)
+        endpoints = await gateway.start()
+        print(f"gateway serving HTTP {endpoints.http_url} gRPC {endpoints.grpc_target}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await gateway.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from gateway.validate import validate_file, write_report
+
+    reports = [validate_file(path) for path in args.files]
+    write_report(reports, sys.stdout, as_json=args.json)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _submit(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from gateway.adapters.crypto.keys import SigningKey, load_private_key
+    from gateway.adapters.http.client import PartnerClient
+
+    partner_file = args.partner / "partner.toml"
+    partner = tomllib.loads(partner_file.read_text(encoding="utf-8"))
+    key_tables = partner.get("keys", [])
+    table = next((k for k in key_tables if args.keyid in (None, k.get("id"))), None)
+    if table is None:
+        raise ConfigError(str(partner_file), "keys", f"no key {args.keyid!r}", "pass --keyid")
+    key = SigningKey(table["id"], table["alg"], load_private_key(args.key, table["alg"]))
+
+    async def run() -> int:
+        failures = 0
+        async with aiohttp.ClientSession() as session:
+            client = PartnerClient(session, args.url, key)
+            for path in args.files:
+                answer = await client.submit_itmatt(path.read_bytes(), compress=args.gzip)
+                failures += answer.status >= 300
+                print(f"{path}: HTTP {answer.status} (response signed by {answer.verified_by})")
+                print(json.dumps(answer.json(), indent=2, ensure_ascii=False))
+        return 1 if failures else 0
+
+    return asyncio.run(run())
+
+
+def _consume(args: argparse.Namespace) -> int:
+    from gateway.consume import consume_verified
+
+    settings = _settings(args)
+    target = args.target or settings.grpc.listen
+    with contextlib.ExitStack() as stack:
+        out: TextIO = (
+            stack.enter_context(args.out.open("a", encoding="utf-8")) if args.out else sys.stdout
+        )
+        result = asyncio.run(
+            consume_verified(target, args.consumer, out, max_records=args.max, idle=args.idle)
+        )
+    print(
+        f"{result.received} records, {result.verified} verified, {result.failed} failed",
+        file=sys.stderr,
+    )
+    return 1 if result.failed else 0
+
+
+def _keyring(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from gateway.adapters.crypto.keyring import Keyring
+
+    settings = _settings(args)
+    return Keyring.load_or_create(settings.signing.key_dir, alg=settings.signing.alg)
+
+
+def _print_keys(keyring) -> None:  # type: ignore[no-untyped-def]
+    for info in keyring.list():
+        print(info)
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    _print_keys(_keyring(args))
+    return 0
+
+
+def _keys_gen(args: argparse.Namespace) -> int:
+    _print_keys(_keyring(args))
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    keyring = _keyring(args)
+    keyring.rotate(overlap=timedelta(days=args.overlap_days))
+    _print_keys(keyring)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo import DEMO_CONFIG, run_demo
+
+    settings = load_settings(config_path(args.config) or DEMO_CONFIG)
+    try:
+        return asyncio.run(run_demo(settings, sys.stdout))
+    except GatewayError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""Settings and partner folders: read once at start-up, validated, then frozen.
+
+Every problem names its file, its key and the fix (gateway.errors.ConfigError). Every key has a
+default, so `gateway serve` with no configuration file runs from the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pycountry
+
+from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
+from gateway.domain.routing import Consumer, RoutingRule
+from gateway.errors import ConfigError
+
+CONFIG_ENV = "AEDGW_CONFIG"
+DEFAULT_MAX_BODY = 50 * 1024 * 1024
+KNOWN_FORMATS = frozenset({ITMATT_FORMAT})
+KEY_ALGS = frozenset({"ed25519", "ecdsa-p256-sha256"})
+_PARTNER_ID = re.compile(r"[a-z0-9-]{3,64}")
+_CONSUMER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_CATEGORIES = frozenset(
+    {"GIFT", "DOCUMENTS", "COMMERCIAL_SAMPLE", "RETURNED_GOODS", "SALE_OF_GOODS", "OTHER"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    listen: str = "127.0.0.1:8080"
+    # The absolute base URL partners use (scheme://host[:port]); behind a TLS-terminating proxy
+    # it is what @target-uri is verified against. Empty: derived from the request.
+    public_base_url: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_concurrent_requests: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcSettings:
+    listen: str = "127.0.0.1:50051"
+    max_in_flight: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSettings:
+    key_dir: Path = Path("data/keys")
+    alg: str = "ed25519"
+    signature_window_s: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerKeySpec:
+    """A partner's public key as its folder declares it; `demo` keys are made on first use."""
+
+    keyid: str
+    alg: str
+    public_key: Path
+    not_before: datetime | None
+    not_after: datetime | None
+    demo: bool = False
+    private_key: Path | None = None  # demo keys only: where the demo signer finds its half
+    source: Path = Path()
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerConfig:
+    partner: Partner
+    keys: tuple[PartnerKeySpec, ...]
+    folder: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("data")
+    partners_dir: Path = Path("partners")
+    store: str = "sqlite:///data/gateway.db"
+    http: HttpSettings = field(default_factory=HttpSettings)
+    grpc: GrpcSettings = field(default_factory=GrpcSettings)
+    signing: SigningSettings = field(default_factory=SigningSettings)
+    consumers: tuple[Consumer, ...] = ()
+    config_file: Path | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+class _Reader:
+    """Typed access to one TOML table, naming file and key in every error."""
+
+    def __init__(self, file: Path, table: Mapping[str, Any], prefix: str = "") -> None:
+        self.file_path, self.table, self.prefix = file, table, prefix
+        self.file = str(file)
+
+    def fail(self, key: str, problem: str, fix: str = "") -> ConfigError:
+        return ConfigError(self.file, self.prefix + key, problem, fix)
+
+    def get(self, key: str, kind: type, default: Any = None, *, required: bool = False) -> Any:
+        if key not in self.table:
+            if required:
+                raise self.fail(key, "is missing", f"add {self.prefix}{key} = …")
+            return default
+        value = self.table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(key, f"must be a {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    def strings(self, key: str) -> frozenset[str]:
+        values = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in values):
+            raise self.fail(key, "must be a list of strings")
+        return frozenset(values)
+
+    def sub(self, key: str) -> _Reader:
+        return _Reader(self.file, self.get(key, dict, {}), f"{self.prefix}{key}.")
+
+    def reject_unknown(self, known: set[str]) -> None:
+        for key in self.table:
+            if key not in known:
+                raise self.fail(
+                    key, "is not a known setting", f"one of: {', '.join(sorted(known))}"
+                )
+
+
+def config_path(explicit: str | None) -> Path | None:
+    """The configuration file: --config, else $AEDGW_CONFIG, else none (all defaults)."""
+    chosen = explicit or os.environ.get(CONFIG_ENV)
+    return Path(chosen) if chosen else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            str(path), "-", "file not found", f"create it or unset {CONFIG_ENV}"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from exc
+    return _settings(path, raw)
+
+
+def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
+    r = _Reader(path, raw)
+    r.reject_unknown(
+        {
+            "data_dir",
+            "partners_dir",
+            "store",
+            "http",
+            "grpc",
+            "signing",
+            "consumers",
+            "log_level",
+            "log_json",
+        }
+    )
+    base = path.parent
+    data_dir = base / r.get("data_dir", str, "data")
+    store = r.get("store", str)
+    store = _store_url(store, base) if store else f"sqlite:///{data_dir / 'gateway.db'}"
+    return Settings(
+        data_dir=data_dir,
+        partners_dir=base / r.get("partners_dir", str, "partners"),
+        store=store,
+        http=_http(r.sub("http"), base),
+        grpc=_grpc(r.sub("grpc")),
+        signing=_signing(r.sub("signing"), base, data_dir),
+        consumers=_consumers(path, r.get("consumers", list, [])),
+        config_file=path,
+        log_level=r.get("log_level", str, "INFO").upper(),
+        log_json=r.get("log_json", bool, True),
+    )
+
+
+def _store_url(url: str, base: Path) -> str:
+    """A relative sqlite path in a configuration file is relative to that file."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        return prefix + str(base / url[len(prefix) :])
+    return url
+
+
+def _listen(r: _Reader, default: str) -> str:
+    listen = r.get("listen", str, default)
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise r.fail("listen", f"{listen!r} is not host:port", 'e.g. "127.0.0.1:8080"')
+    return listen
+
+
+def _http(r: _Reader, base: Path) -> HttpSettings:
+    r.reject_unknown(
+        {"listen", "public_base_url", "tls_cert", "tls_key", "max_concurrent_requests"}
+    )
+    cert, key = r.get("tls_cert", str), r.get("tls_key", str)
+    if (cert is None) != (key is None):
+        raise r.fail("tls_cert", "tls_cert and tls_key go together", "set both or neither")
+    return HttpSettings(
+        listen=_listen(r, HttpSettings.listen),
+        public_base_url=r.get("public_base_url", str, "").rstrip("/"),
+        tls_cert=base / cert if cert else None,
+        tls_key=base / key if key else None,
+        max_concurrent_requests=_positive(r, "max_concurrent_requests", 256),
+    )
+
+
+def _grpc(r: _Reader) -> GrpcSettings:
+    r.reject_unknown({"listen", "max_in_flight"})
+    return GrpcSettings(
+        listen=_listen(r, GrpcSettings.listen),
+        max_in_flight=_positive(r, "max_in_flight", GrpcSettings.max_in_flight),
+    )
+
+
+def _signing(r: _Reader, base: Path, data_dir: Path) -> SigningSettings:
+    r.reject_unknown({"key_dir", "alg", "signature_window_s"})
+    key_dir = r.get("key_dir", str)
+    alg = r.get("alg", str, "ed25519")
+    if alg not in KEY_ALGS:
+        raise r.fail("alg", f"unknown algorithm {alg!r}", " or ".join(sorted(KEY_ALGS)))
+    return SigningSettings(
+        key_dir=base / key_dir if key_dir else data_dir / "keys",
+        alg=alg,
+        signature_window_s=_positive(r, "signature_window_s", 300),
+    )
+
+
+def _positive(r: _Reader, key: str, default: int) -> int:
+    value: int = r.get(key, int, default)
+    if value <= 0:
+        raise r.fail(key, f"must be positive, got {value}")
+    return value
+
+
+def _consumers(path: Path, tables: list[Any]) -> tuple[Consumer, ...]:
+    seen: set[str] = set()
+    out: list[Consumer] = []
+    for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise ConfigError(str(path), f"consumers[{i}]", "must be a table", "use [[consumers]]")
+        consumer = _consumer(_Reader(path, table, f"consumers[{i}]."))
+        if consumer.name in seen:
+            raise ConfigError(str(path), f"consumers[{i}].name", f"{consumer.name!r} twice")
+        seen.add(consumer.name)
+        out.append(consumer)
+    return tuple(out)
+
+
+def _consumer(r: _Reader) -> Consumer:
+    r.reject_unknown(
+        {
+            "name",
+            "categories",
+            "hs_chapters",
+            "origin_countries",
+            "partners",
+            "min_value",
+            "min_value_currency",
+        }
+    )
+    name = r.get("name", str, required=True)
+    if not _CONSUMER_NAME.fullmatch(name):
+        raise r.fail("name", f"{name!r} is not a valid name", "letters, digits, . _ -")
+    categories = r.strings("categories")
+    if bad := categories - _CATEGORIES:
+        raise r.fail("categories", f"unknown {sorted(bad)}", f"one of {sorted(_CATEGORIES)}")
+    chapters = r.strings("hs_chapters")
+    if bad := {c for c in chapters if not re.fullmatch(r"\d\d", c)}:
+        raise r.fail("hs_chapters", f"{sorted(bad)} are not 2-digit chapters", 'e.g. ["61", "85"]')
+    countries = r.strings("origin_countries")
+    if bad := {c for c in countries if not is_country(c)}:
+        raise r.fail("origin_countries", f"{sorted(bad)} are not ISO 3166-1 alpha-2 codes")
+    min_value = r.get("min_value", str)
+    try:
+        amount = Decimal(min_value) if min_value is not None else None
+    except InvalidOperation as exc:
+        raise r.fail(
+            "min_value", f"{min_value!r} is not a decimal", 'a string like "100.00"'
+        ) from exc
+    return Consumer(
+        name,
+        RoutingRule(
+            categories=categories,
+            hs_chapters=chapters,
+            origin_countries=countries,
+            partners=r.strings("partners"),
+            min_value=amount,
+            min_value_currency=r.get("min_value_currency", str, "USD"),
+        ),
+    )
+
+
+def is_country(code: str) -> bool:
+    return len(code) == 2 and pycountry.countries.get(alpha_2=code) is not None
+
+
+def load_partners(settings: Settings) -> tuple[PartnerConfig, ...]:
+    """Every partner folder under partners_dir, validated; refuses to start otherwise."""
+    root = settings.partners_dir
+    if not root.is_dir():
+        raise ConfigError(
+            str(root), "partners_dir", "is not a folder", "create it or set partners_dir"
+        )
+    partners = [_partner(folder, settings) for folder in sorted(root.iterdir()) if folder.is_dir()]
+    _check_unique(partners)
+    return tuple(partners)
+
+
+def _check_unique(partners: list[PartnerConfig]) -> None:
+    keyids: dict[str, Path] = {}
+    codes: dict[str, Path] = {}
+    for pc in partners:
+        for key in pc.keys:
+            if key.keyid in keyids:
+                raise ConfigError(
+                    str(key.source),
+                    "keys.id",
+                    f"{key.keyid!r} is also used by {keyids[key.keyid]}",
+                    "key ids are unique across partners",
+                )
+            keyids[key.keyid] = key.source
+        code = pc.partner.operator_code
+        if code is not None:
+            if code in codes:
+                raise ConfigError(
+                    str(pc.folder / "partner.toml"),
+                    "operator_code",
+                    f"{code!r} is also claimed by {codes[code]}",
+                )
+            codes[code] = pc.folder / "partner.toml"
+
+
+def _partner(folder: Path, settings: Settings) -> PartnerConfig:
+    file = folder / "partner.toml"
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            str(file), "-", "missing", "every partner folder holds a partner.toml"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), "-", f"not valid TOML: {exc}") from exc
+    r = _Reader(file, raw)
+    r.reject_unknown(
+        {"id", "name", "kind", "country", "operator_code", "formats", "keys", "max_body_bytes"}
+    )
+    pid = r.get("id", str, required=True)
+    if not _PARTNER_ID.fullmatch(pid) or pid != folder.name:
+        raise r.fail(
+            "id",
+            f"{pid!r} must match [a-z0-9-]{{3,64}} and equal the folder name",
+            f'id = "{folder.name}"',
+        )
+    kind_raw = r.get("kind", str, required=True)
+    if kind_raw not in {k.value for k in PartnerKind}:
+        raise r.fail("kind", f"unknown kind {kind_raw!r}", '"post" or "customs"')
+    kind = PartnerKind(kind_raw)
+    country = r.get("country", str, required=True)
+    if not is_country(country):
+        raise r.fail("country", f"{country!r} is not an ISO 3166-1 alpha-2 code")
+    code = r.get("operator_code", str)
+    if kind is PartnerKind.POST and (code is None or not re.fullmatch(r"[A-Z]{3}", code)):
+        raise r.fail("operator_code", "a post needs its 3-letter operator code", 'e.g. "GBA"')
+    formats = r.strings("formats")
+    if not formats or formats - KNOWN_FORMATS:
+        raise r.fail(
+            "formats",
+            f"must name known formats, got {sorted(formats)}",
+            f"one of {sorted(KNOWN_FORMATS)}",
+        )
+    keys = _keys(file, r.get("keys", list, []), folder, settings, pid)
+    partner = Partner(
+        id=pid,
+        name=r.get("name", str, required=True),
+        kind=kind,
+        country=country,
+        operator_code=code,
+        formats=formats,
+        max_body_bytes=_positive(r, "max_body_bytes", DEFAULT_MAX_BODY),
+        key_ids=tuple(k.keyid for k in keys),
+    )
+    return PartnerConfig(partner, keys, folder)
+
+
+def _keys(
+    file: Path, tables: list[Any], folder: Path, settings: Settings, pid: str
+) -> tuple[PartnerKeySpec, ...]:
+    if not tables:
+        raise ConfigError(
+            str(file), "keys", "no key", "add a [[keys]] table with id, alg, public_key"
+        )
+    return tuple(
+        _key(_Reader(file, t if isinstance(t, dict) else {}, f"keys[{i}]."), folder, settings, pid)
+        for i, t in enumerate(tables)
+    )
+
+
+def _key(r: _Reader, folder: Path, settings: Settings, pid: str) -> PartnerKeySpec:
+    r.reject_unknown({"id", "alg", "public_key", "not_before", "not_after", "demo"})
+    keyid = r.get("id", str, required=True)
+    alg = r.get("alg", str, required=True)
+    if alg not in KEY_ALGS:
+        raise r.fail("alg", f"unknown algorithm {alg!r}", " or ".join(sorted(KEY_ALGS)))
+    not_before, not_after = _when(r, "not_before"), _when(r, "not_after")
+    if not_before and not_after and not_after <= not_before:
+        raise r.fail("not_after", "is not after not_before")
+    if r.get("demo", bool, default=False):
+        demo_dir = settings.data_dir / "demo-partners" / pid
+        return PartnerKeySpec(
+            keyid,
+            alg,
+            demo_dir / f"{keyid}.pub.pem",
+            not_before,
+            not_after,
+            demo=True,
+            private_key=demo_dir / f"{keyid}.key.pem",
+            source=r.file_path,
+        )
+    rel = r.get("public_key", str, required=True)
+    path = folder / rel
+    if not path.is_file():
+        raise r.fail(
+            "public_key", f"{path} does not exist", "put the partner's PEM public key there"
+        )
+    return PartnerKeySpec(keyid, alg, path, not_before, not_after, source=r.file_path)
+
+
+def _when(r: _Reader, key: str) -> datetime | None:
+    value = r.get(key, datetime)
+    if value is not None and value.tzinfo is None:
+        raise r.fail(key, "has no time zone", "write it as 2026-01-01T00:00:00Z")
+    return value

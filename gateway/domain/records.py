@@ -1,0 +1,55 @@
+"""Sealing: an accepted item becomes a signed canonical record ready for the journal."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from gateway.domain.messages import ItemOutcome
+from gateway.ports import JournalEntry, Signer
+
+DECLARATION_TYPE = "application/vnd.aedgw.declaration.v1+protobuf"
+_ID_NAMESPACE = uuid.UUID("6f1d3c1e-3f0a-5b7e-9d2c-a3e5b1c0d9f4")
+
+
+def declaration_id(partner: str, item_id: str, version: int) -> str:
+    """Stable: the same (partner, itemId, version) always gets the same id (a UUIDv5)."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{partner}/{item_id}/{version}"))
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    partner: str
+    received_at: datetime
+    receipt_id: str
+    content_digest: str
+
+
+def seal(item: ItemOutcome, prov: Provenance, signer: Signer) -> JournalEntry:
+    """Give the item its id and provenance, sign it, and describe it for routing."""
+    decl = item.declaration
+    assert decl is not None, "only translated items are sealed"
+    decl.declaration_id = declaration_id(prov.partner, item.item_id, item.version)
+    p = decl.provenance
+    p.partner = prov.partner
+    p.received_at.FromDatetime(prov.received_at)
+    p.receipt_id = prov.receipt_id
+    p.content_digest = prov.content_digest
+    payload = decl.SerializeToString(deterministic=True)
+    origins = {decl.sender.address.country_code} | {pc.origin_country for pc in decl.pieces}
+    return JournalEntry(
+        record_id=decl.declaration_id,
+        partner=prov.partner,
+        message_id=p.message_id,
+        item_id=item.item_id,
+        version=item.version,
+        function=item.function,
+        category=decl.category,
+        hs_chapters=tuple(sorted({pc.hs_code[:2] for pc in decl.pieces if pc.hs_code})),
+        origin_countries=tuple(sorted(origins - {""})),
+        value_amount=Decimal(decl.total_value.amount),
+        value_currency=decl.total_value.currency,
+        envelope=signer.sign(DECLARATION_TYPE, payload),
+    )

@@ -1,0 +1,113 @@
+"""Metrics (Prometheus, one registry per gateway instance) and structured JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_STAGE_BUCKETS = (
+    0.0001,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+)
+
+
+class Metrics:
+    """Every metric the gateway exports, in its own registry (several gateways per process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "aedgw_http_requests",
+            "HTTP requests by route, status and partner",
+            ["route", "status", "partner"],
+            registry=r,
+        )
+        self.items = Counter(
+            "aedgw_items", "ITMATT items by partner and outcome", ["partner", "outcome"], registry=r
+        )
+        self.findings = Counter(
+            "aedgw_findings", "Findings by code and severity", ["code", "severity"], registry=r
+        )
+        self.auth_failures = Counter(
+            "aedgw_auth_failures", "Refused request signatures by reason", ["reason"], registry=r
+        )
+        self.stage_seconds = Histogram(
+            "aedgw_stage_seconds",
+            "Time per pipeline stage and message",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=r,
+        )
+        self.feed_lag = Gauge(
+            "aedgw_feed_lag_records",
+            "Journal records after a consumer's acknowledged position",
+            ["consumer"],
+            registry=r,
+        )
+        self.feed_sent = Counter(
+            "aedgw_feed_records_sent", "Records sent to consumers", ["consumer"], registry=r
+        )
+        self.journal_position = Gauge(
+            "aedgw_journal_position", "Last journal position seen by this gateway", registry=r
+        )
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds.labels(name).observe(time.perf_counter() - start)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+
+    _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        out.update({k: v for k, v in record.__dict__.items() if k not in self._STANDARD})
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str, *, json_lines: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,176 @@
+"""The service layer: orders the stages of one submission and owns its unit of work.
+
+    parse + XSD + rules (CPU) → sender check → idempotency → seal + sign (CPU)
+      → history rules + receipt + ONE journal commit (under the partner's lock) → notify feeds
+
+Nothing is acknowledged before the commit that holds every accepted item, the message record and
+its receipt. CPU stages of large documents run on an executor so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
+
+from gateway.domain.messages import ItemOutcome, ParsedMessage
+from gateway.domain.partners import ITMATT_FORMAT, Partner
+from gateway.domain.receipts import build_receipt
+from gateway.domain.records import Provenance, seal
+from gateway.errors import DuplicateMessage, Forbidden, MessageConflict
+from gateway.formats.itmatt import parse_itmatt
+from gateway.observability import Metrics
+from gateway.ports import Clock, JournalEntry, MessageRecord, Signer, Store, StoredMessage
+from gateway.rules.versions import apply_history_rules
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What the edge sends back: the status and the exact receipt bytes."""
+
+    http_status: int  # 202 accepted, 422 all rejected, 200 idempotent replay
+    receipt: bytes
+    accepted: int = 0
+    rejected: int = 0
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        signer: Signer,
+        clock: Clock,
+        metrics: Metrics,
+        on_commit: Callable[[int], None],
+        executor: Executor | None = None,
+        offload_bytes: int = 64 * 1024,
+    ) -> None:
+        self._store, self._signer, self._clock = store, signer, clock
+        self._metrics, self._on_commit = metrics, on_commit
+        self._executor, self._offload_bytes = executor, offload_bytes
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def submit_itmatt(self, partner: Partner, body: bytes, digest: str) -> Submission:
+        """Validate, seal and journal one ITMATT message from an authenticated partner.
+
+        Raises MessageRejected (400), Forbidden (403), MessageConflict (409), StoreError (503).
+        """
+        if not partner.may_submit(ITMATT_FORMAT):
+            raise Forbidden(partner.id, f"is not allowed to submit {ITMATT_FORMAT}")
+        received_at = self._clock.now()
+        big = len(body) >= self._offload_bytes
+        with self._metrics.stage("parse"):
+            parsed = await self._cpu(partial(parse_itmatt, body), offload=big)
+        if parsed.header.sender != partner.operator_code:
+            raise Forbidden(
+                partner.id,
+                f"msgheader/sender {parsed.header.sender!r} is not this partner's operator code "
+                f"{partner.operator_code!r}",
+            )
+        existing = await self._store.find_message(partner.id, parsed.header.message_id)
+        if existing is not None:
+            return _replay(existing, digest)
+        prov = Provenance(partner.id, received_at, str(uuid.uuid4()), digest)
+        with self._metrics.stage("sign"):
+            sealed = await self._cpu(partial(self._seal_all, parsed, prov), offload=big)
+        return await self._commit(partner, parsed, prov, sealed)
+
+    def _seal_all(self, parsed: ParsedMessage, prov: Provenance) -> dict[int, JournalEntry]:
+        if parsed.header.test:
+            return {}
+        return {i.index: seal(i, prov, self._signer) for i in parsed.items if i.accepted}
+
+    async def _commit(
+        self,
+        partner: Partner,
+        parsed: ParsedMessage,
+        prov: Provenance,
+        sealed: dict[int, JournalEntry],
+    ) -> Submission:
+        lock = self._locks.setdefault(partner.id, asyncio.Lock())
+        async with lock:
+            states = await self._store.item_states(partner.id, {i.item_id for i in parsed.items})
+            items = apply_history_rules(parsed.items, states)
+            ids = {i.index: e.record_id for i, e in _accepted(items, sealed)}
+            entries = [e for _, e in _accepted(items, sealed)]
+            receipt = build_receipt(
+                receipt_id=prov.receipt_id,
+                partner=partner.id,
+                message_id=parsed.header.message_id,
+                content_digest=prov.content_digest,
+                received_at=prov.received_at,
+                items=items,
+                declaration_ids=ids,
+                test=parsed.header.test,
+            )
+            record = MessageRecord(
+                partner=partner.id,
+                message_id=parsed.header.message_id,
+                content_digest=prov.content_digest,
+                receipt_id=prov.receipt_id,
+                received_at=prov.received_at,
+                status=receipt.status.value,
+                http_status=receipt.http_status,
+                receipt=receipt.body,
+                test=parsed.header.test,
+            )
+            try:
+                with self._metrics.stage("commit"):
+                    positions = await self._store.commit_message(record, entries)
+            except DuplicateMessage as dup:  # another request with this messageId won the race
+                return _replay(dup.existing, prov.content_digest)
+        if positions:
+            self._on_commit(positions[-1])
+        self._count(partner, items)
+        log.info(
+            "message journaled",
+            extra={
+                "partner": partner.id,
+                "message_id": record.message_id,
+                "status": record.status,
+                "accepted": receipt.accepted,
+                "rejected": receipt.rejected,
+                "receipt_id": record.receipt_id,
+            },
+        )
+        return Submission(receipt.http_status, receipt.body, receipt.accepted, receipt.rejected)
+
+    def _count(self, partner: Partner, items: Sequence[ItemOutcome]) -> None:
+        for item in items:
+            self._metrics.items.labels(
+                partner.id, "accepted" if item.accepted else "rejected"
+            ).inc()
+            for f in item.findings:
+                self._metrics.findings.labels(f.code, f.severity.value).inc()
+
+    async def _cpu(self, work: Callable[[], T], *, offload: bool) -> T:
+        if not offload:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+
+def _accepted(
+    items: Sequence[ItemOutcome], sealed: dict[int, JournalEntry]
+) -> list[tuple[ItemOutcome, JournalEntry]]:
+    return [(i, sealed[i.index]) for i in items if i.accepted and i.index in sealed]
+
+
+def _replay(existing: StoredMessage, digest: str) -> Submission:
+    if existing.content_digest != digest:
+        raise MessageConflict(existing.partner, existing.message_id)
+    return Submission(200, existing.receipt)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
