@@ -16,11 +16,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import pycountry
-
 from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.errors import ConfigError
+from gateway.rules.codes import is_country
 
 CONFIG_ENV = "AEDGW_CONFIG"
 DEFAULT_MAX_BODY = 50 * 1024 * 1024
@@ -121,7 +120,7 @@ class _Reader:
         return frozenset(values)
 
     def sub(self, key: str) -> _Reader:
-        return _Reader(self.file, self.get(key, dict, {}), f"{self.prefix}{key}.")
+        return _Reader(self.file_path, self.get(key, dict, {}), f"{self.prefix}{key}.")
 
     def reject_unknown(self, known: set[str]) -> None:
         for key in self.table:
@@ -166,13 +165,13 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
             "log_json",
         }
     )
-    base = path.parent
-    data_dir = base / r.get("data_dir", str, "data")
+    base = Path(os.path.normpath(path.absolute().parent))
+    data_dir = _under(base, r.get("data_dir", str, "data"))
     store = r.get("store", str)
     store = _store_url(store, base) if store else f"sqlite:///{data_dir / 'gateway.db'}"
     return Settings(
         data_dir=data_dir,
-        partners_dir=base / r.get("partners_dir", str, "partners"),
+        partners_dir=_under(base, r.get("partners_dir", str, "partners")),
         store=store,
         http=_http(r.sub("http"), base),
         grpc=_grpc(r.sub("grpc")),
@@ -184,16 +183,20 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
     )
 
 
+def _under(base: Path, relative: str) -> Path:
+    return Path(os.path.normpath(base / relative))
+
+
 def _store_url(url: str, base: Path) -> str:
     """A relative sqlite path in a configuration file is relative to that file."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        return prefix + str(base / url[len(prefix) :])
+        return prefix + str(_under(base, url[len(prefix) :]))
     return url
 
 
 def _listen(r: _Reader, default: str) -> str:
-    listen = r.get("listen", str, default)
+    listen: str = r.get("listen", str, default)
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise r.fail("listen", f"{listen!r} is not host:port", 'e.g. "127.0.0.1:8080"')
@@ -208,7 +211,7 @@ def _http(r: _Reader, base: Path) -> HttpSettings:
     if (cert is None) != (key is None):
         raise r.fail("tls_cert", "tls_cert and tls_key go together", "set both or neither")
     return HttpSettings(
-        listen=_listen(r, HttpSettings.listen),
+        listen=_listen(r, "127.0.0.1:8080"),
         public_base_url=r.get("public_base_url", str, "").rstrip("/"),
         tls_cert=base / cert if cert else None,
         tls_key=base / key if key else None,
@@ -219,8 +222,8 @@ def _http(r: _Reader, base: Path) -> HttpSettings:
 def _grpc(r: _Reader) -> GrpcSettings:
     r.reject_unknown({"listen", "max_in_flight"})
     return GrpcSettings(
-        listen=_listen(r, GrpcSettings.listen),
-        max_in_flight=_positive(r, "max_in_flight", GrpcSettings.max_in_flight),
+        listen=_listen(r, "127.0.0.1:50051"),
+        max_in_flight=_positive(r, "max_in_flight", 1000),
     )
 
 
@@ -274,8 +277,8 @@ def _consumer(r: _Reader) -> Consumer:
     if not _CONSUMER_NAME.fullmatch(name):
         raise r.fail("name", f"{name!r} is not a valid name", "letters, digits, . _ -")
     categories = r.strings("categories")
-    if bad := categories - _CATEGORIES:
-        raise r.fail("categories", f"unknown {sorted(bad)}", f"one of {sorted(_CATEGORIES)}")
+    if unknown := categories - _CATEGORIES:
+        raise r.fail("categories", f"unknown {sorted(unknown)}", f"one of {sorted(_CATEGORIES)}")
     chapters = r.strings("hs_chapters")
     if bad := {c for c in chapters if not re.fullmatch(r"\d\d", c)}:
         raise r.fail("hs_chapters", f"{sorted(bad)} are not 2-digit chapters", 'e.g. ["61", "85"]')
@@ -300,10 +303,6 @@ def _consumer(r: _Reader) -> Consumer:
             min_value_currency=r.get("min_value_currency", str, "USD"),
         ),
     )
-
-
-def is_country(code: str) -> bool:
-    return len(code) == 2 and pycountry.countries.get(alpha_2=code) is not None
 
 
 def load_partners(settings: Settings) -> tuple[PartnerConfig, ...]:
@@ -438,7 +437,7 @@ def _key(r: _Reader, folder: Path, settings: Settings, pid: str) -> PartnerKeySp
 
 
 def _when(r: _Reader, key: str) -> datetime | None:
-    value = r.get(key, datetime)
+    value: datetime | None = r.get(key, datetime)
     if value is not None and value.tzinfo is None:
         raise r.fail(key, "has no time zone", "write it as 2026-01-01T00:00:00Z")
     return value
