@@ -30,6 +30,16 @@ _CONSUMER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _CATEGORIES = frozenset(
     {"GIFT", "DOCUMENTS", "COMMERCIAL_SAMPLE", "RETURNED_GOODS", "SALE_OF_GOODS", "OTHER"}
 )
+_TOML_TYPES = {
+    str: 'a string ("…")',
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "an array [ … ]",
+    dict: "a table",
+    datetime: "a date-time such as 2026-01-01T00:00:00Z",
+}
+_TOML_FIX = "correct the TOML syntax at the line and column shown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +120,17 @@ class _Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return value
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.fail(key, f"must be a {kind.__name__}, got {type(value).__name__}")
+            raise self.fail(
+                key,
+                f"must be a {kind.__name__}, got {type(value).__name__}",
+                f"write it as {_TOML_TYPES.get(kind, kind.__name__)}",
+            )
         return value
 
     def strings(self, key: str) -> frozenset[str]:
         values = self.get(key, list, [])
         if not all(isinstance(v, str) for v in values):
-            raise self.fail(key, "must be a list of strings")
+            raise self.fail(key, "must be a list of strings", 'e.g. ["a", "b"]')
         return frozenset(values)
 
     def sub(self, key: str) -> _Reader:
@@ -146,7 +160,7 @@ def load_settings(path: Path | None) -> Settings:
             str(path), "-", "file not found", f"create it or unset {CONFIG_ENV}"
         ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from exc
+        raise ConfigError(str(path), "-", f"not valid TOML: {exc}", _TOML_FIX) from exc
     return _settings(path, raw)
 
 
@@ -243,7 +257,7 @@ def _signing(r: _Reader, base: Path, data_dir: Path) -> SigningSettings:
 def _positive(r: _Reader, key: str, default: int) -> int:
     value: int = r.get(key, int, default)
     if value <= 0:
-        raise r.fail(key, f"must be positive, got {value}")
+        raise r.fail(key, f"must be positive, got {value}", "use a whole number of 1 or more")
     return value
 
 
@@ -255,7 +269,12 @@ def _consumers(path: Path, tables: list[Any]) -> tuple[Consumer, ...]:
             raise ConfigError(str(path), f"consumers[{i}]", "must be a table", "use [[consumers]]")
         consumer = _consumer(_Reader(path, table, f"consumers[{i}]."))
         if consumer.name in seen:
-            raise ConfigError(str(path), f"consumers[{i}].name", f"{consumer.name!r} twice")
+            raise ConfigError(
+                str(path),
+                f"consumers[{i}].name",
+                f"{consumer.name!r} twice",
+                "give each [[consumers]] its own name",
+            )
         seen.add(consumer.name)
         out.append(consumer)
     return tuple(out)
@@ -284,7 +303,11 @@ def _consumer(r: _Reader) -> Consumer:
         raise r.fail("hs_chapters", f"{sorted(bad)} are not 2-digit chapters", 'e.g. ["61", "85"]')
     countries = r.strings("origin_countries")
     if bad := {c for c in countries if not is_country(c)}:
-        raise r.fail("origin_countries", f"{sorted(bad)} are not ISO 3166-1 alpha-2 codes")
+        raise r.fail(
+            "origin_countries",
+            f"{sorted(bad)} are not ISO 3166-1 alpha-2 codes",
+            'e.g. ["CN", "GB"]',
+        )
     min_value = r.get("min_value", str)
     try:
         amount = Decimal(min_value) if min_value is not None else None
@@ -337,6 +360,7 @@ def _check_unique(partners: list[PartnerConfig]) -> None:
                     str(pc.folder / "partner.toml"),
                     "operator_code",
                     f"{code!r} is also claimed by {codes[code]}",
+                    "each post has its own operator code",
                 )
             codes[code] = pc.folder / "partner.toml"
 
@@ -350,7 +374,7 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
             str(file), "-", "missing", "every partner folder holds a partner.toml"
         ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(file), "-", f"not valid TOML: {exc}") from exc
+        raise ConfigError(str(file), "-", f"not valid TOML: {exc}", _TOML_FIX) from exc
     r = _Reader(file, raw)
     r.reject_unknown(
         {"id", "name", "kind", "country", "operator_code", "formats", "keys", "max_body_bytes"}
@@ -368,7 +392,9 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
     kind = PartnerKind(kind_raw)
     country = r.get("country", str, required=True)
     if not is_country(country):
-        raise r.fail("country", f"{country!r} is not an ISO 3166-1 alpha-2 code")
+        raise r.fail(
+            "country", f"{country!r} is not an ISO 3166-1 alpha-2 code", 'e.g. country = "GB"'
+        )
     code = r.get("operator_code", str)
     if kind is PartnerKind.POST and (code is None or not re.fullmatch(r"[A-Z]{3}", code)):
         raise r.fail("operator_code", "a post needs its 3-letter operator code", 'e.g. "GBA"')
@@ -414,7 +440,7 @@ def _key(r: _Reader, folder: Path, settings: Settings, pid: str) -> PartnerKeySp
         raise r.fail("alg", f"unknown algorithm {alg!r}", " or ".join(sorted(KEY_ALGS)))
     not_before, not_after = _when(r, "not_before"), _when(r, "not_after")
     if not_before and not_after and not_after <= not_before:
-        raise r.fail("not_after", "is not after not_before")
+        raise r.fail("not_after", "is not after not_before", "set not_after later than not_before")
     if r.get("demo", bool, default=False):
         demo_dir = settings.data_dir / "demo-partners" / pid
         return PartnerKeySpec(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from lxml import etree
@@ -273,28 +274,19 @@ def _tag(name: str) -> str:
 
 
 _ITEM_ID, _FUNCTION, _VERSION = _tag("itemId"), _tag("function"), _tag("version")
-_MAIL_CLASS, _CATEGORY, _EXPLANATION = (
-    _tag("mailClass"),
-    _tag("category"),
-    _tag("categoryExplanation"),
-)
-_POSTED_AT, _ORIGIN_OFFICE, _DESTINATION_OFFICE = (
+_POSTED_AT, _GROSS_WEIGHT, _TOTAL_VALUE, _POSTAL_CHARGES = (
     _tag("postedAt"),
-    _tag("originOffice"),
-    _tag("destinationOffice"),
-)
-_GROSS_WEIGHT, _TOTAL_VALUE, _POSTAL_CHARGES = (
     _tag("grossWeight"),
     _tag("totalValue"),
     _tag("postalCharges"),
 )
-_SENDER, _ADDRESSEE, _CONTENTS = _tag("sender"), _tag("addressee"), _tag("contents")
-_DOCUMENTS, _COMMENTS, _ADDRESS, _LINE = (
+_SENDER, _ADDRESSEE, _CONTENTS, _DOCUMENTS = (
+    _tag("sender"),
+    _tag("addressee"),
+    _tag("contents"),
     _tag("documents"),
-    _tag("comments"),
-    _tag("address"),
-    _tag("line"),
 )
+_LINE = _tag("line")
 _DESCRIPTION, _QUANTITY, _NET_WEIGHT, _VALUE, _HS_CODE, _ORIGIN_COUNTRY = (
     _tag("description"),
     _tag("quantity"),
@@ -303,6 +295,14 @@ _DESCRIPTION, _QUANTITY, _NET_WEIGHT, _VALUE, _HS_CODE, _ORIGIN_COUNTRY = (
     _tag("hsCode"),
     _tag("originCountry"),
 )
+_ITEM_STRINGS = {  # item children copied as they are to a Declaration string field
+    _tag("mailClass"): "mail_class",
+    _tag("category"): "category",
+    _tag("categoryExplanation"): "category_explanation",
+    _tag("originOffice"): "origin_office",
+    _tag("destinationOffice"): "destination_office",
+    _tag("comments"): "comments",
+}
 _PARTY_FIELDS = {
     _tag("name"): "name",
     _tag("businessName"): "business_name",
@@ -321,20 +321,23 @@ _ADDRESS_FIELDS = {
 def _item_outcome(
     element: Element, index: int, context: _Context, xsd_errors: list[Finding] | None
 ) -> ItemOutcome:
-    fields = {child.tag: child for child in element}
-    item_id = _text(fields.get(_ITEM_ID))
-    version = _version(_text(fields.get(_VERSION)))
-    function = _function(_text(fields.get(_FUNCTION)))
     line = source_line(element) or 0
     if xsd_errors:
+        fields = {child.tag: child for child in element}
+        item_id = _text(fields.get(_ITEM_ID))
+        version = _version(_text(fields.get(_VERSION)))
+        function = _function(_text(fields.get(_FUNCTION)))
         return ItemOutcome(index, line, item_id, version, function, tuple(xsd_errors))
-    declaration = pb.Declaration(item_id=item_id, version=version, function=_FUNCTIONS[function])
-    facts = _translate(declaration, fields, line, context)
-    locate = _Locator(element, index)
-    findings = tuple(check_item(facts, locate, vague_terms=context.vague_terms))
+    declaration = pb.Declaration()
+    facts, version, function = _translate(declaration, element, line, context)
+    item_id = facts.item_id
+    findings = tuple(
+        check_item(facts, _Locator(element, index), vague_terms=context.vague_terms)
+    )
     if any(finding.is_error for finding in findings):
         return ItemOutcome(index, line, item_id, version, function, findings)
-    declaration.findings.extend(_wire_finding(finding) for finding in findings)
+    if findings:
+        declaration.findings.extend(_wire_finding(finding) for finding in findings)
     return ItemOutcome(index, line, item_id, version, function, findings, declaration)
 
 
@@ -376,48 +379,80 @@ class _Locator:
 # -- translation: fills the Declaration in place (cheaper than nested constructors) -------------
 
 
-def _translate(
-    decl: pb.Declaration, fields: dict[str, Element], line: int, context: _Context
-) -> ItemFacts:
-    """Fill `decl` from a schema-valid item's children; return the facts the rules read."""
-    decl.mail_class = _text(fields[_MAIL_CLASS])
-    decl.category = category = _text(fields[_CATEGORY])
-    get = fields.get
-    if (explanation_element := get(_EXPLANATION)) is not None:
-        decl.category_explanation = _text(explanation_element)
-    if (posted := get(_POSTED_AT)) is not None:
-        moment, nanos = parse_datetime(_text(posted))
-        stamp = decl.posted_at
-        stamp.seconds, stamp.nanos = epoch_seconds(moment), nanos
-        decl.has_posted_at = True
-    if (office := get(_ORIGIN_OFFICE)) is not None:
-        decl.origin_office = _text(office)
-    if (office := get(_DESTINATION_OFFICE)) is not None:
-        decl.destination_office = _text(office)
-    decl.gross_weight_kg = gross = normalise_decimal(_text(fields[_GROSS_WEIGHT]))
-    total, currency = _money(decl.total_value, fields[_TOTAL_VALUE])
-    charges = get(_POSTAL_CHARGES)
-    charges_currency = _money(decl.postal_charges, charges)[1] if charges is not None else None
-    add_piece = decl.pieces.add
-    pieces = tuple(_piece(add_piece(), piece) for piece in fields[_CONTENTS])
-    if (documents := get(_DOCUMENTS)) is not None:
-        for document in documents:
-            decl.documents.add(type=_attribute(document, "type"), reference=_text(document))
-    if (comments := get(_COMMENTS)) is not None:
-        decl.comments = _text(comments)
+class _Translated(NamedTuple):
+    facts: ItemFacts
+    version: int
+    function: ItemFunction
+
+
+def _translate(  # noqa: PLR0912 (one branch per kind of item child, in schema order)
+    decl: pb.Declaration, element: Element, line: int, context: _Context
+) -> _Translated:
+    """Fill `decl` from a schema-valid item; return the facts the rules read and its identity.
+
+    One pass over the item's children, dispatched by tag; the schema guarantees which children
+    are there and in what order, so absent optional elements simply leave their defaults.
+    """
+    item_id = version_text = function_text = gross = total = currency = ""
+    sender_country = addressee_country = ""
+    charges_currency: str | None = None
+    pieces: tuple[PieceFacts, ...] = ()
+    for child in element:
+        tag = child.tag
+        if (name := _ITEM_STRINGS.get(tag)) is not None:
+            setattr(decl, name, _text(child))
+        elif tag == _ITEM_ID:
+            decl.item_id = item_id = _text(child)
+        elif tag == _FUNCTION:
+            function_text = _text(child)
+        elif tag == _VERSION:
+            version_text = _text(child)
+        elif tag == _POSTED_AT:
+            stamp = decl.posted_at
+            stamp.seconds, stamp.nanos = _epoch_and_nanos(_text(child))
+            decl.has_posted_at = True
+        elif tag == _GROSS_WEIGHT:
+            decl.gross_weight_kg = gross = normalise_decimal(_text(child))
+        elif tag == _TOTAL_VALUE:
+            total, currency = _money(decl.total_value, child)
+        elif tag == _POSTAL_CHARGES:
+            charges_currency = _money(decl.postal_charges, child)[1]
+        elif tag == _SENDER:
+            sender_country = _party(decl.sender, child)
+        elif tag == _ADDRESSEE:
+            addressee_country = _party(decl.addressee, child)
+        elif tag == _CONTENTS:
+            add_piece = decl.pieces.add
+            pieces = tuple(_piece(add_piece(), piece) for piece in child)
+        elif tag == _DOCUMENTS:
+            add_document = decl.documents.add
+            for document in child:
+                add_document(type=_attribute(document, "type"), reference=_text(document))
+    version = _version(version_text)
+    function = _function(function_text)
+    decl.version = version
+    decl.function = _FUNCTIONS[function]
     _provenance(decl.provenance, line, context)
-    return ItemFacts(
-        decl.item_id,
-        category,
+    facts = ItemFacts(
+        item_id,
+        decl.category,
         decl.category_explanation,
         gross,
         total,
         currency,
         charges_currency,
-        _party(decl.sender, fields[_SENDER]),
-        _party(decl.addressee, fields[_ADDRESSEE]),
+        sender_country,
+        addressee_country,
         pieces,
     )
+    return _Translated(facts, version, function)
+
+
+@lru_cache(maxsize=4096)
+def _epoch_and_nanos(text: str) -> tuple[int, int]:
+    """(Unix seconds, nanoseconds) of an xs:dateTime; cached, as posting times repeat."""
+    moment, nanos = parse_datetime(text)
+    return epoch_seconds(moment), nanos
 
 
 def _provenance(provenance: pb.Provenance, line: int, context: _Context) -> None:
@@ -429,42 +464,37 @@ def _provenance(provenance: pb.Provenance, line: int, context: _Context) -> None
 
 
 def _party(party: pb.Party, element: Element) -> str:
-    """Fill `party`; return its country code."""
-    country = ""
-    for child in element:
-        tag = child.tag
-        if tag == _ADDRESS:
-            country = _address(party.address, child)
-        else:
-            setattr(party, _PARTY_FIELDS[tag], _text(child))
-    return country
-
-
-def _address(address: pb.Address, element: Element) -> str:
-    """Fill `address`; return its country code."""
-    for child in element:
+    """Fill `party` from its elements and those of its address (one walk); return its country."""
+    address = party.address
+    for child in element.iterdescendants():
         tag = child.tag
         if tag == _LINE:
             address.lines.append(_text(child))
-        else:
-            setattr(address, _ADDRESS_FIELDS[tag], _text(child))
+        elif (name := _ADDRESS_FIELDS.get(tag)) is not None:
+            setattr(address, name, _text(child))
+        elif (name := _PARTY_FIELDS.get(tag)) is not None:
+            setattr(party, name, _text(child))
     return address.country_code
 
 
 def _piece(piece: pb.Piece, element: Element) -> PieceFacts:
     """Fill `piece`; return its facts."""
-    fields = {child.tag: child for child in element}
-    quantity = fields[_QUANTITY]
-    piece.description = description = _text(fields[_DESCRIPTION])
-    piece.quantity = normalise_decimal(_text(quantity))
-    piece.quantity_unit = _attribute(quantity, "unit") or "PCE"
-    piece.net_weight_kg = net_weight = normalise_decimal(_text(fields[_NET_WEIGHT]))
-    amount, currency = _money(piece.value, fields[_VALUE])
-    hs_code = origin = ""
-    if (hs_element := fields.get(_HS_CODE)) is not None:
-        piece.hs_code = hs_code = hs_digits(_text(hs_element))
-    if (origin_element := fields.get(_ORIGIN_COUNTRY)) is not None:
-        piece.origin_country = origin = _text(origin_element)
+    description = net_weight = amount = currency = hs_code = origin = ""
+    for child in element:
+        tag = child.tag
+        if tag == _DESCRIPTION:
+            piece.description = description = _text(child)
+        elif tag == _QUANTITY:
+            piece.quantity = normalise_decimal(_text(child))
+            piece.quantity_unit = _attribute(child, "unit") or "PCE"
+        elif tag == _NET_WEIGHT:
+            piece.net_weight_kg = net_weight = normalise_decimal(_text(child))
+        elif tag == _VALUE:
+            amount, currency = _money(piece.value, child)
+        elif tag == _HS_CODE:
+            piece.hs_code = hs_code = hs_digits(_text(child))
+        elif tag == _ORIGIN_COUNTRY:
+            piece.origin_country = origin = _text(child)
     return PieceFacts(description, net_weight, amount, currency, hs_code, origin)
 
 

@@ -21,7 +21,7 @@ from gateway.domain.routing import Consumer, RoutingRule
 
 
 @dataclass(frozen=True)
-class TestPartner:
+class PartnerKit:
     id: str
     operator_code: str
     country: str
@@ -33,14 +33,16 @@ POSTS = (
     ("cn-china-post", "CNA", "CN", "ecdsa-p256-sha256"),
 )
 CONSUMERS = (
-    Consumer("targeting", RoutingRule(categories=frozenset({"SALE_OF_GOODS", "COMMERCIAL_SAMPLE"}))),
+    Consumer(
+        "targeting", RoutingRule(categories=frozenset({"SALE_OF_GOODS", "COMMERCIAL_SAMPLE"}))
+    ),
     Consumer("apparel", RoutingRule(hs_chapters=frozenset({"61", "62", "64"}))),
     Consumer("china-desk", RoutingRule(partners=frozenset({"cn-china-post"}))),
     Consumer("analytics", RoutingRule()),
 )
 
 
-def write_partner(root: Path, pid: str, code: str, country: str, alg: str) -> TestPartner:
+def write_partner(root: Path, pid: str, code: str, country: str, alg: str) -> PartnerKit:
     folder = root / pid
     (folder / "keys").mkdir(parents=True)
     private = generate_private_key(alg)
@@ -53,7 +55,7 @@ def write_partner(root: Path, pid: str, code: str, country: str, alg: str) -> Te
         "not_before = 2026-01-01T00:00:00Z\n",
         encoding="utf-8",
     )
-    return TestPartner(pid, code, country, SigningKey(keyid, alg, private))
+    return PartnerKit(pid, code, country, SigningKey(keyid, alg, private))
 
 
 @dataclass
@@ -61,7 +63,7 @@ class World:
     """Everything an end-to-end test needs: settings, partners, and the running gateway."""
 
     settings: Settings
-    partners: dict[str, TestPartner]
+    partners: dict[str, PartnerKit]
     gateway: Gateway | None = None
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
@@ -111,7 +113,7 @@ def make_settings(tmp_path: Path, partners_dir: Path, **overrides: object) -> Se
 
 
 @pytest.fixture
-def partners_dir(tmp_path: Path) -> Iterator[tuple[Path, dict[str, TestPartner]]]:
+def partners_dir(tmp_path: Path) -> Iterator[tuple[Path, dict[str, PartnerKit]]]:
     root = tmp_path / "partners"
     partners = {pid: write_partner(root, pid, code, cc, alg) for pid, code, cc, alg in POSTS}
     yield root, partners
@@ -119,7 +121,7 @@ def partners_dir(tmp_path: Path) -> Iterator[tuple[Path, dict[str, TestPartner]]
 
 @pytest.fixture
 async def world(
-    tmp_path: Path, partners_dir: tuple[Path, dict[str, TestPartner]]
+    tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
 ) -> AsyncIterator[World]:
     root, partners = partners_dir
     w = World(make_settings(tmp_path, root), partners)

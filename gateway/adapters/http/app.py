@@ -53,7 +53,7 @@ class EdgeDeps:
 
 
 DEPS = web.AppKey("deps", EdgeDeps)
-PARTNER = "aedgw.partner"
+PARTNER = web.RequestKey("partner", Partner)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -1,0 +1,158 @@
+"""The gateway as an operator runs it: `gateway serve` in its own process, killed and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.adapters.crypto.keys import private_pem
+from gateway.adapters.http.client import PartnerClient
+from gateway.adapters.store.sqlite import SqliteStore
+from tests.e2e.conftest import PartnerKit
+from tests.e2e.helpers import document, drain, items
+
+pytestmark = pytest.mark.slow
+GATEWAY = [sys.executable, "-m", "gateway.cli"]
+_ENDPOINTS = re.compile(r"HTTP (\S+) gRPC (\S+)")
+
+
+def _config(tmp_path: Path, partners: Path) -> Path:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\npartners_dir = "{partners}"\nlog_level = "WARNING"\n'
+        '[http]\nlisten = "127.0.0.1:0"\n[grpc]\nlisten = "127.0.0.1:0"\n'
+        '[[consumers]]\nname = "analytics"\n'
+        '[[consumers]]\nname = "targeting"\ncategories = ["SALE_OF_GOODS"]\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+class Served:
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [*GATEWAY, "--config", str(config), "serve"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        match = _ENDPOINTS.search(line)
+        assert match, f"gateway did not start: {line!r}"
+        self.http_url, self.grpc_target = match.group(1), match.group(2)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._close()
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(20)
+        self._close()
+        return code
+
+    def _close(self) -> None:
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def config(tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]) -> Iterator[Path]:
+    yield _config(tmp_path, partners_dir[0])
+
+
+async def test_a_gateway_killed_right_after_receipts_delivers_every_receipted_item_on_restart(
+    config: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
+) -> None:
+    partner = partners_dir[1]["gb-royal-mail"]
+    served = Served(config)
+    receipted: set[str] = set()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = PartnerClient(session, served.http_url, partner.key)
+            docs = [document(f"GBA-K{i}", "GBA", items(20, "GB", seed=100 + i)) for i in range(16)]
+            pending = {asyncio.create_task(client.submit_itmatt(d, verify=False)) for d in docs}
+            while pending and len(receipted) < 60:  # kill after the third receipt lands
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    answer = task.result()
+                    assert answer.status == 202
+                    receipted |= {i["declarationId"] for i in answer.json()["items"]}
+            served.kill()
+            for task in pending:
+                try:
+                    answer = await task
+                except aiohttp.ClientError:
+                    continue  # never receipted: the partner resends it
+                if answer.status == 202:
+                    receipted |= {i["declarationId"] for i in answer.json()["items"]}
+    finally:
+        if served.process.poll() is None:
+            served.kill()
+
+    restarted = Served(config)
+    try:
+        delivered = await drain(restarted.grpc_target, "analytics")
+    finally:
+        assert restarted.terminate() == 0
+    assert receipted <= set(delivered.record_ids)
+    assert delivered.failed == 0
+    assert len(delivered.record_ids) == len(set(delivered.record_ids))
+    store = SqliteStore(config.parent / "data" / "gateway.db")
+    await store.open()
+    try:
+        rows = await store.read_journal(0, 10_000)
+        messages = {r.entry.message_id for r in rows}
+        for message_id in messages:  # no half message: every journaled item has its receipt
+            stored = await store.find_message("gb-royal-mail", message_id)
+            assert stored is not None
+            assert stored.receipt.count(b'"status":"ACCEPTED"') == 21  # message + 20 items
+        assert len(rows) == 20 * len(messages)
+    finally:
+        await store.close()
+
+
+async def test_submit_and_consume_commands_talk_to_a_served_gateway(
+    tmp_path: Path, config: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
+) -> None:
+    root, partners = partners_dir
+    partner = partners["cn-china-post"]
+    key_file = tmp_path / "cn.key.pem"
+    key_file.write_bytes(private_pem(partner.key.private_key))
+    os.chmod(key_file, 0o600)
+    message = tmp_path / "message.xml"
+    message.write_bytes(document("CNA-C1", "CNA", items(6, "CN", seed=7, bad_every=3)))
+    served = Served(config)
+    try:
+        submitted = await asyncio.to_thread(
+            subprocess.run,
+            [*GATEWAY, "submit", "--partner", str(root / "cn-china-post"), "--key", str(key_file),
+             served.http_url, str(message)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert submitted.returncode == 0, submitted.stderr
+        assert "HTTP 202" in submitted.stdout
+        assert '"status": "PARTIALLY_ACCEPTED"' in submitted.stdout
+        out = tmp_path / "records.jsonl"
+        consumed = await asyncio.to_thread(
+            subprocess.run,
+            [*GATEWAY, "--config", str(config), "consume", "--consumer", "analytics",
+             "--target", served.grpc_target, "--out", str(out), "--idle", "1"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert consumed.returncode == 0, consumed.stderr
+        assert "4 records, 4 verified, 0 failed" in consumed.stderr
+        lines = out.read_text().splitlines()
+        assert len(lines) == 4
+        assert all('"itemId"' in line and '"keyid"' in line for line in lines)
+    finally:
+        assert served.terminate() == 0
