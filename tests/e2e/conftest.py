@@ -6,7 +6,7 @@ the folder (as a real partner ships it), the private half kept by the test as th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,10 +113,10 @@ def make_settings(tmp_path: Path, partners_dir: Path, **overrides: object) -> Se
 
 
 @pytest.fixture
-def partners_dir(tmp_path: Path) -> Iterator[tuple[Path, dict[str, PartnerKit]]]:
+def partners_dir(tmp_path: Path) -> tuple[Path, dict[str, PartnerKit]]:
     root = tmp_path / "partners"
     partners = {pid: write_partner(root, pid, code, cc, alg) for pid, code, cc, alg in POSTS}
-    yield root, partners
+    return root, partners
 
 
 @pytest.fixture

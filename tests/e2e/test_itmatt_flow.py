@@ -11,6 +11,7 @@ import pytest
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.consume import consume_verified
 from gateway.wire.declaration_pb2 import Declaration
+from gateway.wire.feed_pb2 import FeedRecord
 from tests.e2e.conftest import CONSUMERS, World
 from tests.e2e.helpers import document, drain, items, raw_post
 
@@ -25,7 +26,8 @@ async def test_consumers_receive_exactly_their_routed_records_verified_with_publ
     a = await gb.submit_itmatt(document("GBA-1", "GBA", items(30, "GB", seed=1)))
     b = await cn.submit_itmatt(document("CNA-1", "CNA", items(40, "CN", seed=2, bad_every=5)))
     assert (a.status, b.status) == (202, 202)
-    assert a.verified_by and b.verified_by  # the receipts are signed by the gateway
+    assert a.verified_by
+    assert b.verified_by
     accepted = {
         i["declarationId"]: partner
         for partner, answer in (("gb-royal-mail", a), ("cn-china-post", b))
@@ -34,16 +36,23 @@ async def test_consumers_receive_exactly_their_routed_records_verified_with_publ
     }
     assert len(accepted) == 30 + 32
 
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{world.http_url}/.well-known/jwks.json") as response:
-            jwks = keys_from_jwks(await response.json(content_type=None))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{world.http_url}/.well-known/jwks.json") as response,
+    ):
+        jwks = keys_from_jwks(await response.json(content_type=None))
     journal = await world.running.store.read_journal(0, 1000)
     for consumer in CONSUMERS:
         declarations: list[Declaration] = []
+
+        def keep(
+            _record: FeedRecord, declaration: Declaration, into: list[Declaration] = declarations
+        ) -> None:
+            into.append(declaration)
+
         result = await consume_verified(
-            world.grpc_target, consumer.name, None, idle=1.0, keys=jwks,
-            on_declaration=lambda _r, d: declarations.append(d),
-        )  # fmt: skip
+            world.grpc_target, consumer.name, None, idle=1.0, keys=jwks, on_declaration=keep
+        )
         expected = [r.entry.record_id for r in journal if consumer.rule.matches(r.entry)]
         assert result.record_ids == expected, consumer.name  # exactly its records, journal order
         assert result.failed == 0
@@ -155,14 +164,14 @@ async def test_test_messages_are_validated_and_answered_but_never_routed(world: 
 @pytest.mark.parametrize(
     ("name", "xml"),
     [
-        ("doctype", b'<?xml version="1.0"?><!DOCTYPE message [<!ELEMENT message ANY>]>'
-                    b'<message xmlns="urn:aedgw:itmatt:1.5"/>'),
-        ("entity", b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x "boom">]>'
-                   b'<message xmlns="urn:aedgw:itmatt:1.5">&x;</message>'),
-        ("external", b'<?xml version="1.0"?><!DOCTYPE m SYSTEM "http://127.0.0.1:9/evil.dtd">'
-                     b'<message xmlns="urn:aedgw:itmatt:1.5"/>'),
-        ("file-entity", b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                        b'<message xmlns="urn:aedgw:itmatt:1.5">&x;</message>'),
+        ("doctype", (b'<?xml version="1.0"?><!DOCTYPE message [<!ELEMENT message ANY>]>'
+                    b'<message xmlns="urn:aedgw:itmatt:1.5"/>')),
+        ("entity", (b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x "boom">]>'
+                   b'<message xmlns="urn:aedgw:itmatt:1.5">&x;</message>')),
+        ("external", (b'<?xml version="1.0"?><!DOCTYPE m SYSTEM "http://127.0.0.1:9/evil.dtd">'
+                     b'<message xmlns="urn:aedgw:itmatt:1.5"/>')),
+        ("file-entity", (b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                        b'<message xmlns="urn:aedgw:itmatt:1.5">&x;</message>')),
         ("not-xml", b"this is not xml"),
         ("wrong-namespace", b'<message xmlns="urn:other"><msgheader/></message>'),
     ],

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -66,8 +64,8 @@ class Served:
 
 
 @pytest.fixture
-def config(tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]) -> Iterator[Path]:
-    yield _config(tmp_path, partners_dir[0])
+def config(tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]) -> Path:
+    return _config(tmp_path, partners_dir[0])
 
 
 async def test_a_gateway_killed_right_after_receipts_delivers_every_receipted_item_on_restart(
@@ -128,7 +126,7 @@ async def test_submit_and_consume_commands_talk_to_a_served_gateway(
     partner = partners["cn-china-post"]
     key_file = tmp_path / "cn.key.pem"
     key_file.write_bytes(private_pem(partner.key.private_key))
-    os.chmod(key_file, 0o600)
+    key_file.chmod(0o600)
     message = tmp_path / "message.xml"
     message.write_bytes(document("CNA-C1", "CNA", items(6, "CN", seed=7, bad_every=3)))
     served = Served(config)
