@@ -15,7 +15,7 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/gateway demo
 
-test: venv
+test: lint
 	$(PY) -m pytest
 
 lint: venv

@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the 1000-item parse")
     args = parser.parse_args()
     names = ("total", "hardened", "xsd", "translate", "rules")
+    print(itmatt.__file__)
     print(f"{'items':>6} " + " ".join(f"{name:>10}" for name in names) + "   (µs/item)")
     for n in args.sizes:
         result = stages(n, args.runs * (1 if n >= 1000 else 5))

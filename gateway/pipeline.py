@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -146,12 +147,12 @@ class Pipeline:
         return Submission(receipt.http_status, receipt.body, receipt.accepted, receipt.rejected)
 
     def _count(self, partner: Partner, items: Sequence[ItemOutcome]) -> None:
-        for item in items:
-            self._metrics.items.labels(
-                partner.id, "accepted" if item.accepted else "rejected"
-            ).inc()
-            for f in item.findings:
-                self._metrics.findings.labels(f.code, f.severity.value).inc()
+        outcomes = Counter("accepted" if item.accepted else "rejected" for item in items)
+        findings = Counter((f.code, f.severity.value) for item in items for f in item.findings)
+        for outcome, n in outcomes.items():
+            self._metrics.items.labels(partner.id, outcome).inc(n)
+        for (code, severity), n in findings.items():
+            self._metrics.findings.labels(code, severity).inc(n)
 
     async def _cpu(self, work: Callable[[], T], *, offload: bool) -> T:
         if not offload:

@@ -331,9 +331,7 @@ def _item_outcome(
     declaration = pb.Declaration()
     facts, version, function = _translate(declaration, element, line, context)
     item_id = facts.item_id
-    findings = tuple(
-        check_item(facts, _Locator(element, index), vague_terms=context.vague_terms)
-    )
+    findings = tuple(check_item(facts, _Locator(element, index), vague_terms=context.vague_terms))
     if any(finding.is_error for finding in findings):
         return ItemOutcome(index, line, item_id, version, function, findings)
     if findings:

@@ -174,10 +174,10 @@ def value_sum_rule(item: ItemFacts, locate: Locate) -> list[Finding]:
     """
     if any(piece.currency != item.currency for piece in item.pieces):
         return []
-    total = Decimal(item.total_value)
-    pieces = _sum(piece.value for piece in item.pieces)
-    if _EXACT.multiply(abs(_EXACT.subtract(pieces, total)), Decimal(100)) <= total:
+    mismatch = _value_mismatch(item)
+    if mismatch is None:
         return []
+    pieces, total = mismatch
     return [
         warning(
             "VALUE_SUM_MISMATCH",
@@ -188,12 +188,21 @@ def value_sum_rule(item: ItemFacts, locate: Locate) -> list[Finding]:
     ]
 
 
+def _value_mismatch(item: ItemFacts) -> tuple[Decimal, Decimal] | None:
+    """(Σ piece value, totalValue) when they differ by more than 1% of totalValue, else None."""
+    total = Decimal(item.total_value)
+    pieces = _sum(piece.value for piece in item.pieces)
+    if _EXACT.multiply(abs(_EXACT.subtract(pieces, total)), Decimal(100)) <= total:
+        return None
+    return pieces, total
+
+
 def weight_sum_rule(item: ItemFacts, locate: Locate) -> list[Finding]:
     """WEIGHT_SUM_EXCEEDS_GROSS: Σ piece netWeight > grossWeight."""
-    gross = Decimal(item.gross_weight)
-    net = _sum(piece.net_weight for piece in item.pieces)
-    if net <= gross:
+    excess = _weight_excess(item)
+    if excess is None:
         return []
+    net, gross = excess
     return [
         error(
             "WEIGHT_SUM_EXCEEDS_GROSS",
@@ -201,6 +210,13 @@ def weight_sum_rule(item: ItemFacts, locate: Locate) -> list[Finding]:
             *locate("grossWeight"),
         )
     ]
+
+
+def _weight_excess(item: ItemFacts) -> tuple[Decimal, Decimal] | None:
+    """(Σ piece netWeight, grossWeight) when the pieces weigh more than the item, else None."""
+    gross = Decimal(item.gross_weight)
+    net = _sum(piece.net_weight for piece in item.pieces)
+    return None if net <= gross else (net, gross)
 
 
 def hs_required_rule(item: ItemFacts, locate: Locate) -> list[Finding]:
@@ -308,11 +324,54 @@ def check_item(
     item: ItemFacts, locate: Locate, *, vague_terms: frozenset[str] | None = None
 ) -> list[Finding]:
     """Every business rule of one item, in the order of RULES, then DESCRIPTION_VAGUE."""
+    vague = default_terms() if vague_terms is None else vague_terms
+    if _is_clean(item, vague):
+        return []
     findings: list[Finding] = []
     for rule in RULES:
         findings += rule(item, locate)
-    findings += vague_rule(item, locate, vague_terms)
+    findings += vague_rule(item, locate, vague)
     return findings
+
+
+def _is_clean(item: ItemFacts, vague: frozenset[str]) -> bool:
+    """True exactly when no rule of `check_item` has a finding: the common case, in one pass.
+
+    When this is False (or cannot tell: a decimal that does not parse) the rules themselves
+    run, so they alone word, place and order the findings.
+    """
+    known_countries = countries()
+    currency = item.currency
+    if (
+        check_s10(item.item_id)
+        or item.sender_country not in known_countries
+        or item.addressee_country not in known_countries
+        or currency not in currencies()
+        or (item.charges_currency is not None and item.charges_currency not in currencies())
+        or (item.category == "OTHER" and not item.category_explanation.strip())
+    ):
+        return False
+    commercial = item.category in COMMERCIAL_CATEGORIES
+    if not all(
+        _piece_is_clean(piece, currency, vague, commercial=commercial) for piece in item.pieces
+    ):
+        return False
+    try:
+        return _value_mismatch(item) is None and _weight_excess(item) is None
+    except ArithmeticError:  # decimal.InvalidOperation: let the rules raise it in their order
+        return False
+
+
+def _piece_is_clean(
+    piece: PieceFacts, currency: str, vague: frozenset[str], *, commercial: bool
+) -> bool:
+    """No piece-level finding; `currency` is totalValue's, already known to be valid."""
+    return (
+        piece.currency == currency  # neither CURRENCY_MIXED nor CURRENCY_UNKNOWN
+        and (piece.origin_country in countries() if piece.origin_country else not commercial)
+        and (hs_problem(piece.hs_code) is None if piece.hs_code else not commercial)
+        and normalise(piece.description) not in vague
+    )
 
 
 def _sum(amounts: Iterable[str]) -> Decimal:

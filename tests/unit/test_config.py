@@ -150,9 +150,13 @@ min_value_currency = "EUR"
 
 SETTINGS_ERRORS = [
     pytest.param('colour = "blue"\n', "colour", id="unknown-key"),
-    pytest.param('[http]\nlisten = "127.0.0.1:8080"\nport = 80\n', "http.port", id="unknown-key-in-table"),
+    pytest.param(
+        '[http]\nlisten = "127.0.0.1:8080"\nport = 80\n', "http.port", id="unknown-key-in-table"
+    ),
     pytest.param("data_dir = 7\n", "data_dir", id="wrong-type"),
-    pytest.param('[grpc]\nmax_in_flight = "many"\n', "grpc.max_in_flight", id="wrong-type-in-table"),
+    pytest.param(
+        '[grpc]\nmax_in_flight = "many"\n', "grpc.max_in_flight", id="wrong-type-in-table"
+    ),
     pytest.param('log_json = "yes"\n', "log_json", id="string-for-boolean"),
     pytest.param('[http]\nlisten = "8080"\n', "http.listen", id="listen-without-host"),
     pytest.param('[grpc]\nlisten = "localhost:99999"\n', "grpc.listen", id="listen-port-too-big"),
@@ -192,7 +196,9 @@ SETTINGS_ERRORS = [
         "consumers[2].name",
         id="duplicate-consumer-name",
     ),
-    pytest.param("[[consumers]]\ncategories = []\n", "consumers[0].name", id="consumer-without-name"),
+    pytest.param(
+        "[[consumers]]\ncategories = []\n", "consumers[0].name", id="consumer-without-name"
+    ),
     pytest.param('[http]\ntls_cert = "server.crt"\n', "http.tls_cert", id="tls-cert-without-key"),
     pytest.param('[http]\ntls_key = "server.key"\n', "http.tls_cert", id="tls-key-without-cert"),
     pytest.param('[signing]\nalg = "rsa"\n', "signing.alg", id="unknown-signing-alg"),
@@ -320,13 +326,13 @@ PARTNER_ERRORS = [
     pytest.param('kind = "post"', 'kind = "courier"', "kind", id="unknown-kind"),
     pytest.param('country = "GB"', 'country = "UK"', "country", id="bad-country"),
     pytest.param('operator_code = "{code}"\n', "", "operator_code", id="post-without-code"),
-    pytest.param('operator_code = "{code}"', 'operator_code = "gb"', "operator_code", id="bad-code"),
+    pytest.param(
+        'operator_code = "{code}"', 'operator_code = "gb"', "operator_code", id="bad-code"
+    ),
     pytest.param('["itmatt-1.5"]', '["itmatt-1.4"]', "formats", id="unknown-format"),
     pytest.param('["itmatt-1.5"]', "[]", "formats", id="no-format"),
     pytest.param("[[keys]]", "[[old_keys]]", "old_keys", id="unknown-table"),
-    pytest.param(
-        PARTNER[PARTNER.index("[[keys]]") :], "", "keys", id="no-keys"
-    ),
+    pytest.param(PARTNER[PARTNER.index("[[keys]]") :], "", "keys", id="no-keys"),
     pytest.param('alg = "ed25519"', 'alg = "rsa-pss"', "keys[0].alg", id="unknown-alg"),
     pytest.param(
         'public_key = "keys/{pid}.pem"',

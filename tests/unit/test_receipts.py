@@ -16,7 +16,9 @@ from gateway.wire.declaration_pb2 import Declaration
 
 RECEIVED = datetime(2026, 11, 27, 9, 15, 2, 114567, tzinfo=UTC)
 ITEM_PATH = "/message/msgbody/itmatt_1_5_0/item[1]"
-SPEC_TOP_KEYS = {
+# spec/API.md, in its order; the project adds `test` to the receipt, `function` and `line` to
+# items (additions the spec allows), and nothing else.
+SPEC_TOP_KEYS = [
     "receiptId",
     "partner",
     "messageId",
@@ -26,8 +28,10 @@ SPEC_TOP_KEYS = {
     "accepted",
     "rejected",
     "items",
-}
-SPEC_ITEM_KEYS = {"itemId", "version", "status", "findings"}
+]
+ADDED_TOP_KEYS = {"test"}
+SPEC_ITEM_KEYS = ["itemId", "version", "status", "declarationId", "findings"]
+ADDED_ITEM_KEYS = {"function", "line"}
 SPEC_FINDING_KEYS = {"code", "severity", "path", "line", "message"}
 
 
@@ -67,7 +71,8 @@ BAD = outcome(2, "RB123456786US", error("S10_CHECK_DIGIT", "wrong check digit", 
 
 def test_receipt_has_the_spec_fields_with_their_values() -> None:
     doc = body(receipt_for(GOOD))
-    assert SPEC_TOP_KEYS <= doc.keys()
+    assert [key for key in doc if key not in ADDED_TOP_KEYS] == SPEC_TOP_KEYS
+    assert doc["test"] is False
     assert doc["receiptId"] == "rcpt-1"
     assert doc["partner"] == "gb-royal-mail"
     assert doc["messageId"] == "GBA-20261127-0001"
@@ -79,7 +84,8 @@ def test_receipt_has_the_spec_fields_with_their_values() -> None:
 
 def test_item_entry_has_the_spec_fields() -> None:
     [item] = body(receipt_for(GOOD))["items"]
-    assert SPEC_ITEM_KEYS | {"declarationId"} <= item.keys()
+    assert [key for key in item if key not in ADDED_ITEM_KEYS] == SPEC_ITEM_KEYS
+    assert (item["function"], item["line"]) == ("ORIGINAL", 10)
     assert (item["itemId"], item["version"], item["status"]) == ("RB123456785GB", 1, "ACCEPTED")
     assert item["declarationId"] == "decl-1"
 
@@ -101,7 +107,9 @@ def test_finding_carries_code_severity_path_line_and_message() -> None:
 def test_finding_without_path_or_line_leaves_them_out() -> None:
     item = outcome(1, "RB123456785GB", warning("CURRENCY_MIXED", "mixed"))
     [entry] = body(receipt_for(item))["items"]
-    assert entry["findings"] == [{"code": "CURRENCY_MIXED", "severity": "warning", "message": "mixed"}]
+    assert entry["findings"] == [
+        {"code": "CURRENCY_MIXED", "severity": "warning", "message": "mixed"}
+    ]
 
 
 def test_declaration_id_only_on_accepted_items() -> None:
@@ -174,3 +182,8 @@ def test_the_same_inputs_give_byte_identical_receipts() -> None:
 def test_timestamps_are_rfc3339_utc_with_milliseconds(when: datetime, expected: str) -> None:
     assert rfc3339_millis(when) == expected
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", expected)
+
+
+def test_receipt_of_a_test_message_says_so() -> None:
+    assert body(receipt_for(GOOD, test=True))["test"] is True
+    assert body(receipt_for(GOOD))["test"] is False

@@ -1,0 +1,457 @@
+"""The submission pipeline over an in-memory store, a real DSSE signer and a fixed clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ParamSpec, TypeVar
+
+import pytest
+
+from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
+from gateway.adapters.crypto.httpsig import content_digest
+from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_private_key
+from gateway.domain.messages import ItemFunction
+from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
+from gateway.domain.records import DECLARATION_TYPE, declaration_id
+from gateway.errors import Forbidden, MessageConflict, MessageRejected
+from gateway.observability import Metrics
+from gateway.pipeline import Pipeline, Submission
+from gateway.ports import JournalEntry, StoredMessage
+from gateway.samples import ItemSpec, build_itmatt, generate_items, valid_s10
+from gateway.wire.declaration_pb2 import Declaration
+from tests.fakes import InMemoryStore
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+NOW = datetime(2026, 11, 27, 9, 15, 2, 114000, tzinfo=UTC)
+ROYAL_MAIL = Partner(
+    id="gb-royal-mail",
+    name="Royal Mail",
+    kind=PartnerKind.POST,
+    country="GB",
+    operator_code="GBA",
+    formats=frozenset({ITMATT_FORMAT}),
+    max_body_bytes=50 * 1024 * 1024,
+    key_ids=("gb-royal-mail-2026",),
+)
+KEY = SigningKey("aedgw-test", "ed25519", generate_private_key("ed25519"))
+PUBLIC: dict[str, VerificationKey] = {KEY.keyid: KEY.verification_key("gateway")}
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A real thread pool that counts the work handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.submitted = 0
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@dataclass
+class Rig:
+    store: InMemoryStore
+    pipeline: Pipeline
+    metrics: Metrics
+    commits: list[int] = field(default_factory=list)
+
+    async def submit(self, body: bytes, partner: Partner = ROYAL_MAIL) -> Submission:
+        return await self.pipeline.submit_itmatt(partner, body, content_digest(body))
+
+    def entry(self, item_id: str, version: int = 1) -> JournalEntry:
+        return next(e for e in self.store.journal if (e.item_id, e.version) == (item_id, version))
+
+
+async def make_rig(
+    *, executor: ThreadPoolExecutor | None = None, offload_bytes: int = 64 * 1024
+) -> Rig:
+    store = InMemoryStore()
+    await store.open()
+    metrics = Metrics()
+    commits: list[int] = []
+    pipeline = Pipeline(
+        store=store,
+        signer=DsseSigner(KEY),
+        clock=FixedClock(),
+        metrics=metrics,
+        on_commit=commits.append,
+        executor=executor,
+        offload_bytes=offload_bytes,
+    )
+    return Rig(store, pipeline, metrics, commits)
+
+
+@pytest.fixture
+async def rig() -> Rig:
+    return await make_rig()
+
+
+def receipt_of(submission: Submission) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(submission.receipt)
+    return doc
+
+
+def error_codes(item: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in item["findings"] if f["severity"] == "error"}
+
+
+def decode(entry: JournalEntry) -> Declaration:
+    payload_type, payload = verify_envelope(entry.envelope, PUBLIC)
+    assert payload_type == DECLARATION_TYPE
+    return Declaration.FromString(payload)
+
+
+def s10(serial: int) -> str:
+    return valid_s10("RB", serial, "GB")
+
+
+def message(message_id: str, *items: ItemSpec, sender: str = "GBA", test: bool = False) -> bytes:
+    return build_itmatt(message_id, sender, items, test=test)
+
+
+def sample(n: int, *, bad_every: int = 0, seed: int = 7) -> list[ItemSpec]:
+    return generate_items(random.Random(seed), n, sender_country="GB", bad_every=bad_every)
+
+
+# -- accepted, partly accepted, rejected ------------------------------------------------------
+
+
+async def test_all_good_message_is_journaled_signed_and_receipted(rig: Rig) -> None:
+    items = sample(3)
+    body = message("GBA-20261127-0001", *items)
+    result = await rig.submit(body)
+
+    assert (result.http_status, result.accepted, result.rejected) == (202, 3, 0)
+    receipt = receipt_of(result)
+    assert receipt["status"] == "ACCEPTED"
+    assert receipt["receivedAt"] == "2026-11-27T09:15:02.114Z"
+    assert receipt["contentDigest"] == content_digest(body)
+    assert [e.item_id for e in rig.store.journal] == [i.item_id for i in items]
+    assert rig.commits == [3]
+    for spec, item in zip(items, receipt["items"], strict=True):
+        entry = rig.entry(spec.item_id)
+        decl = decode(entry)
+        assert decl.item_id == spec.item_id
+        assert decl.declaration_id == item["declarationId"] == entry.record_id
+        assert decl.declaration_id == declaration_id(ROYAL_MAIL.id, spec.item_id, 1)
+        prov = decl.provenance
+        assert prov.partner == ROYAL_MAIL.id
+        assert prov.message_id == "GBA-20261127-0001" == entry.message_id
+        assert prov.receipt_id == receipt["receiptId"]
+        assert prov.received_at.ToDatetime(tzinfo=UTC) == NOW
+        assert prov.content_digest == content_digest(body)
+        assert (entry.category, entry.value_currency) == (spec.category, spec.currency)
+        assert entry.value_amount == Decimal(spec.total())
+
+
+async def test_message_record_holds_the_receipt_sent(rig: Rig) -> None:
+    body = message("GBA-20261127-0001", *sample(2))
+    result = await rig.submit(body)
+    stored = await rig.store.find_message(ROYAL_MAIL.id, "GBA-20261127-0001")
+    assert stored == StoredMessage(
+        ROYAL_MAIL.id, "GBA-20261127-0001", content_digest(body), 202, result.receipt
+    )
+
+
+async def test_partly_bad_message_is_partially_accepted_with_exact_codes(rig: Rig) -> None:
+    items = sample(8, bad_every=2)
+    result = await rig.submit(message("GBA-20261127-0001", *items))
+
+    assert (result.http_status, result.accepted, result.rejected) == (202, 4, 4)
+    receipt = receipt_of(result)
+    assert receipt["status"] == "PARTIALLY_ACCEPTED"
+    assert [error_codes(i) for i in receipt["items"]] == [set(s.expect) for s in items]
+    assert {s.expect for s in items if s.expect} == {
+        frozenset({"S10_CHECK_DIGIT"}),
+        frozenset({"HS_REQUIRED"}),
+        frozenset({"WEIGHT_SUM_EXCEEDS_GROSS"}),
+        frozenset({"CURRENCY_UNKNOWN"}),
+    }
+    assert [e.item_id for e in rig.store.journal] == [s.item_id for s in items if not s.expect]
+    assert [("declarationId" in i) for i in receipt["items"]] == [not s.expect for s in items]
+    assert rig.commits == [4]
+
+
+async def test_all_bad_message_is_422_and_only_the_message_is_stored(rig: Rig) -> None:
+    result = await rig.submit(message("GBA-20261127-0001", *sample(3, bad_every=1)))
+
+    assert (result.http_status, result.accepted, result.rejected) == (422, 0, 3)
+    assert receipt_of(result)["status"] == "REJECTED"
+    assert rig.store.journal == []
+    assert rig.commits == []
+    stored = await rig.store.find_message(ROYAL_MAIL.id, "GBA-20261127-0001")
+    assert stored is not None
+    assert (stored.http_status, stored.receipt) == (422, result.receipt)
+
+
+async def test_items_and_findings_are_counted_in_metrics(rig: Rig) -> None:
+    await rig.submit(message("GBA-20261127-0001", *sample(4, bad_every=2)))
+    registry = rig.metrics.registry
+    for outcome in ("accepted", "rejected"):
+        labels = {"partner": ROYAL_MAIL.id, "outcome": outcome}
+        assert registry.get_sample_value("aedgw_items_total", labels) == 2
+    s10_errors = {"code": "S10_CHECK_DIGIT", "severity": "error"}
+    assert registry.get_sample_value("aedgw_findings_total", s10_errors) == 1
+
+
+# -- idempotency ------------------------------------------------------------------------------
+
+
+async def test_resubmission_with_the_same_digest_replays_the_receipt(rig: Rig) -> None:
+    body = message("GBA-20261127-0001", *sample(3, bad_every=3))
+    first = await rig.submit(body)
+    again = await rig.submit(body)
+
+    assert again.http_status == 200
+    assert again.receipt == first.receipt
+    assert len(rig.store.journal) == 2
+    assert rig.commits == [2]
+
+
+async def test_resubmission_of_a_rejected_message_replays_its_receipt(rig: Rig) -> None:
+    body = message("GBA-20261127-0001", *sample(2, bad_every=1))
+    first = await rig.submit(body)
+    again = await rig.submit(body)
+    assert (first.http_status, again.http_status) == (422, 200)
+    assert again.receipt == first.receipt
+
+
+async def test_same_message_id_with_other_content_is_a_conflict(rig: Rig) -> None:
+    await rig.submit(message("GBA-20261127-0001", *sample(2, seed=1)))
+    with pytest.raises(MessageConflict) as caught:
+        await rig.submit(message("GBA-20261127-0001", *sample(2, seed=2)))
+    assert (caught.value.partner, caught.value.message_id) == (ROYAL_MAIL.id, "GBA-20261127-0001")
+    assert len(rig.store.journal) == 2
+
+
+async def test_the_same_message_id_from_another_partner_is_independent(rig: Rig) -> None:
+    china_post = replace(ROYAL_MAIL, id="cn-china-post", operator_code="CNA", country="CN")
+    await rig.submit(message("MSG-1", *sample(1)))
+    result = await rig.submit(message("MSG-1", *sample(1, seed=9), sender="CNA"), china_post)
+    assert result.http_status == 202
+
+
+class RacingStore(InMemoryStore):
+    """Yields on every lookup, so two submissions both look before either commits."""
+
+    async def find_message(self, partner: str, message_id: str) -> StoredMessage | None:
+        await asyncio.sleep(0)
+        return await super().find_message(partner, message_id)
+
+
+async def test_concurrent_duplicates_commit_once_and_share_the_receipt() -> None:
+    store = RacingStore()
+    await store.open()
+    commits: list[int] = []
+    pipeline = Pipeline(
+        store=store,
+        signer=DsseSigner(KEY),
+        clock=FixedClock(),
+        metrics=Metrics(),
+        on_commit=commits.append,
+    )
+    body = message("GBA-20261127-0001", *sample(2))
+    digest = content_digest(body)
+    first, second = await asyncio.gather(
+        pipeline.submit_itmatt(ROYAL_MAIL, body, digest),
+        pipeline.submit_itmatt(ROYAL_MAIL, body, digest),
+    )
+    assert sorted([first.http_status, second.http_status]) == [200, 202]
+    assert first.receipt == second.receipt
+    assert len(store.journal) == 2
+    assert commits == [2]
+
+
+# -- who may submit ---------------------------------------------------------------------------
+
+
+async def test_sender_other_than_the_partners_operator_code_is_forbidden(rig: Rig) -> None:
+    with pytest.raises(Forbidden, match="'CNA'") as caught:
+        await rig.submit(message("CNA-1", *sample(2), sender="CNA"))
+    assert caught.value.partner == ROYAL_MAIL.id
+    assert rig.store.messages == {}
+    assert rig.store.journal == []
+    assert rig.commits == []
+
+
+async def test_partner_without_the_itmatt_format_is_forbidden(rig: Rig) -> None:
+    customs = replace(
+        ROYAL_MAIL, id="gb-hmrc", kind=PartnerKind.CUSTOMS, formats=frozenset({"b5-trend-1"})
+    )
+    with pytest.raises(Forbidden, match=ITMATT_FORMAT):
+        await rig.submit(message("GBA-1", *sample(1)), customs)
+    assert rig.store.messages == {}
+    assert rig.store.journal == []
+
+
+async def test_message_refused_as_a_whole_stores_nothing(rig: Rig) -> None:
+    with pytest.raises(MessageRejected):
+        await rig.submit(b"<message xmlns='urn:aedgw:itmatt:1.5'>")
+    assert rig.store.messages == {}
+
+
+# -- test messages ----------------------------------------------------------------------------
+
+
+async def test_test_message_is_answered_but_never_journaled(rig: Rig) -> None:
+    result = await rig.submit(message("GBA-TEST-1", *sample(2), test=True))
+    assert (result.http_status, result.accepted) == (202, 2)
+    receipt = receipt_of(result)
+    assert receipt["test"] is True
+    assert receipt["status"] == "ACCEPTED"
+    assert rig.store.journal == []
+    assert rig.commits == []
+    assert rig.store.messages[ROYAL_MAIL.id, "GBA-TEST-1"].test
+
+
+async def test_items_of_a_test_message_can_be_sent_again_for_real(rig: Rig) -> None:
+    items = sample(1)
+    await rig.submit(message("GBA-TEST-1", *items, test=True))
+    result = await rig.submit(message("GBA-REAL-1", *items))
+    assert result.http_status == 202
+    assert len(rig.store.journal) == 1
+
+
+# -- versions against the journal -------------------------------------------------------------
+
+
+def original(serial: int = 1) -> ItemSpec:
+    return ItemSpec(item_id=s10(serial))
+
+
+def amendment(serial: int, version: int, **changes: Any) -> ItemSpec:
+    return replace(original(serial), function="AMENDMENT", version=version, **changes)
+
+
+async def test_amendment_in_a_later_message_is_accepted_as_a_new_version(rig: Rig) -> None:
+    await rig.submit(message("GBA-1", original()))
+    result = await rig.submit(message("GBA-2", amendment(1, 2, gross_weight="2.000")))
+
+    assert result.http_status == 202
+    [item] = receipt_of(result)["items"]
+    assert (item["version"], item["status"]) == (2, "ACCEPTED")
+    history = await rig.store.item_history(s10(1), ROYAL_MAIL.id)
+    assert [(r.position, r.entry.version) for r in history] == [(1, 1), (2, 2)]
+    v2 = rig.entry(s10(1), 2)
+    assert v2.function is ItemFunction.AMENDMENT
+    assert decode(v2).gross_weight_kg == "2.000"
+    assert item["declarationId"] == declaration_id(ROYAL_MAIL.id, s10(1), 2)
+    assert v2.record_id != rig.entry(s10(1), 1).record_id
+    assert rig.commits == [1, 2]
+
+
+async def test_amendment_not_above_the_latest_version_is_stale(rig: Rig) -> None:
+    await rig.submit(message("GBA-1", original()))
+    await rig.submit(message("GBA-2", amendment(1, 3)))
+    result = await rig.submit(message("GBA-3", amendment(1, 2)))
+
+    assert result.http_status == 422
+    [item] = receipt_of(result)["items"]
+    assert error_codes(item) == {"VERSION_STALE"}
+    assert [e.version for e in rig.store.journal] == [1, 3]
+
+
+async def test_original_sent_again_in_a_new_message_is_already_accepted(rig: Rig) -> None:
+    await rig.submit(message("GBA-1", original(1)))
+    result = await rig.submit(message("GBA-2", original(1), original(2)))
+
+    assert result.http_status == 202
+    first, second = receipt_of(result)["items"]
+    assert error_codes(first) == {"ITEM_ALREADY_ACCEPTED"}
+    assert (second["status"], error_codes(second)) == ("ACCEPTED", set())
+    assert [e.item_id for e in rig.store.journal] == [s10(1), s10(2)]
+
+
+async def test_amendment_of_an_unknown_item_is_refused(rig: Rig) -> None:
+    result = await rig.submit(message("GBA-1", amendment(5, 2)))
+    assert result.http_status == 422
+    [item] = receipt_of(result)["items"]
+    assert error_codes(item) == {"UNKNOWN_ITEM"}
+    assert rig.store.journal == []
+
+
+async def test_history_is_per_partner(rig: Rig) -> None:
+    china_post = replace(ROYAL_MAIL, id="cn-china-post", operator_code="CNA", country="CN")
+    await rig.submit(message("GBA-1", original(1)))
+    result = await rig.submit(message("CNA-1", amendment(1, 2), sender="CNA"), china_post)
+    [item] = receipt_of(result)["items"]
+    assert error_codes(item) == {"UNKNOWN_ITEM"}
+
+
+async def test_original_and_amendment_may_travel_in_one_message(rig: Rig) -> None:
+    result = await rig.submit(message("GBA-1", original(1), amendment(1, 2)))
+    assert (result.http_status, result.accepted) == (202, 2)
+    assert [e.version for e in rig.store.journal] == [1, 2]
+
+
+# -- large messages and ids -------------------------------------------------------------------
+
+
+def comparable(submission: Submission, store: InMemoryStore) -> tuple[object, ...]:
+    """The result without the receipt id (a fresh UUID per message)."""
+    receipt = receipt_of(submission)
+    receipt.pop("receiptId")
+    declarations = []
+    for entry in store.journal:
+        decl = decode(entry)
+        decl.provenance.receipt_id = ""
+        declarations.append(decl.SerializeToString(deterministic=True))
+    return submission.http_status, receipt, declarations
+
+
+async def test_large_message_offloaded_gives_the_same_result_as_inline() -> None:
+    items = sample(300, bad_every=7)
+    body = message("GBA-BIG-1", *items)
+    assert len(body) > 64 * 1024
+    with CountingExecutor() as executor:
+        offloaded = await make_rig(executor=executor)
+        big = await offloaded.submit(body)
+        assert executor.submitted == 2  # parse, then seal + sign
+    inline = await make_rig(offload_bytes=len(body) + 1)
+    small = await inline.submit(body)
+
+    assert big.http_status == 202
+    assert (big.accepted, big.rejected) == (300 - 42, 42)
+    assert comparable(big, offloaded.store) == comparable(small, inline.store)
+    assert offloaded.commits == inline.commits == [258]
+
+
+async def test_small_message_is_not_offloaded() -> None:
+    with CountingExecutor() as executor:
+        rig = await make_rig(executor=executor)
+        await rig.submit(message("GBA-1", *sample(2)))
+        assert executor.submitted == 0
+
+
+async def test_declaration_ids_are_stable_across_stores_and_messages() -> None:
+    first, second = await make_rig(), await make_rig()
+    await first.submit(message("GBA-1", original(1)))
+    await second.submit(message("GBA-77", original(1), original(2)))
+    assert first.entry(s10(1)).record_id == second.entry(s10(1)).record_id
+
+
+def test_declaration_id_depends_on_partner_item_and_version() -> None:
+    base = declaration_id("gb-royal-mail", s10(1), 1)
+    assert base == declaration_id("gb-royal-mail", s10(1), 1)
+    others = {
+        declaration_id("cn-china-post", s10(1), 1),
+        declaration_id("gb-royal-mail", s10(2), 1),
+        declaration_id("gb-royal-mail", s10(1), 2),
+    }
+    assert base not in others
+    assert len(others) == 3
