@@ -109,7 +109,7 @@ def cpu_of(pid: int) -> float:
 
 
 async def run_scenario(
-    url: str, key: SigningKey, docs: list[bytes], scenario: Scenario, pid: int, concurrency: int
+    url: str, key: SigningKey, docs: list[bytes], scenario: Scenario, *, pid: int, concurrency: int
 ) -> Result:
     latencies: list[float] = []
     accepted = 0
@@ -143,7 +143,24 @@ async def feed_rate(target: str) -> tuple[int, float]:
     return result.verified, time.perf_counter() - start - 1.0
 
 
-async def main(quick: bool, concurrency: int) -> None:
+Prepared = list[tuple[Scenario, list[bytes]]]
+
+
+async def drive(
+    url: str, target: str, key: SigningKey, serial: Serial, prepared: Prepared,
+    *, pid: int, concurrency: int,
+) -> tuple[list[Result], int, float]:  # fmt: skip
+    warm = documents(Scenario(10, 20), serial, "warm")
+    await run_scenario(url, key, warm, Scenario(10, 20), pid=pid, concurrency=4)
+    results = [
+        await run_scenario(url, key, docs, s, pid=pid, concurrency=concurrency)
+        for s, docs in prepared
+    ]
+    records, seconds = await feed_rate(target)
+    return results, records, seconds
+
+
+def main(*, quick: bool, concurrency: int) -> None:
     scale = 4 if quick else 1
     scenarios = [
         Scenario(1, 2000 // scale),
@@ -162,20 +179,16 @@ async def main(quick: bool, concurrency: int) -> None:
             assert process.stdout is not None
             match = _ENDPOINTS.search(process.stdout.readline())
             assert match, "the gateway did not start"
-            url, target = match.group(1), match.group(2)
-            warm = documents(Scenario(10, 20), serial, "warm")
-            await run_scenario(url, key, warm, Scenario(10, 20), process.pid, 4)
-            results = [
-                await run_scenario(url, key, docs, s, process.pid, concurrency)
-                for s, docs in prepared
-            ]
-            records, feed_seconds = await feed_rate(target)
+            results, records, seconds = asyncio.run(
+                drive(match.group(1), match.group(2), key, serial, prepared,
+                      pid=process.pid, concurrency=concurrency)
+            )  # fmt: skip
         finally:
             process.terminate()
             process.wait(30)
             if process.stdout is not None:
                 process.stdout.close()
-    report(results, records, feed_seconds, concurrency)
+    report(results, records, seconds, concurrency)
 
 
 def report(results: list[Result], records: int, feed_seconds: float, concurrency: int) -> None:
@@ -183,8 +196,10 @@ def report(results: list[Result], records: int, feed_seconds: float, concurrency
           f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
           f"Python {platform.python_version()}, SQLite synchronous=FULL, "
           f"{concurrency} concurrent signing clients over real HTTP\n")  # fmt: skip
-    header = f"{'items/message':>13} {'messages':>9} {'items/s':>10} {'msgs/s':>9} " \
-             f"{'p50 ms':>9} {'p99 ms':>9} {'gateway CPU µs/item':>20}"  # fmt: skip
+    header = (
+        f"{'items/message':>13} {'messages':>9} {'items/s':>10} {'msgs/s':>9} "
+        f"{'p50 ms':>9} {'p99 ms':>9} {'gateway CPU µs/item':>20}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
@@ -206,4 +221,4 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="a quarter of the messages")
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.concurrency))
+    main(quick=args.quick, concurrency=args.concurrency)

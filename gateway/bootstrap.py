@@ -32,6 +32,7 @@ from gateway.adapters.crypto.raw import raw_public_bytes
 from gateway.adapters.grpc.keys import PublicKeyInfo
 from gateway.adapters.grpc.server import build_grpc_server
 from gateway.adapters.http.app import EdgeDeps, build_app
+from gateway.adapters.http.ratelimit import RateLimiter
 from gateway.adapters.store import open_store_from_url
 from gateway.config import PartnerConfig, PartnerKeySpec, Settings, load_partners
 from gateway.domain.notify import JournalNotifier
@@ -125,6 +126,7 @@ class Gateway:
             store=self.store,
             metrics=self.metrics,
             clock=self.clock,
+            limiter=RateLimiter(),
             public_base_url=self.settings.http.public_base_url,
             max_concurrent_requests=self.settings.http.max_concurrent_requests,
         )

@@ -261,6 +261,13 @@ def _positive(r: _Reader, key: str, default: int) -> int:
     return value
 
 
+def _positive_number(r: _Reader, key: str, default: float) -> float:
+    value = float(r.get(key, float, default))
+    if value <= 0:
+        raise r.fail(key, f"must be positive, got {value}")
+    return value
+
+
 def _consumers(path: Path, tables: list[Any]) -> tuple[Consumer, ...]:
     seen: set[str] = set()
     out: list[Consumer] = []
@@ -377,7 +384,18 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
         raise ConfigError(str(file), "-", f"not valid TOML: {exc}", _TOML_FIX) from exc
     r = _Reader(file, raw)
     r.reject_unknown(
-        {"id", "name", "kind", "country", "operator_code", "formats", "keys", "max_body_bytes"}
+        {
+            "id",
+            "name",
+            "kind",
+            "country",
+            "operator_code",
+            "formats",
+            "keys",
+            "max_body_bytes",
+            "rate_per_s",
+            "burst",
+        }
     )
     pid = r.get("id", str, required=True)
     if not _PARTNER_ID.fullmatch(pid) or pid != folder.name:
@@ -415,6 +433,8 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
         formats=formats,
         max_body_bytes=_positive(r, "max_body_bytes", DEFAULT_MAX_BODY),
         key_ids=tuple(k.keyid for k in keys),
+        rate_per_s=_positive_number(r, "rate_per_s", 50.0),
+        burst=_positive(r, "burst", 100),
     )
     return PartnerConfig(partner, keys, folder)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -12,7 +13,7 @@ from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.consume import consume_verified
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.feed_pb2 import FeedRecord
-from tests.e2e.conftest import CONSUMERS, World
+from tests.e2e.conftest import CONSUMERS, PartnerKit, World, make_settings
 from tests.e2e.helpers import document, drain, items, raw_post
 
 pytestmark = pytest.mark.slow
@@ -244,3 +245,28 @@ async def test_operations_endpoints_report_health_readiness_and_metrics(world: W
     assert "aedgw_stage_seconds_bucket" in text
     assert [k["kty"] for k in jwks["keys"]] == ["OKP"]
     assert jwks["keys"][0]["kid"] == world.running.keyring.active.keyid
+
+
+async def test_a_partner_over_its_rate_limit_gets_429_with_retry_after(
+    tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
+) -> None:
+    root, partners = partners_dir
+    toml = root / "gb-royal-mail" / "partner.toml"
+    toml.write_text(toml.read_text().replace("[[keys]]", "rate_per_s = 0.5\nburst = 2\n\n[[keys]]"))
+    world = World(make_settings(tmp_path, root), partners)
+    await world.start()
+    try:
+        gb = await world.client("gb-royal-mail")
+        statuses = [
+            (await gb.submit_itmatt(document(f"GBA-R{i}", "GBA", items(1, "GB", seed=50 + i))))
+            for i in range(3)
+        ]
+        assert [a.status for a in statuses] == [202, 202, 429]
+        assert int(statuses[2].headers["Retry-After"]) >= 1
+        cn = await world.client("cn-china-post")  # another partner is not affected
+        other = await cn.submit_itmatt(document("CNA-R1", "CNA", items(1, "CN", seed=60)))
+        assert other.status == 202
+    finally:
+        for session in world.sessions:
+            await session.close()
+        await world.stop()

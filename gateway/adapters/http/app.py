@@ -30,6 +30,7 @@ from gateway.pipeline import Pipeline
 from gateway.ports import Clock, RejectionRecord, Store
 
 from .problems import PROBLEM_JSON, problem, problem_for, status_of
+from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 XML_TYPES = frozenset({"application/xml", "text/xml"})
@@ -48,6 +49,7 @@ class EdgeDeps:
     store: Store
     metrics: Metrics
     clock: Clock
+    limiter: RateLimiter
     public_base_url: str = ""
     max_concurrent_requests: int = 256
 
@@ -214,6 +216,7 @@ async def submit_itmatt(request: web.Request) -> web.Response:
     limit = max(p.max_body_bytes for p in deps.partners.values())
     body = await _read_body(request, limit)
     partner = _authenticate(request, body)
+    deps.limiter.check(partner)
     if len(body) > partner.max_body_bytes:
         raise PayloadTooLarge(partner.max_body_bytes)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
