@@ -131,6 +131,15 @@ class Gateway:
             max_concurrent_requests=self.settings.http.max_concurrent_requests,
         )
 
+    def reload_keys(self) -> None:
+        """Re-read the key folder after `gateway keys rotate` (SIGHUP); a bad folder only logs."""
+        try:
+            self.keyring.reload()
+        except ConfigError:
+            log.exception("key reload failed; still signing with %s", self.keyring.active.keyid)
+            return
+        log.info("keys reloaded", extra={"keyid": self.keyring.active.keyid})
+
     def public_keys(self) -> list[PublicKeyInfo]:
         active = self.keyring.active.keyid
         return [

@@ -10,7 +10,7 @@ import signal
 import sys
 import tomllib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -63,8 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="the gateway's signing keys")
     keys_sub = keys.add_subparsers(required=True, metavar="ACTION")
     keys_sub.add_parser("list", help="list keys").set_defaults(run=_keys_list)
-    keys_sub.add_parser("generate", help="make the first key if none").set_defaults(run=_keys_gen)
-    rotate = keys_sub.add_parser("rotate", help="make a new active key; the old one stays valid")
+    keys_sub.add_parser(
+        "generate", help="make the first key, or publish a next one that does not sign yet"
+    ).set_defaults(run=_keys_gen)
+    rotate = keys_sub.add_parser(
+        "rotate", help="make a new (or the given) key active; the old one stays published"
+    )
+    rotate.add_argument("--to", help="activate this already published key id")
     rotate.add_argument("--overlap-days", type=int, default=365)
     rotate.set_defaults(run=_keys_rotate)
 
@@ -92,6 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, gateway.reload_keys)
         await stop.wait()
         await gateway.stop()
 
@@ -162,8 +168,18 @@ def _keyring(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _print_keys(keyring) -> None:  # type: ignore[no-untyped-def]
+    print(f"{'kid':<28} {'alg':<18} {'state':<8} {'not_before':<21} not_after")
     for info in keyring.list():
-        print(info)
+        state = "active" if info.active else "published"
+        print(
+            f"{info.kid:<28} {info.alg:<18} {state:<8} {_iso(info.not_before):<21} "
+            f"{_iso(info.not_after)}"
+        )
+    print(f"signing gateways pick up changes on restart or SIGHUP ({keyring.key_dir})")
+
+
+def _iso(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else "-"
 
 
 def _keys_list(args: argparse.Namespace) -> int:
@@ -172,13 +188,20 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_gen(args: argparse.Namespace) -> int:
-    _print_keys(_keyring(args))
+    from gateway.adapters.crypto.keyring import INDEX
+
+    settings = _settings(args)
+    first = not (settings.signing.key_dir / INDEX).exists()
+    keyring = _keyring(args)
+    if not first:  # the first key signs at once; later ones wait for `rotate --to`
+        keyring.generate()
+    _print_keys(keyring)
     return 0
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:
     keyring = _keyring(args)
-    keyring.rotate(overlap=timedelta(days=args.overlap_days))
+    keyring.rotate(timedelta(days=args.overlap_days), to=args.to)
     _print_keys(keyring)
     return 0
 

@@ -153,12 +153,19 @@ def test_keys_generate_creates_the_first_key(
     assert (key_dir / f"{info.kid}.key.pem").is_file()
 
 
-def test_keys_generate_keeps_an_existing_key(
+def test_keys_generate_again_publishes_a_next_key_that_rotate_to_activates(
     capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
 ) -> None:
     run(capsys, "--config", str(config), "keys", "generate")
+    first = Keyring.load(tmp_path / "data" / "keys").active.keyid
     run(capsys, "--config", str(config), "keys", "generate")
-    assert len(Keyring.load(tmp_path / "data" / "keys").list()) == 1
+    keyring = Keyring.load(tmp_path / "data" / "keys")
+    [waiting] = [info.kid for info in keyring.list() if info.kid != first]
+    assert keyring.active.keyid == first  # published, not yet signing
+    assert waiting in keyring.jwks()["keys"][1]["kid"]
+    code, _, _ = run(capsys, "--config", str(config), "keys", "rotate", "--to", waiting)
+    assert code == 0
+    assert Keyring.load(tmp_path / "data" / "keys").active.keyid == waiting
 
 
 def test_keys_honour_the_config_environment_variable(
