@@ -235,6 +235,9 @@ def _check_tree(
             f"elements nest deeper than {max_depth} levels",
             source_line(first) if isinstance(first, Element) else None,
         )
+    wildcards = [f"{{{namespace}}}*" for namespace in forbidden_namespaces]
+    if not wildcards or next(tree.iter(*wildcards), None) is None:
+        return  # one walk for the common case; the loop below names the first namespace found
     for namespace in forbidden_namespaces:
         for element in tree.iter(f"{{{namespace}}}*"):
             raise _rejected(

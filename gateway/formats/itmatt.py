@@ -16,7 +16,6 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from lxml import etree
 
 from gateway.domain.findings import Finding, Severity, error
@@ -258,12 +257,17 @@ class _Context:
 
     header: MessageHeader
     vague_terms: frozenset[str] | None
-    prepared_at: Timestamp = field(init=False)
+    provenance: pb.Provenance = field(init=False)  # all but source_line
 
     def __post_init__(self) -> None:
         prepared = self.header.prepared_at
-        stamp = to_timestamp(prepared, prepared.microsecond * 1000)
-        object.__setattr__(self, "prepared_at", stamp)
+        provenance = pb.Provenance(
+            operator_code=self.header.sender,
+            message_id=self.header.message_id,
+            source_format=SOURCE_FORMAT,
+            prepared_at=to_timestamp(prepared, prepared.microsecond * 1000),
+        )
+        object.__setattr__(self, "provenance", provenance)
 
 
 # -- items --------------------------------------------------------------------------------------
@@ -454,10 +458,7 @@ def _epoch_and_nanos(text: str) -> tuple[int, int]:
 
 
 def _provenance(provenance: pb.Provenance, line: int, context: _Context) -> None:
-    provenance.operator_code = context.header.sender
-    provenance.message_id = context.header.message_id
-    provenance.source_format = SOURCE_FORMAT
-    provenance.prepared_at.CopyFrom(context.prepared_at)
+    provenance.CopyFrom(context.provenance)
     provenance.source_line = line
 
 
@@ -466,12 +467,14 @@ def _party(party: pb.Party, element: Element) -> str:
     address = party.address
     for child in element.iterdescendants():
         tag = child.tag
+        raw = child.text  # every element but address is a leaf
+        text = raw.strip() if raw else ""
         if tag == _LINE:
-            address.lines.append(_text(child))
+            address.lines.append(text)
         elif (name := _ADDRESS_FIELDS.get(tag)) is not None:
-            setattr(address, name, _text(child))
+            setattr(address, name, text)
         elif (name := _PARTY_FIELDS.get(tag)) is not None:
-            setattr(party, name, _text(child))
+            setattr(party, name, text)
     return address.country_code
 
 
@@ -480,19 +483,23 @@ def _piece(piece: pb.Piece, element: Element) -> PieceFacts:
     description = net_weight = amount = currency = hs_code = origin = ""
     for child in element:
         tag = child.tag
+        raw = child.text  # all leaves
+        text = raw.strip() if raw else ""
         if tag == _DESCRIPTION:
-            piece.description = description = _text(child)
+            piece.description = description = text
         elif tag == _QUANTITY:
-            piece.quantity = normalise_decimal(_text(child))
+            piece.quantity = normalise_decimal(text)
             piece.quantity_unit = _attribute(child, "unit") or "PCE"
         elif tag == _NET_WEIGHT:
-            piece.net_weight_kg = net_weight = normalise_decimal(_text(child))
+            piece.net_weight_kg = net_weight = normalise_decimal(text)
         elif tag == _VALUE:
-            amount, currency = _money(piece.value, child)
+            money = piece.value
+            money.amount = amount = normalise_decimal(text)
+            money.currency = currency = _attribute(child, "currency")
         elif tag == _HS_CODE:
-            piece.hs_code = hs_code = hs_digits(_text(child))
+            piece.hs_code = hs_code = hs_digits(text)
         elif tag == _ORIGIN_COUNTRY:
-            piece.origin_country = origin = _text(child)
+            piece.origin_country = origin = text
     return PieceFacts(description, net_weight, amount, currency, hs_code, origin)
 
 

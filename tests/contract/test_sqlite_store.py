@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from gateway.adapters.store import SqliteStore, open_store_from_url
+from gateway.adapters.store import sqlite as sqlite_module
 from gateway.adapters.store.migrations import SQLITE_MIGRATIONS
-from gateway.errors import ConfigError, StoreError
+from gateway.errors import ConfigError, DuplicateMessage, StoreError
 from tests.builders import make_entries, make_message, make_rejection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +58,31 @@ def _downgrade_to_version_1(path: Path) -> None:
     assert {name for (name,) in tables} == {
         "schema_version", "messages", "journal", "cursors", "sqlite_sequence"
     }  # fmt: skip
+
+
+async def _trace_writer(store: SqliteStore) -> list[str]:
+    """Every statement the writer connection runs from now on, as SQLite reports it."""
+    seen: list[str] = []
+    writer = store._writer  # the writer connection is the one that commits
+    assert writer is not None
+    await writer.run(lambda conn: conn.set_trace_callback(seen.append))
+    return seen
+
+
+async def _commit_concurrently(store: SqliteStore, count: int, items: int = 1) -> list[list[int]]:
+    messages = [make_message(f"M{n:04d}") for n in range(count)]
+    return await asyncio.gather(
+        *(
+            store.commit_message(m, make_entries(m, items, first=items * n))
+            for n, m in enumerate(messages)
+        )
+    )
+
+
+def _deny_commit(action: int, arg1: str | None, *_: object) -> int:
+    if action == sqlite3.SQLITE_TRANSACTION and arg1 == "COMMIT":
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def _query(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -250,3 +276,104 @@ def test_other_store_urls_are_refused_with_a_precise_error(url: str, problem: st
         open_store_from_url(url)
 
     assert "secret" not in str(caught.value)
+
+
+async def test_concurrent_commits_share_transactions(tmp_path: Path) -> None:
+    store = await _opened(tmp_path / "gw.db")
+    try:
+        statements = await _trace_writer(store)
+        results = await _commit_concurrently(store, 100, items=3)
+    finally:
+        await store.close()
+
+    commits = statements.count("COMMIT")
+    assert 1 <= commits < 100  # one fsync per transaction, not per message
+    assert statements.count("BEGIN IMMEDIATE") == commits
+    assert sorted(p for r in results for p in r) == list(range(1, 301))
+
+
+async def test_a_lone_commit_is_one_transaction_of_its_own(tmp_path: Path) -> None:
+    store = await _opened(tmp_path / "gw.db")
+    try:
+        statements = await _trace_writer(store)
+        for n in range(3):
+            message = make_message(f"M{n}")
+            await store.commit_message(message, make_entries(message, 2, first=10 * n))
+    finally:
+        await store.close()
+
+    assert statements.count("COMMIT") == 3
+
+
+async def test_a_group_commit_is_bounded_by_messages_and_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await _opened(tmp_path / "gw.db")
+    try:
+        statements = await _trace_writer(store)
+        await _commit_concurrently(store, sqlite_module.BATCH_MESSAGES + 1)
+        by_messages = statements.count("COMMIT")
+        monkeypatch.setattr(sqlite_module, "BATCH_ENTRIES", 10)
+        statements.clear()
+        messages = [make_message(f"E{n}") for n in range(4)]
+        await asyncio.gather(
+            *(
+                store.commit_message(m, make_entries(m, 6, first=1000 + 10 * n))
+                for n, m in enumerate(messages)
+            ),
+            store.commit_message(
+                make_message("BIG"), make_entries(make_message("BIG"), 25, first=5000)
+            ),
+        )
+        by_entries = statements.count("COMMIT")
+    finally:
+        await store.close()
+
+    assert by_messages == 2
+    assert by_entries == 5  # 6 + 6 > 10: one message each; a message above the bound goes alone
+
+
+async def test_a_failed_group_commit_fails_every_caller_and_keeps_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    store = await _opened(path)
+    try:
+        first = make_message("M-FIRST")
+        kept = await store.commit_message(first, make_entries(first, 2, first=9000))
+        writer = store._writer
+        assert writer is not None
+        await writer.run(lambda conn: conn.set_authorizer(_deny_commit))
+        messages = [make_message(f"M{n}") for n in range(8)]
+        batches = [make_entries(m, 2, first=10 * n) for n, m in enumerate(messages)]
+        results = await asyncio.gather(
+            *(store.commit_message(m, b) for m, b in zip(messages, batches, strict=True)),
+            store.commit_message(make_message("M-FIRST"), []),
+            return_exceptions=True,
+        )
+        await writer.run(lambda conn: conn.set_authorizer(None))
+
+        assert all(isinstance(r, StoreError) for r in results)
+        assert not any(isinstance(r, DuplicateMessage) for r in results)
+        assert await store.last_position() == kept[-1]
+        assert all([await store.find_message(m.partner, m.message_id) is None for m in messages])
+        # Nothing was kept, so the same messages commit now, right after the last kept position.
+        again = await store.commit_message(messages[0], batches[0])
+        assert again == [kept[-1] + 1, kept[-1] + 2]
+    finally:
+        await store.close()
+    assert _query(path, "SELECT count(*) FROM messages") == [(2,)]
+
+
+async def test_commits_queued_before_close_still_land(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    store = await _opened(path)
+    messages = [make_message(f"M{n}") for n in range(20)]
+    commits = [
+        asyncio.ensure_future(store.commit_message(m, make_entries(m, 1, first=n)))
+        for n, m in enumerate(messages)
+    ]
+    await asyncio.sleep(0)  # every commit is queued; the first batch is on the writer
+    await store.close()
+
+    results = [await commit for commit in commits]
+    assert sorted(p for positions in results for p in positions) == list(range(1, 21))
+    assert _query(path, "SELECT count(*) FROM journal") == [(20,)]

@@ -13,7 +13,7 @@ from gateway.adapters.store import AckBeyondJournal
 from gateway.adapters.store.rejections import MAX_DETAIL_CHARS, MAX_FIELD_CHARS, prune_every
 from gateway.domain.messages import ItemFunction
 from gateway.errors import DuplicateMessage, StoreError
-from gateway.ports import ItemState, JournalEntry, Store
+from gateway.ports import ItemState, JournalEntry, MessageRecord, Store
 from tests.builders import OTHER_PARTNER, make_entries, make_entry, make_message, make_rejection
 from tests.contract.conftest import Backend, MakeBackend, StoreOptions
 
@@ -60,6 +60,109 @@ async def test_concurrent_commits_get_distinct_ordered_positions(store: Store) -
     assert len(set(flat)) == 60
     rows = await store.read_journal(0, 100)
     assert [row.position for row in rows] == flat
+
+
+async def _settle_all(
+    store: Store, messages: list[MessageRecord], batches: list[list[JournalEntry]]
+) -> list[list[int] | BaseException]:
+    """Commit every message concurrently (one gather: the writer sees them all at once)."""
+    return await asyncio.gather(
+        *(store.commit_message(m, b) for m, b in zip(messages, batches, strict=True)),
+        return_exceptions=True,
+    )
+
+
+async def test_many_concurrent_commits_all_land_each_contiguous_in_journal_order(
+    store: Store,
+) -> None:
+    messages = [make_message(f"M{n:03d}") for n in range(200)]
+    batches = [make_entries(m, 1 + n % 4, first=10 * n) for n, m in enumerate(messages)]
+
+    results = await _settle_all(store, messages, batches)
+
+    by_position: dict[int, JournalEntry] = {}
+    for positions, entries in zip(results, batches, strict=True):
+        assert isinstance(positions, list)
+        assert positions == list(range(positions[0], positions[0] + len(entries)))
+        by_position.update(zip(positions, entries, strict=True))
+    rows = await store.read_journal(0, 10_000)
+    assert [row.position for row in rows] == sorted(by_position)
+    assert [row.entry for row in rows] == [by_position[row.position] for row in rows]
+    firsts = [positions[0] for positions in results if isinstance(positions, list)]
+    assert firsts == sorted(firsts)  # positions follow the order the commits were made in
+    for message in messages:
+        assert await store.find_message(message.partner, message.message_id) is not None
+
+
+async def test_a_duplicate_message_id_among_concurrent_commits_fails_only_its_loser(
+    store: Store,
+) -> None:
+    first = make_message("M-TWICE", content_digest="sha-256=:first:")
+    second = make_message("M-TWICE", content_digest="sha-256=:second:", status="REJECTED")
+    messages = [make_message(f"M{n}") for n in range(10)]
+    messages[3:3] = [first]
+    messages[7:7] = [second]
+    batches = [make_entries(m, 2, first=10 * n) for n, m in enumerate(messages)]
+
+    results = await _settle_all(store, messages, batches)
+
+    twice = {messages.index(first), messages.index(second)}
+    (winner,) = [i for i in twice if isinstance(results[i], list)]
+    (loser,) = twice - {winner}
+    failure = results[loser]
+    assert isinstance(failure, DuplicateMessage)
+    assert failure.existing.receipt == messages[winner].receipt
+    assert failure.existing.content_digest == messages[winner].content_digest
+    stored = await store.find_message(first.partner, "M-TWICE")
+    assert stored is not None
+    assert stored.receipt == messages[winner].receipt
+    landed = [e for i, b in enumerate(batches) if i != loser for e in b]
+    assert sorted(await _all_entries(store), key=lambda e: e.item_id) == sorted(
+        landed, key=lambda e: e.item_id
+    )
+    assert all(isinstance(r, list) for i, r in enumerate(results) if i != loser)
+
+
+async def test_a_failing_message_among_concurrent_commits_fails_only_its_caller(
+    store: Store,
+) -> None:
+    messages = [make_message(f"M{n}") for n in range(12)]
+    batches = [make_entries(m, 3, first=10 * n) for n, m in enumerate(messages)]
+    bad = messages[5]
+    batches[5] = [make_entry("X1", message=bad, record_id="r"), make_entry("X2", message=bad)]
+    batches[5].append(make_entry("X3", message=bad, record_id="r"))
+
+    results = await _settle_all(store, messages, batches)
+
+    failure = results[5]
+    assert isinstance(failure, StoreError)
+    assert not isinstance(failure, DuplicateMessage)
+    assert await store.find_message(bad.partner, bad.message_id) is None
+    assert await store.item_states(bad.partner, ["X1", "X2", "X3"]) == {}
+    good = [r for i, r in enumerate(results) if i != 5]
+    assert all(isinstance(r, list) for r in good)
+    flat = [p for r in good if isinstance(r, list) for p in r]
+    assert [row.position for row in await store.read_journal(0, 1000)] == sorted(flat)
+    assert len(flat) == 33
+    # Nothing of the failed message was kept: corrected, it commits.
+    assert len(await store.commit_message(bad, make_entries(bad, 2, first=500))) == 2
+
+
+async def test_acks_and_rejections_interleave_with_concurrent_commits(store: Store) -> None:
+    first = make_message("M-FIRST")
+    (start,) = await store.commit_message(first, make_entries(first, 1, first=9000))
+    messages = [make_message(f"M{n}") for n in range(30)]
+    commits = [
+        store.commit_message(m, make_entries(m, 2, first=10 * n)) for n, m in enumerate(messages)
+    ]
+    others = [store.ack("customs-risk", start), store.record_rejection(make_rejection("R1"))]
+
+    results = await asyncio.gather(*commits, *others)
+
+    assert all(isinstance(r, list) for r in results[:30])
+    assert await store.get_cursor("customs-risk") == start
+    assert await store.rejections() == [make_rejection("R1")]
+    assert await store.last_position() == start + 60
 
 
 async def test_duplicate_message_raises_with_the_original_and_stores_nothing(

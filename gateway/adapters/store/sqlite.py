@@ -9,6 +9,16 @@ Durability: `commit_message` returns after COMMIT, with `PRAGMA synchronous=FULL
 the WAL is fsynced before the receipt can leave. Positions come from an AUTOINCREMENT key under
 the write lock: strictly increasing, contiguous within one commit, never reused.
 
+Group commit: message commits queue on the event loop and one committer task hands them to the
+writer. A commit that finds the committer idle goes alone at once (no timer, never waits for
+company); commits that arrive while the writer is busy are taken together (up to
+`BATCH_MESSAGES` messages or about `BATCH_ENTRIES` entries) into ONE transaction: `BEGIN
+IMMEDIATE`, per message a SAVEPOINT holding its message row and journal rows, one `COMMIT` = one
+fsync. A message that fails (duplicate message id, a constraint of its entries) is rolled back to
+its savepoint and fails its caller alone; the rest of the batch commits. Every caller learns its
+outcome only after the batch's COMMIT returned; when the COMMIT fails, every caller in the batch
+gets StoreError and nothing of the batch is kept.
+
 Rejections: refused requests are recorded on the writer too, but with `synchronous=NORMAL` for
 that one transaction (WAL mode: no fsync of its own, never corruption; the next FULL commit or
 checkpoint syncs it), so a flood of bad requests does not cost one fsync each. The table keeps at
@@ -22,8 +32,10 @@ import asyncio
 import json
 import queue
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -51,6 +63,11 @@ from gateway.ports import (
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
+Row = tuple[Any, ...]
+Outcome = list[int] | Exception  # one message of a group commit: its positions, or why it failed
+
+BATCH_MESSAGES = 256  # at most this many messages share one transaction (one fsync)
+BATCH_ENTRIES = 20_000  # nor more entries than this, unless a single message holds more
 
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _IN_LIST_CHUNK = 500  # well under SQLite's bound variable limit (999 before 3.32)
@@ -126,6 +143,8 @@ class SqliteStore:
         self._max_rejections = check_max_rejections(max_rejections)
         self._writer: _Lane | None = None
         self._readers: _Lane | None = None
+        self._pending: deque[_Commit] = deque()  # commits not yet handed to the writer
+        self._committer: asyncio.Task[None] | None = None  # runs while `_pending` is not empty
 
     @property
     def path(self) -> Path:
@@ -157,6 +176,8 @@ class SqliteStore:
         """Finish the work already submitted, close every connection and stop the threads."""
         writer, readers = self._writer, self._readers
         self._writer = self._readers = None
+        if self._committer is not None:
+            await asyncio.wait([self._committer])  # the commits queued before close() still land
         if writer is not None and readers is not None:
             await _stop_all(writer, readers)
 
@@ -172,11 +193,20 @@ class SqliteStore:
         """One transaction for the message, its receipt and `entries`; positions in entry order.
 
         Raises DuplicateMessage (nothing written) when (partner, message_id) is already stored,
-        StoreError when the commit fails (nothing written either). Cancelling the caller does not
-        cancel a commit already handed to the writer: it completes or fails as a whole.
+        StoreError when the commit fails (nothing written either). Concurrent commits may share
+        one transaction (group commit, see the module docstring); each still succeeds or fails
+        as a whole and returns only once durable. Cancelling the caller drops a commit not yet
+        handed to the writer; one already handed to it completes or fails as a whole.
         """
+        writer = self._writer
+        if writer is None:
+            raise StoreError(f"the SQLite store {self._path} is not open")
         rows = [_entry_params(entry) for entry in entries]
-        return await self._write(partial(_insert_message, message=message, rows=rows))
+        commit = _Commit(message, rows, asyncio.get_running_loop().create_future())
+        self._pending.append(commit)
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_pending(writer), name="store-commit")
+        return await commit.done
 
     async def item_states(self, partner: str, item_ids: Iterable[str]) -> Mapping[str, ItemState]:
         ids = list(dict.fromkeys(item_ids))
@@ -226,6 +256,61 @@ class SqliteStore:
             return []
         return await self._read(partial(_rejections, limit=limit))
 
+    async def _commit_pending(self, writer: _Lane) -> None:
+        """Hand the queued commits to the writer, a batch per transaction, until none is left."""
+        try:
+            while self._pending:
+                batch = self._take_batch()
+                if not batch:
+                    continue
+                work = [(commit.message, commit.rows) for commit in batch]
+                try:
+                    outcomes = await writer.run(partial(_commit_batch, batch=work))
+                except BaseException as exc:
+                    # The transaction failed (nothing of it kept), or this task was cancelled
+                    # with its outcome unknown: either way no caller is acknowledged.
+                    for commit in batch:
+                        self._settle(commit, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for commit, outcome in zip(batch, outcomes, strict=True):
+                    self._settle(commit, outcome)
+        except BaseException as exc:  # cancelled (loop shutdown): no caller is left waiting
+            for commit in self._pending:
+                self._settle(commit, exc)
+            self._pending.clear()
+            raise
+        finally:
+            self._committer = None
+
+    def _take_batch(self) -> list[_Commit]:
+        """The oldest pending commits that fit one transaction; those whose caller left dropped."""
+        batch: list[_Commit] = []
+        entries = 0
+        while self._pending and len(batch) < BATCH_MESSAGES:
+            commit = self._pending[0]
+            if batch and entries + len(commit.rows) > BATCH_ENTRIES:
+                break
+            self._pending.popleft()
+            if not commit.done.done():  # done already: its caller was cancelled while it queued
+                batch.append(commit)
+                entries += len(commit.rows)
+        return batch
+
+    def _settle(self, commit: _Commit, outcome: Outcome | BaseException) -> None:
+        if commit.done.done():  # the caller was cancelled; the commit completed regardless
+            return
+        if isinstance(outcome, list):
+            commit.done.set_result(outcome)
+        elif isinstance(outcome, DuplicateMessage):
+            commit.done.set_exception(outcome)
+        else:
+            reason = str(outcome) or type(outcome).__name__  # a bare CancelledError says nothing
+            error = StoreError(f"SQLite store {self._path}: {reason}")
+            error.__cause__ = outcome
+            commit.done.set_exception(error)
+
     async def _read(self, job: Job[T]) -> T:
         if self._readers is None:
             raise StoreError(f"the SQLite store {self._path} is not open")
@@ -256,6 +341,15 @@ class SqliteStore:
             conn.close()
             raise
         return conn
+
+
+@dataclass(slots=True, eq=False)
+class _Commit:
+    """One `commit_message` call waiting for its group commit."""
+
+    message: MessageRecord
+    rows: list[Row]
+    done: asyncio.Future[list[int]]
 
 
 class _Lane:
@@ -362,9 +456,45 @@ def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
     )
 
 
-def _insert_message(
-    conn: sqlite3.Connection, message: MessageRecord, rows: list[tuple[Any, ...]]
-) -> list[int]:
+def _commit_batch(
+    conn: sqlite3.Connection, batch: Sequence[tuple[MessageRecord, list[Row]]]
+) -> list[Outcome]:
+    """Insert every message of `batch` in one transaction, each in its own savepoint.
+
+    Returns one outcome per message, in order. Raises (and keeps nothing) when the transaction
+    itself fails: BEGIN, COMMIT, or an error that made SQLite abandon the whole transaction.
+    """
+    outcomes: list[Outcome] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for message, rows in batch:
+            outcomes.append(_insert_in_savepoint(conn, message, rows))
+        # A batch where every message failed wrote nothing: no COMMIT, so no fsync.
+        conn.execute("COMMIT" if any(isinstance(o, list) for o in outcomes) else "ROLLBACK")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _insert_in_savepoint(
+    conn: sqlite3.Connection, message: MessageRecord, rows: list[Row]
+) -> Outcome:
+    conn.execute("SAVEPOINT message")
+    try:
+        positions = _insert_message(conn, message, rows)
+    except Exception as exc:
+        if not conn.in_transaction:
+            raise  # SQLite rolled back the whole transaction: the batch fails as one
+        conn.execute("ROLLBACK TO message")  # also rewinds the AUTOINCREMENT sequence
+        conn.execute("RELEASE message")
+        return exc
+    conn.execute("RELEASE message")
+    return positions
+
+
+def _insert_message(conn: sqlite3.Connection, message: MessageRecord, rows: list[Row]) -> list[int]:
     inserted = conn.execute(_INSERT_MESSAGE, _message_params(message)).rowcount
     if inserted == 0:
         existing = _find_message(conn, message.partner, message.message_id)
