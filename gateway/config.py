@@ -433,8 +433,8 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
         formats=formats,
         max_body_bytes=_positive(r, "max_body_bytes", DEFAULT_MAX_BODY),
         key_ids=tuple(k.keyid for k in keys),
-        rate_per_s=_positive_number(r, "rate_per_s", 50.0),
-        burst=_positive(r, "burst", 100),
+        rate_per_s=_positive_number(r, "rate_per_s", 200.0),
+        burst=_positive(r, "burst", 400),
     )
     return PartnerConfig(partner, keys, folder)
 

@@ -24,8 +24,8 @@ class Partner:
     formats: frozenset[str]
     max_body_bytes: int
     key_ids: tuple[str, ...]
-    rate_per_s: float = 50.0  # sustained requests a second (429 beyond)
-    burst: int = 100  # requests at once before the sustained rate applies
+    rate_per_s: float = 200.0  # sustained requests a second (429 beyond)
+    burst: int = 400  # requests at once before the sustained rate applies
 
     def may_submit(self, fmt: str) -> bool:
         return fmt in self.formats
