@@ -79,7 +79,8 @@ def setup(root: Path) -> tuple[Path, SigningKey]:
     write_public_key(partners / "keys" / "k.pem", key.public_key())
     (partners / "partner.toml").write_text(
         'id = "gb-bench"\nname = "bench"\nkind = "post"\ncountry = "GB"\noperator_code = "GBA"\n'
-        'formats = ["itmatt-1.5"]\nrate_per_s = 1000000\nburst = 100000\n[[keys]]\nid = "gb-bench-1"\nalg = "ed25519"\n'
+        'formats = ["itmatt-1.5"]\nrate_per_s = 1000000\nburst = 100000\n'
+        '[[keys]]\nid = "gb-bench-1"\nalg = "ed25519"\n'
         'public_key = "keys/k.pem"\n',
         encoding="utf-8",
     )

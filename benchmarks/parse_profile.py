@@ -43,17 +43,17 @@ def median_us(fn: Callable[[], object], runs: int, per: int) -> float:
 def collect_facts(data: bytes) -> list[tuple[ItemFacts, Any]]:
     """The (facts, locate) pairs parse_itmatt hands to check_item, captured once."""
     seen: list[tuple[ItemFacts, Any]] = []
-    original = itmatt.check_item
+    original = itmatt.check_item  # type: ignore[attr-defined]
 
     def spy(facts: ItemFacts, locate: Any, **kw: Any) -> list[Any]:
         seen.append((facts, locate))
         return original(facts, locate, **kw)
 
-    itmatt.check_item = spy  # type: ignore[assignment]
+    itmatt.check_item = spy  # type: ignore[attr-defined,assignment]
     try:
         itmatt.parse_itmatt(data)
     finally:
-        itmatt.check_item = original
+        itmatt.check_item = original  # type: ignore[attr-defined]
     return seen
 
 
