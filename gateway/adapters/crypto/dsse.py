@@ -14,8 +14,10 @@ a journal record stays verifiable for as long as its key is published (see keyri
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
@@ -24,7 +26,15 @@ from gateway.adapters.crypto.keys import SigningKey, VerificationKey
 from gateway.errors import SignatureError
 from gateway.wire.envelope_pb2 import Signature, SignedEnvelope
 
-__all__ = ["ActiveKeySource", "DsseSigner", "keys_from_jwks", "pae", "verify_envelope"]
+__all__ = [
+    "ActiveKeySource",
+    "DsseSigner",
+    "keys_from_jwks",
+    "pae",
+    "sign_json_envelope",
+    "verify_envelope",
+    "verify_json_envelope",
+]
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -107,3 +117,42 @@ def _parse(data: bytes | SignedEnvelope) -> SignedEnvelope:
     if not envelope.payload_type:
         raise SignatureError("malformed", "the envelope has no payload type")
     return envelope
+
+
+def sign_json_envelope(signer: DsseSigner, payload_type: str, payload: bytes) -> bytes:
+    """The DSSE envelope in its standard JSON form (payload and signatures base64), as bytes.
+
+    For documents read by partners outside gRPC (share reports): the same PAE and keys as the
+    protobuf envelopes, so the JWKS verifies both.
+    """
+    envelope = SignedEnvelope.FromString(signer.sign(payload_type, payload))
+    doc = {
+        "payloadType": envelope.payload_type,
+        "payload": base64.b64encode(envelope.payload).decode(),
+        "signatures": [
+            {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in envelope.signatures
+        ],
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def verify_json_envelope(
+    data: bytes | Mapping[str, object], keys: Mapping[str, VerificationKey]
+) -> tuple[str, bytes]:
+    """(payload_type, payload) of a JSON DSSE envelope signed by one of `keys`.
+
+    Raises SignatureError ('malformed', 'unknown-key', 'bad-signature').
+    """
+    try:
+        doc: Any = json.loads(data) if isinstance(data, bytes) else data
+        envelope = SignedEnvelope(
+            payload=base64.b64decode(str(doc["payload"]), validate=True),
+            payload_type=str(doc["payloadType"]),
+            signatures=[
+                Signature(keyid=str(s["keyid"]), sig=base64.b64decode(str(s["sig"]), validate=True))
+                for s in doc["signatures"]
+            ],
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SignatureError("malformed", f"not a DSSE JSON envelope: {exc}") from exc
+    return verify_envelope(envelope, keys)

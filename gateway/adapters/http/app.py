@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.adapters.crypto.httpsig import RequestVerifier, sign_response
+from gateway.adapters.crypto.httpsig import RequestVerifier, content_digest, sign_response
 from gateway.adapters.crypto.keys import SigningKey
-from gateway.domain.partners import Partner
+from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.errors import (
     Forbidden,
     GatewayError,
@@ -207,27 +207,39 @@ def _authenticate(request: web.Request, body: bytes) -> Partner:
     return partner
 
 
-async def submit_itmatt(request: web.Request) -> web.Response:
-    """POST /v1/aed/itmatt: one signed ITMATT document in, a signed receipt out."""
+async def _submission(
+    request: web.Request, fmt: str, media_types: frozenset[str]
+) -> tuple[Partner, bytes, str]:
+    """An authenticated partner's body, gunzipped: (partner, body, content digest as received).
+
+    Order matters: media type and size are checked before any work, the signature before the
+    rate limit (an unauthenticated flood spends no partner's budget), the format last.
+    """
     deps = request.app[DEPS]
     media = request.content_type
-    if media not in XML_TYPES:
-        raise UnsupportedMediaType(media, "application/xml")
+    if media not in media_types:
+        raise UnsupportedMediaType(media, " or ".join(sorted(media_types)))
     limit = max(p.max_body_bytes for p in deps.partners.values())
     body = await _read_body(request, limit)
     partner = _authenticate(request, body)
     deps.limiter.check(partner)
     if len(body) > partner.max_body_bytes:
         raise PayloadTooLarge(partner.max_body_bytes)
+    if not partner.may_submit(fmt):
+        raise Forbidden(partner.id, f"is not allowed to submit {fmt}")
+    digest = content_digest(body)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding == "gzip":
         body = gunzip_bounded(body, partner.max_body_bytes)
     elif encoding != "identity":
         raise UnsupportedMediaType(f"Content-Encoding: {encoding}", "identity or gzip")
-    digest = request.headers["Content-Digest"]
-    if not partner.may_submit("itmatt-1.5"):
-        raise Forbidden(partner.id, "is not allowed to submit itmatt-1.5")
-    result = await deps.pipeline.submit_itmatt(partner, body, digest)
+    return partner, body, digest
+
+
+async def submit_itmatt(request: web.Request) -> web.Response:
+    """POST /v1/aed/itmatt: one signed ITMATT document in, a signed receipt out."""
+    partner, body, digest = await _submission(request, ITMATT_FORMAT, XML_TYPES)
+    result = await request.app[DEPS].pipeline.submit_itmatt(partner, body, digest)
     return _signed(request, result.http_status, result.receipt, "application/json")
 
 
