@@ -16,14 +16,20 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
+from gateway.domain.partners import (
+    B5_FEED_FORMAT,
+    ITMATT_FORMAT,
+    Partner,
+    PartnerKind,
+    ShareAgreement,
+)
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.errors import ConfigError
 from gateway.rules.codes import is_country
 
 CONFIG_ENV = "AEDGW_CONFIG"
 DEFAULT_MAX_BODY = 50 * 1024 * 1024
-KNOWN_FORMATS = frozenset({ITMATT_FORMAT})
+KNOWN_FORMATS = frozenset({ITMATT_FORMAT, B5_FEED_FORMAT})
 KEY_ALGS = frozenset({"ed25519", "ecdsa-p256-sha256"})
 _PARTNER_ID = re.compile(r"[a-z0-9-]{3,64}")
 _CONSUMER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -67,6 +73,16 @@ class SigningSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ShareSettings:
+    """Share reports: when they are built and how their push is retried."""
+
+    build_every_s: int = 3600  # check for the last complete week's reports this often
+    push_first_backoff_s: float = 5.0  # a failed push is retried after this, doubling
+    push_max_backoff_s: float = 3600.0  # … up to this (a partner down for hours is retried hourly)
+    push_lease_s: float = 60.0  # a delivery claimed by a replica is its own for this long
+
+
+@dataclass(frozen=True, slots=True)
 class PartnerKeySpec:
     """A partner's public key as its folder declares it; `demo` keys are made on first use."""
 
@@ -99,6 +115,8 @@ class Settings:
     config_file: Path | None = None
     log_level: str = "INFO"
     log_json: bool = True
+    home_country: str = "US"  # whose de minimis rules value items; the reporter of own cells
+    share: ShareSettings = field(default_factory=ShareSettings)
 
 
 class _Reader:
@@ -177,6 +195,8 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
             "consumers",
             "log_level",
             "log_json",
+            "home_country",
+            "share",
         }
     )
     base = Path(os.path.normpath(path.absolute().parent))
@@ -194,7 +214,28 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
         config_file=path,
         log_level=r.get("log_level", str, "INFO").upper(),
         log_json=r.get("log_json", bool, True),
+        home_country=_home_country(r),
+        share=_share_settings(r.sub("share")),
     )
+
+
+def _share_settings(r: _Reader) -> ShareSettings:
+    r.reject_unknown(
+        {"build_every_s", "push_first_backoff_s", "push_max_backoff_s", "push_lease_s"}
+    )
+    return ShareSettings(
+        build_every_s=_positive(r, "build_every_s", 3600),
+        push_first_backoff_s=_positive_number(r, "push_first_backoff_s", 5.0),
+        push_max_backoff_s=_positive_number(r, "push_max_backoff_s", 3600.0),
+        push_lease_s=_positive_number(r, "push_lease_s", 60.0),
+    )
+
+
+def _home_country(r: _Reader) -> str:
+    code: str = r.get("home_country", str, "US")
+    if not is_country(code):
+        raise r.fail("home_country", f"{code!r} is not an ISO 3166-1 alpha-2 code", 'e.g. "US"')
+    return code
 
 
 def _under(base: Path, relative: str) -> Path:
@@ -395,6 +436,8 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
             "max_body_bytes",
             "rate_per_s",
             "burst",
+            "mapping",
+            "share",
         }
     )
     pid = r.get("id", str, required=True)
@@ -435,8 +478,36 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
         key_ids=tuple(k.keyid for k in keys),
         rate_per_s=_positive_number(r, "rate_per_s", 200.0),
         burst=_positive(r, "burst", 400),
+        share=_share(r.sub("share")) if kind is PartnerKind.CUSTOMS else None,
+        mapping=_mapping(r, folder, formats),
     )
     return PartnerConfig(partner, keys, folder)
+
+
+def _share(r: _Reader) -> ShareAgreement:
+    r.reject_unknown({"k", "combined_view", "push_url"})
+    url: str = r.get("push_url", str, "")
+    if url and not url.startswith(("https://", "http://")):
+        raise r.fail(
+            "push_url", f"{url!r} is not an http(s) URL", 'e.g. "https://b5.example/reports"'
+        )
+    return ShareAgreement(
+        k=_positive(r, "k", 10),
+        combined_view=r.get("combined_view", bool, default=False),
+        push_url=url,
+    )
+
+
+def _mapping(r: _Reader, folder: Path, formats: frozenset[str]) -> Path | None:
+    """A partner that sends B5 feeds names its mapping file (default mapping.toml)."""
+    if B5_FEED_FORMAT not in formats:
+        return None
+    path: Path = folder / r.get("mapping", str, "mapping.toml")
+    if not path.is_file():
+        raise r.fail(
+            "mapping", f"{path} does not exist", "describe the feed layout in mapping.toml"
+        )
+    return path
 
 
 def _keys(

@@ -6,6 +6,7 @@
     │   ├── MessageRejected          not well-formed / envelope invalid / DOCTYPE: 400, findings
     │   ├── PayloadTooLarge          over the partner's size limit (also after gunzip): 413
     │   ├── UnsupportedMediaType     not application/xml: 415
+    │   ├── BadQuery                 a query parameter out of its domain: 400
     │   └── MessageConflict          same messageId, other content: 409
     ├── AuthError (PermissionError)
     │   ├── SignatureError           RFC 9421 verification failed: 401, `reason` names what
@@ -55,6 +56,12 @@ class MessageRejected(InputError):
         self.findings = tuple(findings)
         first = self.findings[0].message if self.findings else ""
         super().__init__(f"{title}: {first}" if first else title)
+
+
+class BadQuery(InputError):
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value = name, value
+        super().__init__(f"query parameter {name}={value[:40]!r} must be a non-negative integer")
 
 
 class PayloadTooLarge(InputError):

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import TypeVar
 
@@ -29,6 +29,7 @@ from gateway.formats.itmatt import parse_itmatt
 from gateway.observability import Metrics
 from gateway.ports import Clock, JournalEntry, MessageRecord, Signer, Store, StoredMessage
 from gateway.rules.versions import apply_history_rules
+from gateway.wire.declaration_pb2 import Declaration
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,8 +56,12 @@ class Pipeline:
         on_commit: Callable[[int], None],
         executor: Executor | None = None,
         offload_bytes: int = 64 * 1024,
+        value: Callable[[Declaration, date], None] | None = None,
     ) -> None:
+        """`value` fills each accepted declaration's valuation (USD value, band, de minimis)
+        given the day received; None leaves valuations empty."""
         self._store, self._signer, self._clock = store, signer, clock
+        self._value = value
         self._metrics, self._on_commit = metrics, on_commit
         self._executor, self._offload_bytes = executor, offload_bytes
         self._locks: dict[str, asyncio.Lock] = {}
@@ -80,7 +85,7 @@ class Pipeline:
             )
         existing = await self._store.find_message(partner.id, parsed.header.message_id)
         if existing is not None:
-            return _replay(existing, digest)
+            return replay(existing, digest)
         prov = Provenance(partner.id, received_at, str(uuid.uuid4()), digest)
         with self._metrics.stage("sign"):
             sealed = await self._cpu(partial(self._seal_all, parsed, prov), offload=big)
@@ -89,7 +94,13 @@ class Pipeline:
     def _seal_all(self, parsed: ParsedMessage, prov: Provenance) -> dict[int, JournalEntry]:
         if parsed.header.test:
             return {}
-        return {i.index: seal(i, prov, self._signer) for i in parsed.items if i.accepted}
+        accepted = [i for i in parsed.items if i.accepted]
+        if self._value is not None:
+            day = prov.received_at.astimezone(UTC).date()
+            for item in accepted:
+                assert item.declaration is not None
+                self._value(item.declaration, day)
+        return {i.index: seal(i, prov, self._signer) for i in accepted}
 
     async def _commit(
         self,
@@ -129,7 +140,7 @@ class Pipeline:
                 with self._metrics.stage("commit"):
                     positions = await self._store.commit_message(record, entries)
             except DuplicateMessage as dup:  # another request with this messageId won the race
-                return _replay(dup.existing, prov.content_digest)
+                return replay(dup.existing, prov.content_digest)
         if positions:
             self._on_commit(positions[-1])
         self._count(partner, items)
@@ -166,7 +177,8 @@ def _accepted(
     return [(i, sealed[i.index]) for i in items if i.accepted and i.index in sealed]
 
 
-def _replay(existing: StoredMessage, digest: str) -> Submission:
+def replay(existing: StoredMessage, digest: str) -> Submission:
+    """The stored answer to a resubmission; MessageConflict when the content differs."""
     if existing.content_digest != digest:
         raise MessageConflict(existing.partner, existing.message_id)
     return Submission(200, existing.receipt)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -94,6 +94,88 @@ class RejectionRecord:
     peer: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ObservationEntry:
+    """One accepted B5 feed row as a canonical trend observation, with its cell attributes."""
+
+    observation_id: str  # stable for (partner, feed digest, row)
+    partner: str
+    reporter: str  # ISO country of the counting agency
+    week: str  # ISO week "2026-W47"
+    channel: str
+    origin_country: str
+    hs_chapter: str
+    category: str
+    value_band: str
+    items: int
+    declared_value_usd: Decimal | None  # None when no rate covered the period
+    de_minimis_items: int
+    detections: int
+    record: bytes  # serialized aedgw.v1.TrendObservation
+
+
+@dataclass(frozen=True, slots=True)
+class CellKey:
+    """One aggregation cell of the gateway's own accepted items."""
+
+    week: str
+    channel: str
+    origin_country: str
+    hs_chapter: str
+    category: str
+    value_band: str  # "" when the item's USD value is unknown (rate missing)
+
+
+@dataclass(frozen=True, slots=True)
+class CellCounts:
+    """Additive counts of a cell; increments may be negative (amendments, cancellations)."""
+
+    items: int = 0
+    declared_value_usd: Decimal = Decimal(0)
+    de_minimis_items: int = 0
+    pre_suspension_items: int = 0  # would have qualified under the last rule before a suspension
+    detections: int = 0
+    rate_missing: int = 0
+
+    def __add__(self, other: CellCounts) -> CellCounts:
+        return CellCounts(
+            self.items + other.items,
+            self.declared_value_usd + other.declared_value_usd,
+            self.de_minimis_items + other.de_minimis_items,
+            self.pre_suspension_items + other.pre_suspension_items,
+            self.detections + other.detections,
+            self.rate_missing + other.rate_missing,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A signed share report for one customs partner and ISO week (DSSE JSON envelope bytes)."""
+
+    report_id: str
+    partner: str
+    week: str
+    created_at: datetime
+    envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    position: int  # the pull cursor: strictly increasing over all reports
+    report: ReportRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A claimed outbox row: push `report` to its partner, then confirm or fail it."""
+
+    position: int
+    report: ReportRecord
+    attempts: int  # deliveries tried before this claim
+    owner: str  # who holds the claim (lease) until `lease_until`
+    lease_until: datetime
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Connect and create or migrate the schema."""
@@ -132,6 +214,57 @@ class Store(Protocol):
 
     async def rejections(self, limit: int = 100) -> list[RejectionRecord]:
         """The most recent rejection records, newest first."""
+
+    # -- B5 feeds --------------------------------------------------------------------------
+
+    async def commit_feed(
+        self, message: MessageRecord, observations: Sequence[ObservationEntry]
+    ) -> None:
+        """Store a feed's message record (message_id = the feed's id) and its observations in
+        one durable transaction; DuplicateMessage as for commit_message."""
+
+    async def observations(self, weeks: Iterable[str]) -> list[ObservationEntry]:
+        """Every stored observation of these ISO weeks, in storage order."""
+
+    # -- aggregation of the gateway's own items ---------------------------------------------
+
+    async def aggregation_position(self) -> int:
+        """The journal position the cells include (0 before any aggregation)."""
+
+    async def apply_aggregation(
+        self, after: int, upto: int, increments: Mapping[CellKey, CellCounts]
+    ) -> None:
+        """Add `increments` to the cells and move the aggregation position from `after` to
+        `upto`, in one transaction. Raises StoreError (retriable) if the position is not
+        `after` (another worker got there first): nothing is applied twice."""
+
+    async def cells(self, weeks: Iterable[str]) -> dict[CellKey, CellCounts]:
+        """Current counts of every cell of these weeks."""
+
+    # -- share reports and their outbox ----------------------------------------------------
+
+    async def add_report(self, report: ReportRecord, *, push: bool) -> int:
+        """Store a report (and, when `push`, its outbox row) in one transaction; its position."""
+
+    async def reports_after(self, partner: str, after: int, limit: int) -> list[StoredReport]:
+        """The partner's reports with position > after, oldest first."""
+
+    async def claim_deliveries(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Delivery]:
+        """Claim due outbox rows (next attempt <= now, no live lease of another owner) until
+        now + lease. Two owners never hold the same row at once; an expired lease is taken over."""
+
+    async def delivery_succeeded(self, position: int, owner: str) -> None:
+        """The partner confirmed: the row leaves the outbox (kept as delivered)."""
+
+    async def delivery_failed(
+        self, position: int, owner: str, next_attempt: datetime, error: str
+    ) -> None:
+        """Count the attempt, release the lease, retry at `next_attempt`."""
+
+    async def outbox(self) -> list[Delivery]:
+        """Rows not yet delivered (for operators: `gateway share list`)."""
 
 
 class Signer(Protocol):

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from gateway.domain.messages import ItemFunction
-from gateway.ports import JournalEntry, MessageRecord, RejectionRecord
+from gateway.ports import (
+    CellCounts,
+    CellKey,
+    JournalEntry,
+    MessageRecord,
+    ObservationEntry,
+    RejectionRecord,
+    ReportRecord,
+)
 
 PARTNER = "gb-royal-mail"
 OTHER_PARTNER = "fr-la-poste"
@@ -105,6 +113,73 @@ def make_rejection(
         content_digest=content_digest,
         peer=peer,
     )
+
+
+def make_feed_message(feed_id: str = "feed-0001", *, partner: str = PARTNER) -> MessageRecord:
+    """The message record of a B5 feed: message_id is the feed id."""
+    return make_message(feed_id, partner=partner)
+
+
+def make_observation(
+    observation_id: str = "obs-0001",
+    *,
+    partner: str = PARTNER,
+    week: str = "2026-W47",
+    channel: str = "POSTAL",
+    origin_country: str = "CN",
+    hs_chapter: str = "61",
+    category: str = "SALE_OF_GOODS",
+    value_band: str = "0-150",
+    items: int = 120,
+    declared_value_usd: Decimal | None = Decimal("1834.27"),
+    de_minimis_items: int = 95,
+    detections: int = 2,
+) -> ObservationEntry:
+    """One trend observation of a feed; the record bytes name it."""
+    return ObservationEntry(
+        observation_id=observation_id,
+        partner=partner,
+        reporter="GB",
+        week=week,
+        channel=channel,
+        origin_country=origin_country,
+        hs_chapter=hs_chapter,
+        category=category,
+        value_band=value_band,
+        items=items,
+        declared_value_usd=declared_value_usd,
+        de_minimis_items=de_minimis_items,
+        detections=detections,
+        record=f"trend-observation:{observation_id}".encode(),
+    )
+
+
+def make_cell(
+    week: str = "2026-W47",
+    *,
+    channel: str = "POSTAL",
+    origin_country: str = "CN",
+    hs_chapter: str = "61",
+    category: str = "SALE_OF_GOODS",
+    value_band: str = "0-150",
+) -> CellKey:
+    return CellKey(week, channel, origin_country, hs_chapter, category, value_band)
+
+
+def make_counts(items: int = 1, value: str = "12.50", **others: int) -> CellCounts:
+    """Counts of `items` items worth `value` USD; other counts by keyword (detections=1, …)."""
+    return CellCounts(items=items, declared_value_usd=Decimal(value), **others)
+
+
+def make_report(
+    report_id: str = "report-0001",
+    *,
+    partner: str = PARTNER,
+    week: str = "2026-W47",
+    created_at: datetime = RECEIVED_AT,
+) -> ReportRecord:
+    """A share report whose envelope bytes name it."""
+    return ReportRecord(report_id, partner, week, created_at, f"dsse-envelope:{report_id}".encode())
 
 
 def item_ids(entries: Sequence[JournalEntry]) -> list[str]:

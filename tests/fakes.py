@@ -8,18 +8,40 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
+from gateway.adapters.store.aggregation import AggregationMoved, add, check_span
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.outbox import NotInOutbox, as_utc, bounded_error, check_lease
 from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, check_max_rejections
 from gateway.errors import DuplicateMessage, StoreError
 from gateway.ports import (
+    CellCounts,
+    CellKey,
+    Delivery,
     ItemState,
     JournalEntry,
     JournalRow,
     MessageRecord,
+    ObservationEntry,
     RejectionRecord,
+    ReportRecord,
     StoredMessage,
+    StoredReport,
 )
+
+
+@dataclass(slots=True)
+class OutboxRow:
+    """One report to push, as the SQL backends' `outbox` table holds it."""
+
+    next_attempt_at: datetime
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
 
 
 class InMemoryStore:
@@ -31,6 +53,11 @@ class InMemoryStore:
         self.rejection_log: deque[RejectionRecord] = deque(
             maxlen=check_max_rejections(max_rejections)
         )
+        self.observation_log: list[ObservationEntry] = []  # storage order
+        self.cell_counts: dict[CellKey, CellCounts] = {}  # all-zero cells are deleted
+        self.aggregated = 0
+        self.report_log: list[ReportRecord] = []  # position = index + 1
+        self.outbox_rows: dict[int, OutboxRow] = {}
         self.is_open = False
 
     async def open(self) -> None:
@@ -112,3 +139,129 @@ class InMemoryStore:
     async def rejections(self, limit: int = 100) -> list[RejectionRecord]:
         await self.ping()
         return list(reversed(self.rejection_log))[: max(limit, 0)]
+
+    # -- B5 feeds (every method checks before it changes anything: all or nothing) -----------
+
+    async def commit_feed(
+        self, message: MessageRecord, observations: Sequence[ObservationEntry]
+    ) -> None:
+        if stored := await self.find_message(message.partner, message.message_id):
+            raise DuplicateMessage(stored)
+        ids = [o.observation_id for o in [*self.observation_log, *observations]]
+        if len(set(ids)) < len(ids):
+            raise StoreError("UNIQUE constraint failed: observations.observation_id")
+        if any(o.partner != message.partner for o in observations):
+            refs = {(o.partner, message.message_id) for o in observations}
+            if refs - self.messages.keys() - {(message.partner, message.message_id)}:
+                raise StoreError(f"FOREIGN KEY constraint failed: observations refer to {refs}")
+        self.messages[message.partner, message.message_id] = message
+        self.observation_log.extend(observations)
+
+    async def observations(self, weeks: Iterable[str]) -> list[ObservationEntry]:
+        await self.ping()
+        wanted = set(weeks)
+        return [o for o in self.observation_log if o.week in wanted]
+
+    # -- aggregation -------------------------------------------------------------------------
+
+    async def aggregation_position(self) -> int:
+        await self.ping()
+        return self.aggregated
+
+    async def apply_aggregation(
+        self, after: int, upto: int, increments: Mapping[CellKey, CellCounts]
+    ) -> None:
+        await self.ping()
+        check_span(after, upto, has_increments=bool(increments), last_position=len(self.journal))
+        if self.aggregated != after:
+            raise AggregationMoved(after, self.aggregated)
+        for key, increment in increments.items():
+            total = add(self.cell_counts.get(key, CellCounts()), increment)
+            if total is None:
+                self.cell_counts.pop(key, None)
+            else:
+                self.cell_counts[key] = total
+        self.aggregated = upto
+
+    async def cells(self, weeks: Iterable[str]) -> dict[CellKey, CellCounts]:
+        await self.ping()
+        wanted = set(weeks)
+        return {k: c for k, c in self.cell_counts.items() if k.week in wanted}
+
+    # -- reports and the outbox (semantics: gateway/adapters/store/outbox.py) ----------------
+
+    async def add_report(self, report: ReportRecord, *, push: bool) -> int:
+        stored = replace(report, created_at=as_utc(report.created_at, "created_at"))
+        await self.ping()
+        if any(r.report_id == report.report_id for r in self.report_log):
+            raise StoreError("UNIQUE constraint failed: reports.report_id")
+        self.report_log.append(stored)
+        position = len(self.report_log)
+        if push:
+            self.outbox_rows[position] = OutboxRow(next_attempt_at=stored.created_at)
+        return position
+
+    async def reports_after(self, partner: str, after: int, limit: int) -> list[StoredReport]:
+        await self.ping()
+        mine = [
+            StoredReport(n, r)
+            for n, r in enumerate(self.report_log, 1)
+            if n > after and r.partner == partner
+        ]
+        return mine[: max(limit, 0)]
+
+    async def claim_deliveries(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Delivery]:
+        until = as_utc(now + check_lease(lease), "now")
+        at = as_utc(now, "now")
+        await self.ping()
+        claimed: list[Delivery] = []
+        for position, row in sorted(self.outbox_rows.items()):
+            if len(claimed) >= limit:
+                break
+            free = row.lease_until is None or row.lease_until <= at or row.lease_owner == owner
+            if row.delivered_at is None and row.next_attempt_at <= at and free:
+                row.lease_owner, row.lease_until = owner, until
+                claimed.append(
+                    Delivery(position, self.report_log[position - 1], row.attempts, owner, until)
+                )
+        return claimed
+
+    async def delivery_succeeded(self, position: int, owner: str) -> None:
+        row = await self._outbox_row(position)
+        if row.delivered_at is None:
+            row.delivered_at = datetime.now(UTC)
+            row.attempts += 1
+            row.lease_owner = row.lease_until = None
+
+    async def delivery_failed(
+        self, position: int, owner: str, next_attempt: datetime, error: str
+    ) -> None:
+        retry_at = as_utc(next_attempt, "next_attempt")
+        row = await self._outbox_row(position)
+        if row.delivered_at is None and row.lease_owner == owner:
+            row.attempts += 1
+            row.next_attempt_at, row.last_error = retry_at, bounded_error(error)
+            row.lease_owner = row.lease_until = None
+
+    async def outbox(self) -> list[Delivery]:
+        await self.ping()
+        return [
+            Delivery(
+                position,
+                self.report_log[position - 1],
+                row.attempts,
+                row.lease_owner or "",
+                row.lease_until if row.lease_owner and row.lease_until else row.next_attempt_at,
+            )
+            for position, row in sorted(self.outbox_rows.items())
+            if row.delivered_at is None
+        ]
+
+    async def _outbox_row(self, position: int) -> OutboxRow:
+        await self.ping()
+        row = self.outbox_rows.get(position)
+        if row is None:
+            raise NotInOutbox(position)
+        return row

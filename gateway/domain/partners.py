@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 
 class PartnerKind(StrEnum):
@@ -12,6 +13,16 @@ class PartnerKind(StrEnum):
 
 
 ITMATT_FORMAT = "itmatt-1.5"
+B5_FEED_FORMAT = "b5-feed"  # the layout (CSV, JSON Lines, XML) is the partner's mapping.toml
+
+
+@dataclass(frozen=True, slots=True)
+class ShareAgreement:
+    """What a customs partner receives from us, per its agreement (partner.toml [share])."""
+
+    k: int = 10  # cells with fewer items are suppressed
+    combined_view: bool = False  # may see all partners' feeds beside our cells
+    push_url: str = ""  # where reports are POSTed; empty: pull only
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +35,8 @@ class Partner:
     formats: frozenset[str]
     max_body_bytes: int
     key_ids: tuple[str, ...]
+    share: ShareAgreement | None = None  # customs partners only
+    mapping: Path | None = None  # customs partners: the feed mapping file
     rate_per_s: float = 200.0  # sustained requests a second (429 beyond)
     burst: int = 400  # requests at once before the sustained rate applies
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from gateway.domain.findings import Finding
 from gateway.domain.messages import ItemOutcome
 
 
@@ -30,6 +31,58 @@ def rfc3339_millis(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+def _status(accepted: int, rejected: int) -> ReceiptStatus:
+    if rejected == 0:
+        return ReceiptStatus.ACCEPTED
+    return ReceiptStatus.REJECTED if accepted == 0 else ReceiptStatus.PARTIALLY_ACCEPTED
+
+
+def _finish(doc: dict[str, object], accepted: int, rejected: int) -> Receipt:
+    status = _status(accepted, rejected)
+    doc["status"] = status.value
+    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return Receipt(status, 202 if accepted else 422, accepted, rejected, body)
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """One feed row as the receipt reports it."""
+
+    row: int
+    findings: tuple[Finding, ...]
+    observation_id: str | None  # None when the row was rejected
+
+
+def build_feed_receipt(
+    *,
+    receipt_id: str,
+    partner: str,
+    feed_id: str,
+    content_digest: str,
+    received_at: datetime,
+    rows: Sequence[RowResult],
+) -> Receipt:
+    """The receipt of a B5 feed: like the ITMATT one, with rows (and their numbers) for items."""
+    accepted = sum(1 for r in rows if r.observation_id)
+    doc: dict[str, object] = {
+        "receiptId": receipt_id,
+        "partner": partner,
+        "feedId": feed_id,
+        "contentDigest": content_digest,
+        "receivedAt": rfc3339_millis(received_at),
+        "status": "",
+        "accepted": accepted,
+        "rejected": len(rows) - accepted,
+        "rows": [
+            {"row": r.row, "status": "ACCEPTED" if r.observation_id else "REJECTED"}
+            | ({"observationId": r.observation_id} if r.observation_id else {})
+            | {"findings": [f.as_json() for f in r.findings]}
+            for r in rows
+        ],
+    }
+    return _finish(doc, accepted, len(rows) - accepted)
+
+
 def build_receipt(
     *,
     receipt_id: str,
@@ -44,27 +97,19 @@ def build_receipt(
     """The receipt for `items`; `declaration_ids` maps an accepted item's index to its id."""
     accepted = sum(1 for item in items if item.accepted)
     rejected = len(items) - accepted
-    status = (
-        ReceiptStatus.ACCEPTED
-        if rejected == 0
-        else ReceiptStatus.REJECTED
-        if accepted == 0
-        else ReceiptStatus.PARTIALLY_ACCEPTED
-    )
     doc: dict[str, object] = {
         "receiptId": receipt_id,
         "partner": partner,
         "messageId": message_id,
         "contentDigest": content_digest,
         "receivedAt": rfc3339_millis(received_at),
-        "status": status.value,
+        "status": "",
         "test": test,
         "accepted": accepted,
         "rejected": rejected,
         "items": [_item(item, declaration_ids.get(item.index)) for item in items],
     }
-    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    return Receipt(status, 202 if accepted else 422, accepted, rejected, body)
+    return _finish(doc, accepted, rejected)
 
 
 def _item(item: ItemOutcome, declaration_id: str | None) -> dict[str, object]:

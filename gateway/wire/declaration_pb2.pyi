@@ -302,6 +302,70 @@ class Provenance(_message.Message):
 Global___Provenance: _TypeAlias = Provenance  # noqa: Y015
 
 @_typing.final
+class Valuation(_message.Message):
+    """The USD value and de minimis outcome of one ITMATT item under the home country's rules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_USD_FIELD_NUMBER: _builtins.int
+    VALUE_BAND_FIELD_NUMBER: _builtins.int
+    RATE_MISSING_FIELD_NUMBER: _builtins.int
+    RATE_FIELD_NUMBER: _builtins.int
+    RATE_DATE_FIELD_NUMBER: _builtins.int
+    HOME_COUNTRY_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    DE_MINIMIS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PRE_SUSPENSION_RULE_ID_FIELD_NUMBER: _builtins.int
+    PRE_SUSPENSION_DE_MINIMIS_FIELD_NUMBER: _builtins.int
+    VALUED_ON_FIELD_NUMBER: _builtins.int
+    value_usd: _builtins.str
+    """decimal; empty when rate_missing"""
+    value_band: _builtins.str
+    """empty when rate_missing"""
+    rate_missing: _builtins.bool
+    rate: _builtins.str
+    """USD per one unit of the item's currency"""
+    rate_date: _builtins.str
+    """ISO date of the rate used"""
+    home_country: _builtins.str
+    rule_id: _builtins.str
+    """de minimis rule in force on the posting day"""
+    de_minimis: _builtins.bool
+    """the item falls under that rule (free of duty)"""
+    reason: _builtins.str
+    """e.g. "value <= 800 USD", "bona fide gift <= 100 USD", "suspended" """
+    pre_suspension_rule_id: _builtins.str
+    """the last rule before a suspension (trend continuity)"""
+    pre_suspension_de_minimis: _builtins.bool
+    """would have qualified under it"""
+    valued_on: _builtins.str
+    """ISO date the rules were applied for (posting day, else received)"""
+    def __init__(
+        self,
+        *,
+        value_usd: _builtins.str = ...,
+        value_band: _builtins.str = ...,
+        rate_missing: _builtins.bool = ...,
+        rate: _builtins.str = ...,
+        rate_date: _builtins.str = ...,
+        home_country: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+        de_minimis: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        pre_suspension_rule_id: _builtins.str = ...,
+        pre_suspension_de_minimis: _builtins.bool = ...,
+        valued_on: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["de_minimis", b"de_minimis", "home_country", b"home_country", "pre_suspension_de_minimis", b"pre_suspension_de_minimis", "pre_suspension_rule_id", b"pre_suspension_rule_id", "rate", b"rate", "rate_date", b"rate_date", "rate_missing", b"rate_missing", "reason", b"reason", "rule_id", b"rule_id", "value_band", b"value_band", "value_usd", b"value_usd", "valued_on", b"valued_on"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Valuation: _TypeAlias = Valuation  # noqa: Y015
+
+@_typing.final
 class Declaration(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -326,6 +390,7 @@ class Declaration(_message.Message):
     PROVENANCE_FIELD_NUMBER: _builtins.int
     FINDINGS_FIELD_NUMBER: _builtins.int
     HAS_POSTED_AT_FIELD_NUMBER: _builtins.int
+    VALUATION_FIELD_NUMBER: _builtins.int
     declaration_id: _builtins.str
     """stable: the same (partner, itemId, version) always has this id"""
     item_id: _builtins.str
@@ -361,6 +426,10 @@ class Declaration(_message.Message):
     def provenance(self) -> Global___Provenance: ...
     @_builtins.property
     def findings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Finding]: ...
+    @_builtins.property
+    def valuation(self) -> Global___Valuation:
+        """USD value, band and de minimis outcome (home country's rules)"""
+
     def __init__(
         self,
         *,
@@ -385,10 +454,11 @@ class Declaration(_message.Message):
         provenance: Global___Provenance | None = ...,
         findings: _abc.Iterable[Global___Finding] | None = ...,
         has_posted_at: _builtins.bool = ...,
+        valuation: Global___Valuation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["addressee", b"addressee", "postal_charges", b"postal_charges", "posted_at", b"posted_at", "provenance", b"provenance", "sender", b"sender", "total_value", b"total_value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["addressee", b"addressee", "postal_charges", b"postal_charges", "posted_at", b"posted_at", "provenance", b"provenance", "sender", b"sender", "total_value", b"total_value", "valuation", b"valuation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addressee", b"addressee", "category", b"category", "category_explanation", b"category_explanation", "comments", b"comments", "declaration_id", b"declaration_id", "destination_office", b"destination_office", "documents", b"documents", "findings", b"findings", "function", b"function", "gross_weight_kg", b"gross_weight_kg", "has_posted_at", b"has_posted_at", "item_id", b"item_id", "mail_class", b"mail_class", "origin_office", b"origin_office", "pieces", b"pieces", "postal_charges", b"postal_charges", "posted_at", b"posted_at", "provenance", b"provenance", "sender", b"sender", "total_value", b"total_value", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addressee", b"addressee", "category", b"category", "category_explanation", b"category_explanation", "comments", b"comments", "declaration_id", b"declaration_id", "destination_office", b"destination_office", "documents", b"documents", "findings", b"findings", "function", b"function", "gross_weight_kg", b"gross_weight_kg", "has_posted_at", b"has_posted_at", "item_id", b"item_id", "mail_class", b"mail_class", "origin_office", b"origin_office", "pieces", b"pieces", "postal_charges", b"postal_charges", "posted_at", b"posted_at", "provenance", b"provenance", "sender", b"sender", "total_value", b"total_value", "valuation", b"valuation", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

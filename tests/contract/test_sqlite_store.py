@@ -9,6 +9,7 @@ import re
 import signal
 import sqlite3
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,18 @@ import pytest
 from gateway.adapters.store import SqliteStore, open_store_from_url
 from gateway.adapters.store import sqlite as sqlite_module
 from gateway.adapters.store.migrations import SQLITE_MIGRATIONS
+from gateway.adapters.store.outbox import MAX_ERROR_CHARS
 from gateway.errors import ConfigError, DuplicateMessage, StoreError
-from tests.builders import make_entries, make_message, make_rejection
+from tests.builders import (
+    make_cell,
+    make_counts,
+    make_entries,
+    make_feed_message,
+    make_message,
+    make_observation,
+    make_rejection,
+    make_report,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,19 +56,23 @@ async def _opened(path: Path) -> SqliteStore:
     return store
 
 
-def _downgrade_to_version_1(path: Path) -> None:
-    """Leave exactly what migration 1 created, with the data it holds."""
+_VERSION_3_TABLES = ("outbox", "reports", "positions", "cells", "observations")
+
+
+def _downgrade_to_version(path: Path, version: int) -> None:
+    """Leave exactly what migrations up to `version` (1 or 2) created, with the data it holds."""
     conn = sqlite3.connect(path)
     try:
         with conn:
-            conn.execute("DROP TABLE rejections")
-            conn.execute("DELETE FROM schema_version WHERE version > 1")
+            for table in _VERSION_3_TABLES + (("rejections",) if version < 2 else ()):
+                conn.execute(f"DROP TABLE {table}")
+            conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('reports')")
+            conn.execute("DELETE FROM schema_version WHERE version > ?", (version,))
         tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
     finally:
         conn.close()
-    assert {name for (name,) in tables} == {
-        "schema_version", "messages", "journal", "cursors", "sqlite_sequence"
-    }  # fmt: skip
+    expected = {"schema_version", "messages", "journal", "cursors", "sqlite_sequence"}
+    assert {name for (name,) in tables} == expected | ({"rejections"} if version >= 2 else set())
 
 
 async def _trace_writer(store: SqliteStore) -> list[str]:
@@ -125,7 +140,7 @@ async def test_open_creates_a_wal_database_at_the_latest_schema(tmp_path: Path) 
     assert versions == [(m.version,) for m in SQLITE_MIGRATIONS]
 
 
-async def test_a_version_1_database_is_migrated_to_2_on_open_keeping_its_data(
+async def test_a_version_1_database_is_migrated_to_the_latest_on_open_keeping_its_data(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "gw.db"
@@ -135,7 +150,7 @@ async def test_a_version_1_database_is_migrated_to_2_on_open_keeping_its_data(
     positions = await old.commit_message(message, entries)
     await old.ack("customs-risk", positions[1])
     await old.close()
-    _downgrade_to_version_1(path)
+    _downgrade_to_version(path, 1)
     assert _query(path, "SELECT version FROM schema_version") == [(1,)]
 
     store = await _opened(path)
@@ -154,7 +169,8 @@ async def test_a_version_1_database_is_migrated_to_2_on_open_keeping_its_data(
     finally:
         await store.close()
     versions = _query(path, "SELECT version, description FROM schema_version ORDER BY version")
-    assert versions == [(1, "messages, journal, cursors"), (2, "rejections")]
+    assert versions == [(m.version, m.description) for m in SQLITE_MIGRATIONS]
+    assert versions[:2] == [(1, "messages, journal, cursors"), (2, "rejections")]
 
 
 async def test_a_lowered_rejection_bound_takes_effect_on_open(tmp_path: Path) -> None:
@@ -377,3 +393,149 @@ async def test_commits_queued_before_close_still_land(tmp_path: Path) -> None:
     results = [await commit for commit in commits]
     assert sorted(p for positions in results for p in positions) == list(range(1, 21))
     assert _query(path, "SELECT count(*) FROM journal") == [(20,)]
+
+
+async def test_a_version_2_database_is_migrated_to_3_on_open_keeping_its_data(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.db"
+    old = await _opened(path)
+    message = make_message("M1")
+    positions = await old.commit_message(message, make_entries(message, 2))
+    await old.record_rejection(make_rejection())
+    await old.close()
+    _downgrade_to_version(path, 2)
+
+    store = await _opened(path)
+    try:
+        assert [row.position for row in await store.read_journal(0, 10)] == positions
+        assert await store.rejections() == [make_rejection()]
+        assert await store.aggregation_position() == 0
+        await store.apply_aggregation(0, positions[-1], {make_cell(): make_counts(2)})
+        await store.commit_feed(make_feed_message(), [make_observation()])
+        assert await store.add_report(make_report(), push=True) == 1
+    finally:
+        await store.close()
+    assert _query(path, "SELECT max(version) FROM schema_version") == [(3,)]
+
+
+async def test_values_and_counts_are_stored_as_text_and_integers_never_real(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.db"
+    store = await _opened(path)
+    try:
+        await store.commit_feed(
+            make_feed_message(),
+            [make_observation("o1"), make_observation("o2", declared_value_usd=None)],
+        )
+        positions = await store.commit_message(make_message(), make_entries(make_message(), 1))
+        await store.apply_aggregation(0, positions[0], {make_cell(): make_counts(3, "0.30")})
+    finally:
+        await store.close()
+
+    assert _query(
+        path, "SELECT typeof(declared_value_usd), typeof(items) FROM observations ORDER BY id"
+    ) == [("text", "integer"), ("null", "integer")]
+    assert _query(
+        path, "SELECT items, declared_value_usd, typeof(declared_value_usd) FROM cells"
+    ) == [(3, "0.30", "text")]
+    assert _query(path, "SELECT feed_id FROM observations") == [("feed-0001",)] * 2
+
+
+async def test_outbox_times_are_fixed_width_utc_text_and_errors_are_bounded(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.db"
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # no microseconds: still 6 digits stored
+    store = await _opened(path)
+    try:
+        position = await store.add_report(make_report(created_at=now), push=True)
+        await store.claim_deliveries("gw-a", now, timedelta(minutes=1), 10)
+        await store.delivery_failed(position, "gw-a", now + timedelta(hours=1), "x" * 10_000)
+        await store.add_report(make_report("r2", created_at=now), push=True)
+        await store.claim_deliveries("gw-a", now, timedelta(minutes=1), 10)
+    finally:
+        await store.close()
+
+    assert (
+        _query(path, "SELECT created_at FROM reports ORDER BY position")
+        == [("2026-11-30T08:00:00.000000+00:00",)] * 2
+    )
+    rows = _query(
+        path,
+        "SELECT attempts, next_attempt_at, lease_owner, lease_until, length(last_error) "
+        "FROM outbox ORDER BY position",
+    )
+    assert rows == [
+        (1, "2026-11-30T09:00:00.000000+00:00", None, None, MAX_ERROR_CHARS),
+        (0, "2026-11-30T08:00:00.000000+00:00", "gw-a", "2026-11-30T08:01:00.000000+00:00", None),
+    ]
+
+
+async def test_a_delivered_row_is_kept_with_its_delivery_time(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    store = await _opened(path)
+    try:
+        position = await store.add_report(make_report(), push=True)
+        await store.claim_deliveries("gw-a", datetime.now(UTC), timedelta(minutes=1), 10)
+        await store.delivery_succeeded(position, "gw-a")
+    finally:
+        await store.close()
+
+    ((attempts, delivered_at, owner),) = _query(
+        path, "SELECT attempts, delivered_at, lease_owner FROM outbox"
+    )
+    assert (attempts, owner) == (1, None)
+    assert datetime.fromisoformat(str(delivered_at)).tzinfo is not None
+
+
+async def test_a_feed_is_one_transaction_of_its_own(tmp_path: Path) -> None:
+    store = await _opened(tmp_path / "gw.db")
+    try:
+        seen = await _trace_writer(store)
+        await store.commit_feed(make_feed_message(), [make_observation(f"o{n}") for n in range(5)])
+    finally:
+        await store.close()
+    assert [s for s in seen if s in {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"}] == [
+        "BEGIN IMMEDIATE", "COMMIT"
+    ]  # fmt: skip
+
+
+async def test_two_gateways_on_one_file_never_claim_the_same_row(tmp_path: Path) -> None:
+    """Two stores (two writer connections, as two processes would have) claim at once."""
+    path = tmp_path / "gw.db"
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    first, second = await _opened(path), await _opened(path)
+    try:
+        positions = [
+            await first.add_report(make_report(f"r{n}", created_at=now), push=True)
+            for n in range(60)
+        ]
+        rounds = await asyncio.gather(
+            *(
+                store.claim_deliveries(f"{name}-{n}", now, timedelta(minutes=1), 3)
+                for n in range(15)
+                for name, store in (("a", first), ("b", second))
+            )
+        )
+    finally:
+        await first.close()
+        await second.close()
+    claimed = [d.position for deliveries in rounds for d in deliveries]
+    assert sorted(claimed) == positions  # 30 claims of 3 for 60 rows: each exactly once
+
+
+async def test_a_stale_aggregation_from_another_gateway_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    first, second = await _opened(path), await _opened(path)
+    try:
+        message = make_message()
+        positions = await first.commit_message(message, make_entries(message, 2))
+        await first.apply_aggregation(0, positions[-1], {make_cell(): make_counts(2)})
+        with pytest.raises(StoreError, match="aggregation position is 2"):
+            await second.apply_aggregation(0, positions[-1], {make_cell(): make_counts(2)})
+        assert await second.cells(["2026-W47"]) == {make_cell(): make_counts(2)}
+    finally:
+        await first.close()
+        await second.close()

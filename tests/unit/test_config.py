@@ -247,10 +247,15 @@ def test_config_path_is_none_without_flag_or_environment(monkeypatch: pytest.Mon
 # -- partners ---------------------------------------------------------------------------------
 
 
-def test_repository_partners_load_as_two_demo_posts(tmp_path: Path) -> None:
+def test_repository_partners_load_as_two_demo_posts_and_three_customs_partners(
+    tmp_path: Path,
+) -> None:
     settings = Settings(data_dir=tmp_path, partners_dir=REPO / "partners")
     configs = {pc.partner.id: pc for pc in load_partners(settings)}
-    assert set(configs) == {"cn-china-post", "gb-royal-mail"}
+    assert set(configs) == {"cn-china-post", "gb-royal-mail", "au-abf", "ca-cbsa", "gb-bf"}
+    customs = {pid for pid, pc in configs.items() if pc.partner.kind is PartnerKind.CUSTOMS}
+    assert customs == {"au-abf", "ca-cbsa", "gb-bf"}
+    assert all(configs[pid].partner.mapping is not None for pid in customs)
     for pid, code, country in [("cn-china-post", "CNA", "CN"), ("gb-royal-mail", "GBA", "GB")]:
         pc = configs[pid]
         assert pc.folder == REPO / "partners" / pid

@@ -13,12 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from gateway.adapters.store.aggregation import AggregationMoved
 from gateway.adapters.store.cursors import AckBeyondJournal
+from gateway.adapters.store.outbox import NotInOutbox
 from gateway.adapters.store.sqlite import SqliteStore
 from gateway.errors import ConfigError
 from gateway.ports import Store
 
-__all__ = ["AckBeyondJournal", "SqliteStore", "open_store_from_url"]
+__all__ = [
+    "AckBeyondJournal",
+    "AggregationMoved",
+    "NotInOutbox",
+    "SqliteStore",
+    "open_store_from_url",
+]
 
 _KEY = "store.url"
 _SOURCE = "settings"

@@ -18,6 +18,21 @@ Version 2:
 
     rejections    refused requests for operators, newest = highest `id`; AUTOINCREMENT so ids are
                   never reused, and the store prunes the oldest by an `id` range (bounded count)
+
+Version 3 (B5 trend sharing):
+
+    observations  accepted B5 feed rows, storage order = `id`; the feed's message row (in
+                  `messages`, message_id = the feed id) is its foreign key; values are Decimal
+                  text (NULL when no rate covered the period), never REAL
+    cells         the gateway's own items counted per ISO-week cell; counts are additive
+                  INTEGERs, the USD value Decimal text summed in Python; a cell whose counts all
+                  return to zero is deleted, so an absent cell means all zero
+    positions     named positions of the store's own workers; 'aggregation' (created here at 0)
+                  is the journal position the cells include
+    reports       signed share reports; `position` is AUTOINCREMENT: the partners' pull cursor
+    outbox        one row per report to push: attempts, next attempt, lease, last error; a
+                  delivered row is kept with `delivered_at` set. Times are UTC ISO 8601 text
+                  of one fixed width (microseconds, +00:00), so text order is time order
 """
 
 from __future__ import annotations
@@ -108,6 +123,81 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 peer           TEXT
             )
             """,
+        ),
+    ),
+    Migration(
+        3,
+        "observations, cells, positions, reports, outbox",
+        (
+            """
+            CREATE TABLE observations (
+                id                 INTEGER PRIMARY KEY,
+                observation_id     TEXT    NOT NULL UNIQUE,
+                partner            TEXT    NOT NULL,
+                feed_id            TEXT    NOT NULL,  -- messages.message_id of the feed
+                reporter           TEXT    NOT NULL,
+                week               TEXT    NOT NULL,
+                channel            TEXT    NOT NULL,
+                origin_country     TEXT    NOT NULL,
+                hs_chapter         TEXT    NOT NULL,
+                category           TEXT    NOT NULL,
+                value_band         TEXT    NOT NULL,
+                items              INTEGER NOT NULL,
+                declared_value_usd TEXT,             -- Decimal as str(); NULL when unknown
+                de_minimis_items   INTEGER NOT NULL,
+                detections         INTEGER NOT NULL,
+                record             BLOB    NOT NULL,
+                FOREIGN KEY (partner, feed_id) REFERENCES messages (partner, message_id)
+            )
+            """,
+            "CREATE INDEX observations_by_week ON observations (week, id)",
+            """
+            CREATE TABLE cells (
+                week                 TEXT    NOT NULL,
+                channel              TEXT    NOT NULL,
+                origin_country       TEXT    NOT NULL,
+                hs_chapter           TEXT    NOT NULL,
+                category             TEXT    NOT NULL,
+                value_band           TEXT    NOT NULL,
+                items                INTEGER NOT NULL,
+                declared_value_usd   TEXT    NOT NULL,  -- Decimal as str(), summed in Python
+                de_minimis_items     INTEGER NOT NULL,
+                pre_suspension_items INTEGER NOT NULL,
+                detections           INTEGER NOT NULL,
+                rate_missing         INTEGER NOT NULL,
+                PRIMARY KEY (week, channel, origin_country, hs_chapter, category, value_band)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE positions (
+                name     TEXT    PRIMARY KEY,
+                position INTEGER NOT NULL CHECK (position >= 0)
+            )
+            """,
+            "INSERT INTO positions (name, position) VALUES ('aggregation', 0)",
+            """
+            CREATE TABLE reports (
+                position   INTEGER PRIMARY KEY AUTOINCREMENT,
+                report_id  TEXT    NOT NULL UNIQUE,
+                partner    TEXT    NOT NULL,
+                week       TEXT    NOT NULL,
+                created_at TEXT    NOT NULL,  -- UTC ISO 8601, fixed width
+                envelope   BLOB    NOT NULL
+            )
+            """,
+            "CREATE INDEX reports_by_partner ON reports (partner, position)",
+            """
+            CREATE TABLE outbox (
+                position        INTEGER PRIMARY KEY REFERENCES reports (position),
+                attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at TEXT    NOT NULL,  -- UTC ISO 8601, fixed width
+                lease_owner     TEXT,
+                lease_until     TEXT,              -- UTC ISO 8601, fixed width
+                last_error      TEXT,
+                delivered_at    TEXT               -- NULL while the row is in the outbox
+            )
+            """,
+            "CREATE INDEX outbox_pending ON outbox (position) WHERE delivered_at IS NULL",
         ),
     ),
 )

@@ -24,6 +24,12 @@ that one transaction (WAL mode: no fsync of its own, never corruption; the next 
 checkpoint syncs it), so a flood of bad requests does not cost one fsync each. The table keeps at
 most `max_rejections` rows: every `prune_every(max_rejections)`-th id deletes the oldest by an id
 range on the primary key, never a scan.
+
+B5 feeds, aggregation, reports and the outbox write on the same writer lane, each call one
+`BEGIN IMMEDIATE` transaction of its own (feeds are few and large: they do not join the group
+commit). `BEGIN IMMEDIATE` takes SQLite's write lock before the first read, so the outbox claim's
+select-then-lease and the aggregation's compare-and-set are exclusive even against another
+process on the same file. Their shared semantics live in `outbox.py` and `aggregation.py`.
 """
 
 from __future__ import annotations
@@ -36,14 +42,23 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS, Migration
+from gateway.adapters.store.outbox import (
+    NotInOutbox,
+    as_utc,
+    bounded_error,
+    check_lease,
+    from_utc_text,
+    utc_text,
+)
 from gateway.adapters.store.rejections import (
     DEFAULT_MAX_REJECTIONS,
     bounded,
@@ -53,12 +68,18 @@ from gateway.adapters.store.rejections import (
 from gateway.domain.messages import ItemFunction
 from gateway.errors import ConfigError, DuplicateMessage, StoreError
 from gateway.ports import (
+    CellCounts,
+    CellKey,
+    Delivery,
     ItemState,
     JournalEntry,
     JournalRow,
     MessageRecord,
+    ObservationEntry,
     RejectionRecord,
+    ReportRecord,
     StoredMessage,
+    StoredReport,
 )
 
 T = TypeVar("T")
@@ -111,6 +132,73 @@ FROM rejections ORDER BY id DESC LIMIT ?
 """
 _DELETE_REJECTIONS_UP_TO = "DELETE FROM rejections WHERE id <= ?"
 _RELAXED_SYNCHRONOUS = frozenset({"FULL", "EXTRA"})  # modes a rejection lowers to NORMAL
+
+_INSERT_OBSERVATION = """
+INSERT INTO observations (observation_id, partner, feed_id, reporter, week, channel,
+                          origin_country, hs_chapter, category, value_band, items,
+                          declared_value_usd, de_minimis_items, detections, record)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_OBSERVATION_COLUMNS = """
+SELECT id, observation_id, partner, reporter, week, channel, origin_country, hs_chapter,
+       category, value_band, items, declared_value_usd, de_minimis_items, detections, record
+FROM observations
+"""
+_CELL_KEY = "week = ? AND channel = ? AND origin_country = ? AND hs_chapter = ? AND category = ? "
+_CELL_KEY += "AND value_band = ?"
+_COUNT_COLUMNS = """items, declared_value_usd, de_minimis_items, pre_suspension_items, detections,
+       rate_missing"""
+_SELECT_CELL = f"SELECT {_COUNT_COLUMNS} FROM cells WHERE {_CELL_KEY}"  # noqa: S608 (constants)
+_DELETE_CELL = f"DELETE FROM cells WHERE {_CELL_KEY}"  # noqa: S608 (constants)
+_UPSERT_CELL = f"""
+INSERT INTO cells (week, channel, origin_country, hs_chapter, category, value_band,
+                   {_COUNT_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (week, channel, origin_country, hs_chapter, category, value_band) DO UPDATE SET
+    items = excluded.items, declared_value_usd = excluded.declared_value_usd,
+    de_minimis_items = excluded.de_minimis_items,
+    pre_suspension_items = excluded.pre_suspension_items, detections = excluded.detections,
+    rate_missing = excluded.rate_missing
+"""  # noqa: S608 (constants)
+_CELL_COLUMNS = f"""
+SELECT week, channel, origin_country, hs_chapter, category, value_band, {_COUNT_COLUMNS}
+FROM cells
+"""  # noqa: S608 (constants)
+_SELECT_POSITION = "SELECT position FROM positions WHERE name = ?"
+_MOVE_POSITION = "UPDATE positions SET position = ? WHERE name = ? AND position = ?"
+_INSERT_REPORT = """
+INSERT INTO reports (report_id, partner, week, created_at, envelope) VALUES (?, ?, ?, ?, ?)
+"""
+_INSERT_OUTBOX = "INSERT INTO outbox (position, attempts, next_attempt_at) VALUES (?, 0, ?)"
+_SELECT_REPORTS_AFTER = """
+SELECT position, report_id, partner, week, created_at, envelope FROM reports
+WHERE partner = ? AND position > ? ORDER BY position LIMIT ?
+"""
+_DELIVERY_COLUMNS = """
+SELECT o.position, r.report_id, r.partner, r.week, r.created_at, r.envelope, o.attempts,
+       o.lease_owner, o.lease_until, o.next_attempt_at
+FROM outbox AS o JOIN reports AS r ON r.position = o.position
+WHERE o.delivered_at IS NULL
+"""
+_SELECT_DUE = (
+    _DELIVERY_COLUMNS
+    + """AND o.next_attempt_at <= ?
+  AND (o.lease_until IS NULL OR o.lease_until <= ? OR o.lease_owner = ?)
+ORDER BY o.position LIMIT ?
+"""
+)
+_LEASE = "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE position = ?"
+_SELECT_OUTBOX_ROW = "SELECT lease_owner, delivered_at FROM outbox WHERE position = ?"
+_DELIVERED = """
+UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, lease_owner = NULL,
+                  lease_until = NULL
+WHERE position = ?
+"""
+_FAILED = """
+UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+                  lease_owner = NULL, lease_until = NULL
+WHERE position = ?
+"""
 
 
 class SqliteStore:
@@ -255,6 +343,79 @@ class SqliteStore:
         if limit <= 0:
             return []
         return await self._read(partial(_rejections, limit=limit))
+
+    # -- B5 feeds --------------------------------------------------------------------------
+
+    async def commit_feed(
+        self, message: MessageRecord, observations: Sequence[ObservationEntry]
+    ) -> None:
+        """One durable transaction for the feed's message row and its observations.
+
+        Raises DuplicateMessage (nothing written) when (partner, message_id) is already stored,
+        StoreError when the commit fails (a repeated observation id, an observation of another
+        partner than the feed's: nothing written either).
+        """
+        rows = [_observation_params(o, message.message_id) for o in observations]
+        await self._write(partial(_commit_feed, message=message, rows=rows))
+
+    async def observations(self, weeks: Iterable[str]) -> list[ObservationEntry]:
+        wanted = list(dict.fromkeys(weeks))
+        if not wanted:
+            return []
+        return await self._read(partial(_observations, weeks=wanted))
+
+    # -- aggregation -----------------------------------------------------------------------
+
+    async def aggregation_position(self) -> int:
+        return int(await self._read(partial(_named_position, name=AGGREGATION)))
+
+    async def apply_aggregation(
+        self, after: int, upto: int, increments: Mapping[CellKey, CellCounts]
+    ) -> None:
+        """Compare-and-set of the aggregation position with the cells (see aggregation.py)."""
+        work = partial(_apply_aggregation, after=after, upto=upto, increments=dict(increments))
+        await self._write(work)
+
+    async def cells(self, weeks: Iterable[str]) -> dict[CellKey, CellCounts]:
+        wanted = list(dict.fromkeys(weeks))
+        if not wanted:
+            return {}
+        return await self._read(partial(_cells, weeks=wanted))
+
+    # -- reports and the outbox (semantics: outbox.py) --------------------------------------
+
+    async def add_report(self, report: ReportRecord, *, push: bool) -> int:
+        params = _report_params(report)
+        return await self._write(partial(_add_report, params=params, push=push))
+
+    async def reports_after(self, partner: str, after: int, limit: int) -> list[StoredReport]:
+        if limit <= 0:
+            return []
+        return await self._read(partial(_reports_after, params=(partner, after, limit)))
+
+    async def claim_deliveries(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Delivery]:
+        until = as_utc(now + check_lease(lease), "now")
+        at = utc_text(now, "now")
+        if limit <= 0:
+            return []
+        work = partial(_claim, owner=owner, now=at, until=until, limit=limit)
+        return await self._write(work)
+
+    async def delivery_succeeded(self, position: int, owner: str) -> None:  # noqa: ARG002
+        """Mark delivered whoever holds the lease now (outbox.py): the partner has it."""
+        at = utc_text(datetime.now(UTC), "delivered_at")
+        await self._write(partial(_delivery_succeeded, position=position, at=at))
+
+    async def delivery_failed(
+        self, position: int, owner: str, next_attempt: datetime, error: str
+    ) -> None:
+        params = (utc_text(next_attempt, "next_attempt"), bounded_error(error), position)
+        await self._write(partial(_delivery_failed, owner=owner, params=params))
+
+    async def outbox(self) -> list[Delivery]:
+        return await self._read(_outbox)
 
     async def _commit_pending(self, writer: _Lane) -> None:
         """Hand the queued commits to the writer, a batch per transaction, until none is left."""
@@ -569,6 +730,151 @@ def _rows(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> list[J
 
 def _scalar(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> Any:
     return conn.execute(sql, params).fetchone()[0]
+
+
+def _commit_feed(conn: sqlite3.Connection, message: MessageRecord, rows: list[Row]) -> None:
+    if conn.execute(_INSERT_MESSAGE, _message_params(message)).rowcount == 0:
+        existing = _find_message(conn, message.partner, message.message_id)
+        assert existing is not None  # the conflicting row is visible inside our write transaction
+        raise DuplicateMessage(existing)
+    conn.executemany(_INSERT_OBSERVATION, rows)
+
+
+def _observations(conn: sqlite3.Connection, weeks: list[str]) -> list[ObservationEntry]:
+    found: list[tuple[int, ObservationEntry]] = []
+    for start in range(0, len(weeks), _IN_LIST_CHUNK):
+        chunk = weeks[start : start + _IN_LIST_CHUNK]
+        sql = _OBSERVATION_COLUMNS + f"WHERE week IN ({','.join('?' * len(chunk))})"
+        found.extend((int(r[0]), _observation(r)) for r in conn.execute(sql, chunk))
+    return [entry for _, entry in sorted(found, key=lambda pair: pair[0])]
+
+
+def _named_position(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute(_SELECT_POSITION, (name,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _apply_aggregation(
+    conn: sqlite3.Connection, after: int, upto: int, increments: dict[CellKey, CellCounts]
+) -> None:
+    last = int(_scalar(_LAST_POSITION, (), conn))
+    check_span(after, upto, has_increments=bool(increments), last_position=last)
+    actual = _named_position(conn, AGGREGATION)
+    if actual != after:
+        raise AggregationMoved(after, actual)
+    for key, increment in increments.items():
+        k = _cell_key_params(key)
+        row = conn.execute(_SELECT_CELL, k).fetchone()
+        total = add(CellCounts() if row is None else _counts(row), increment)
+        if total is None:
+            if row is not None:
+                conn.execute(_DELETE_CELL, k)
+        else:
+            conn.execute(_UPSERT_CELL, (*k, *_counts_params(total)))
+    # The row exists since migration 3; the guard on `after` makes the move a compare-and-set.
+    if conn.execute(_MOVE_POSITION, (upto, AGGREGATION, after)).rowcount != 1:
+        raise AggregationMoved(after, _named_position(conn, AGGREGATION))
+
+
+def _cells(conn: sqlite3.Connection, weeks: list[str]) -> dict[CellKey, CellCounts]:
+    found: dict[CellKey, CellCounts] = {}
+    for start in range(0, len(weeks), _IN_LIST_CHUNK):
+        chunk = weeks[start : start + _IN_LIST_CHUNK]
+        sql = _CELL_COLUMNS + f"WHERE week IN ({','.join('?' * len(chunk))})"
+        for r in conn.execute(sql, chunk):
+            found[CellKey(*r[:6])] = _counts(r[6:])
+    return found
+
+
+def _add_report(conn: sqlite3.Connection, params: tuple[Any, ...], *, push: bool) -> int:
+    position = conn.execute(_INSERT_REPORT, params).lastrowid
+    assert position is not None
+    if push:
+        conn.execute(_INSERT_OUTBOX, (position, params[3]))  # due at once: at created_at
+    return int(position)
+
+
+def _reports_after(conn: sqlite3.Connection, params: tuple[Any, ...]) -> list[StoredReport]:
+    return [
+        StoredReport(int(r[0]), _report(r[1:6]))
+        for r in conn.execute(_SELECT_REPORTS_AFTER, params)
+    ]
+
+
+def _claim(
+    conn: sqlite3.Connection, owner: str, now: str, until: datetime, limit: int
+) -> list[Delivery]:
+    due = conn.execute(_SELECT_DUE, (now, now, owner, limit)).fetchall()
+    lease_until = utc_text(until, "lease_until")
+    conn.executemany(_LEASE, [(owner, lease_until, r[0]) for r in due])
+    return [Delivery(int(r[0]), _report(r[1:6]), int(r[6]), owner, until) for r in due]
+
+
+def _delivery_succeeded(conn: sqlite3.Connection, position: int, at: str) -> None:
+    row = conn.execute(_SELECT_OUTBOX_ROW, (position,)).fetchone()
+    if row is None:
+        raise NotInOutbox(position)
+    if row[1] is None:  # a row already delivered keeps its first delivery
+        conn.execute(_DELIVERED, (at, position))
+
+
+def _delivery_failed(conn: sqlite3.Connection, owner: str, params: tuple[Any, ...]) -> None:
+    position = params[-1]
+    row = conn.execute(_SELECT_OUTBOX_ROW, (position,)).fetchone()
+    if row is None:
+        raise NotInOutbox(position)
+    lease_owner, delivered_at = row
+    if delivered_at is None and lease_owner == owner:  # else: late, and no longer ours
+        conn.execute(_FAILED, params)
+
+
+def _outbox(conn: sqlite3.Connection) -> list[Delivery]:
+    return [
+        Delivery(
+            int(r[0]), _report(r[1:6]), int(r[6]), r[7] or "",
+            from_utc_text(r[8] if r[7] is not None and r[8] is not None else r[9]),
+        )
+        for r in conn.execute(_DELIVERY_COLUMNS + "ORDER BY o.position")
+    ]  # fmt: skip
+
+
+def _observation_params(o: ObservationEntry, feed_id: str) -> tuple[Any, ...]:
+    value = None if o.declared_value_usd is None else str(o.declared_value_usd)
+    return (
+        o.observation_id, o.partner, feed_id, o.reporter, o.week, o.channel, o.origin_country,
+        o.hs_chapter, o.category, o.value_band, o.items, value, o.de_minimis_items,
+        o.detections, o.record,
+    )  # fmt: skip
+
+
+def _observation(r: tuple[Any, ...]) -> ObservationEntry:
+    return ObservationEntry(
+        r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], int(r[10]),
+        None if r[11] is None else Decimal(r[11]), int(r[12]), int(r[13]), bytes(r[14]),
+    )  # fmt: skip
+
+
+def _cell_key_params(k: CellKey) -> tuple[str, ...]:
+    return (k.week, k.channel, k.origin_country, k.hs_chapter, k.category, k.value_band)
+
+
+def _counts_params(c: CellCounts) -> tuple[Any, ...]:
+    return (
+        c.items, str(c.declared_value_usd), c.de_minimis_items, c.pre_suspension_items,
+        c.detections, c.rate_missing,
+    )  # fmt: skip
+
+
+def _counts(r: tuple[Any, ...]) -> CellCounts:
+    return CellCounts(int(r[0]), Decimal(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+
+
+def _report_params(r: ReportRecord) -> tuple[Any, ...]:
+    return (r.report_id, r.partner, r.week, utc_text(r.created_at, "created_at"), r.envelope)
+
+
+def _report(r: tuple[Any, ...]) -> ReportRecord:
+    return ReportRecord(r[0], r[1], r[2], from_utc_text(r[3]), bytes(r[4]))
 
 
 def _message_params(m: MessageRecord) -> tuple[Any, ...]:

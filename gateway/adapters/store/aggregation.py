@@ -1,0 +1,51 @@
+"""The aggregation rules every store backend applies the same way.
+
+`apply_aggregation(after, upto, increments)` is a compare-and-set on the aggregation position:
+
+- ValueError (a caller's bug, nothing applied) when `upto < after`, when `upto` is beyond the
+  journal's last position, or when there are increments but `upto == after` (the position must
+  move with the counts, or a second worker could apply them again).
+- `AggregationMoved` (a StoreError: retriable, re-read and retry) when the stored position is not
+  `after`; nothing is applied.
+- Otherwise every increment is added to its cell (negative increments subtract) and the position
+  becomes `upto`, in one transaction. Values are summed as Decimals, never floats, with a
+  precision far beyond any amount. A cell whose counts all return to zero is deleted, so
+  `cells()` never reports an all-zero cell: an absent cell means zero. Counts are not clamped at
+  zero (a negative count would be reported as it is rather than wedge the aggregator).
+"""
+
+from __future__ import annotations
+
+from decimal import localcontext
+
+from gateway.errors import StoreError
+from gateway.ports import CellCounts
+
+AGGREGATION = "aggregation"  # its row in the `positions` table
+_PRECISION = 60  # significant digits while summing values: no rounding for any real amount
+_ZERO = CellCounts()
+
+
+class AggregationMoved(StoreError):
+    """The aggregation position is not where the caller read it: another worker got there."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        self.expected, self.actual = expected, actual
+        super().__init__(f"the aggregation position is {actual}, not {expected}; nothing applied")
+
+
+def check_span(after: int, upto: int, *, has_increments: bool, last_position: int) -> None:
+    if upto < after:
+        raise ValueError(f"aggregation cannot move backward from {after} to {upto}")
+    if upto > last_position:
+        raise ValueError(f"aggregation cannot move to {upto}: the journal ends at {last_position}")
+    if has_increments and upto == after:
+        raise ValueError(f"increments must move the aggregation position past {after}")
+
+
+def add(current: CellCounts, increment: CellCounts) -> CellCounts | None:
+    """The cell's counts after `increment`, or None when they are all zero (delete the cell)."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        total = current + increment
+    return None if total == _ZERO else total

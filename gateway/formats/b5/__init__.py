@@ -1,0 +1,23 @@
+"""B5 trend feeds (spec/B5.md): a partner's feed, laid out as its mapping says → observations.
+
+load_mapping(path) -> FeedMapping          partners/<id>/mapping.toml, validated (ConfigError)
+parse_feed(data, mapping, *, partner, rates) -> ParsedFeed       pure; MessageRejected
+value_band(usd) -> str                     the USD band of a value per item
+"""
+
+from gateway.formats.b5.bands import BANDS, value_band
+from gateway.formats.b5.feed import ParsedFeed, parse_feed
+from gateway.formats.b5.mapping import FeedKind, FeedMapping, load_mapping
+from gateway.formats.b5.rows import RateLookup, RowOutcome
+
+__all__ = [
+    "BANDS",
+    "FeedKind",
+    "FeedMapping",
+    "ParsedFeed",
+    "RateLookup",
+    "RowOutcome",
+    "load_mapping",
+    "parse_feed",
+    "value_band",
+]
