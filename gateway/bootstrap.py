@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import ssl
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -32,15 +36,22 @@ from gateway.adapters.crypto.raw import raw_public_bytes
 from gateway.adapters.grpc.keys import PublicKeyInfo
 from gateway.adapters.grpc.server import build_grpc_server
 from gateway.adapters.http.app import EdgeDeps, build_app
+from gateway.adapters.http.push import ReportPusher
 from gateway.adapters.http.ratelimit import RateLimiter
 from gateway.adapters.store import open_store_from_url
+from gateway.aggregation import Aggregator
 from gateway.config import PartnerConfig, PartnerKeySpec, Settings, load_partners
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.partners import Partner
+from gateway.domain.weeks import last_complete
 from gateway.errors import ConfigError
+from gateway.feeds import FeedPipeline
+from gateway.formats.b5 import load_mapping
 from gateway.observability import Metrics
 from gateway.pipeline import Pipeline, SystemClock
-from gateway.ports import Store
+from gateway.ports import Store, StoredReport
+from gateway.rules.valuation import default_rates, valuer
+from gateway.sharing import ShareService
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_S = 5.0
@@ -97,14 +108,44 @@ class Gateway:
         self.notifier = JournalNotifier()
         self.clock = SystemClock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
+        self.signer = DsseSigner(self.keyring)
+        self.rates = default_rates()
         self.pipeline = Pipeline(
             store=self.store,
-            signer=DsseSigner(self.keyring),
+            signer=self.signer,
             clock=self.clock,
             metrics=self.metrics,
             on_commit=self.notifier.notify,
             executor=self._executor,
+            value=valuer(settings.home_country, self.rates),
         )
+        self.feeds = FeedPipeline(
+            store=self.store,
+            clock=self.clock,
+            metrics=self.metrics,
+            mappings={p.id: load_mapping(p.mapping) for p in self.partners.values() if p.mapping},
+            rates=self.rates,
+            executor=self._executor,
+        )
+        self.aggregator = Aggregator(self.store)
+        self.share = ShareService(
+            store=self.store,
+            signer=self.signer,
+            clock=self.clock,
+            partners=self.partners,
+            home_country=settings.home_country,
+        )
+        self.pusher = ReportPusher(
+            store=self.store,
+            partners=self.partners,
+            key=lambda: self.keyring.active,
+            clock=self.clock,
+            owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            lease=timedelta(seconds=settings.share.push_lease_s),
+            first_backoff=timedelta(seconds=settings.share.push_first_backoff_s),
+            max_backoff=timedelta(seconds=settings.share.push_max_backoff_s),
+        )
+        self._stopping = asyncio.Event()
         keys = partner_keys(self.partner_configs)
         self.verifier = RequestVerifier(
             keys.get,
@@ -119,6 +160,7 @@ class Gateway:
     def _edge(self) -> EdgeDeps:
         return EdgeDeps(
             pipeline=self.pipeline,
+            feeds=self.feeds,
             verifier=self.verifier,
             partners=self.partners,
             response_key=lambda: self.keyring.active,
@@ -170,7 +212,13 @@ class Gateway:
         host = self.settings.http.listen.rpartition(":")[0]
         grpc_host = self.settings.grpc.listen.rpartition(":")[0]
         self.endpoints = Endpoints(f"{scheme}://{host}:{http_port}", f"{grpc_host}:{grpc_port}")
-        self._tasks.append(asyncio.create_task(self._watch_lag(), name="feed-lag"))
+        self._stopping = asyncio.Event()
+        self._tasks += [
+            asyncio.create_task(self._watch_lag(), name="feed-lag"),
+            asyncio.create_task(self.aggregator.run(self.notifier, self._stopping), name="cells"),
+            asyncio.create_task(self.pusher.run(self._stopping, interval_s=0.5), name="push"),
+            asyncio.create_task(self._build_reports(), name="reports"),
+        ]
         log.info(
             "gateway started",
             extra={
@@ -208,8 +256,32 @@ class Gateway:
                     self.metrics.feed_lag.labels(consumer.name).set(last - cursor)
             await asyncio.sleep(LAG_INTERVAL_S)
 
+    async def _build_reports(self) -> None:
+        """Build the last complete week's reports for partners that have none yet."""
+        while not self._stopping.is_set():
+            week = last_complete(self.clock.now().date())
+            try:
+                missing = [
+                    p.id for p in self.share.recipients()
+                    if not any(r.report.week == week for r in await self._reports_of(p.id))
+                ]  # fmt: skip
+                if missing:
+                    await self.aggregator.catch_up()
+                    await self.share.build(week, missing)
+            except Exception:
+                log.exception("building share reports failed; retrying later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.share.build_every_s)
+
+    async def _reports_of(self, partner: str) -> list[StoredReport]:
+        out: list[StoredReport] = []
+        while batch := await self.store.reports_after(partner, out[-1].position if out else 0, 500):
+            out += batch
+        return out
+
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking requests, let streams and requests in flight finish, close the store."""
+        self._stopping.set()
         self.notifier.close()
         for task in self._tasks:
             task.cancel()

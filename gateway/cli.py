@@ -9,13 +9,16 @@ import json
 import signal
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gateway.config import config_path, load_settings
 from gateway.errors import ConfigError, GatewayError
+
+if TYPE_CHECKING:
+    from gateway.bootstrap import Gateway
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--to", help="activate this already published key id")
     rotate.add_argument("--overlap-days", type=int, default=365)
     rotate.set_defaults(run=_keys_rotate)
+
+    share = sub.add_parser("share", help="B5 share reports: build, list, push")
+    share_sub = share.add_subparsers(required=True, metavar="ACTION")
+    build = share_sub.add_parser("build", help="fold new items into cells, build week reports")
+    build.add_argument("--week", help="ISO week like 2026-W47 (default: the last complete week)")
+    build.add_argument("--partner", action="append", help="only this partner (repeatable)")
+    build.set_defaults(run=_share_build)
+    share_sub.add_parser("list", help="reports and their deliveries").set_defaults(run=_share_list)
+    share_sub.add_parser("push", help="push due reports now").set_defaults(run=_share_push)
 
     demo = sub.add_parser("demo", help="run the main job end to end on loopback and summarise")
     demo.set_defaults(run=_demo)
@@ -204,6 +216,70 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     keyring.rotate(timedelta(days=args.overlap_days), to=args.to)
     _print_keys(keyring)
     return 0
+
+
+def _offline(args: argparse.Namespace, work: Callable[[Gateway], Awaitable[int]]) -> int:
+    """Run `work` against the configured store without serving anything."""
+    from gateway.bootstrap import Gateway
+
+    async def run() -> int:
+        gateway = Gateway(_settings(args))
+        await gateway.store.open()
+        try:
+            return await work(gateway)
+        finally:
+            await gateway.store.close()
+
+    return asyncio.run(run())
+
+
+def _share_build(args: argparse.Namespace) -> int:
+    from gateway.domain.weeks import last_complete, monday
+
+    async def work(gateway: Gateway) -> int:
+        week = args.week or last_complete(gateway.clock.now().date())
+        monday(week)  # ValueError names a bad week
+        folded = await gateway.aggregator.catch_up()
+        built = await gateway.share.build(week, args.partner)
+        print(f"{folded} new journal records folded into cells")
+        for b in built:
+            state = "queued for push" if b.queued else "pull only"
+            print(f"{b.position:>6} {b.report.partner:<10} {week} {b.report.report_id} ({state})")
+        return 0
+
+    return _offline(args, work)
+
+
+def _share_list(args: argparse.Namespace) -> int:
+    async def work(gateway: Gateway) -> int:
+        pending = {d.position: d for d in await gateway.store.outbox()}
+        print(f"{'pos':>6} {'partner':<10} {'week':<9} {'created':<20} delivery")
+        for partner in gateway.share.recipients():
+            after = 0
+            while rows := await gateway.store.reports_after(partner.id, after, 500):
+                after = rows[-1].position
+                for r in rows:
+                    d = pending.get(r.position)
+                    state = f"pending, {d.attempts} attempts" if d else "pull / delivered"
+                    print(
+                        f"{r.position:>6} {partner.id:<10} {r.report.week:<9} "
+                        f"{_iso(r.report.created_at):<20} {state}"
+                    )
+        return 0
+
+    return _offline(args, work)
+
+
+def _share_push(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    async def work(gateway: Gateway) -> int:
+        async with aiohttp.ClientSession() as session:
+            delivered, failed = await gateway.pusher.push_due(session, limit=1000)
+        print(f"{delivered} delivered, {failed} failed (retried later with backoff)")
+        return 1 if failed else 0
+
+    return _offline(args, work)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ publishes in its JWKS, and checks that each consumer got exactly what its rule s
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -16,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import aiohttp
 
+from gateway.adapters.crypto.dsse import verify_json_envelope
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, load_private_key
 from gateway.adapters.http.client import Answer, PartnerClient
@@ -29,6 +31,7 @@ from gateway.consume import ConsumeResult, consume_verified
 from gateway.domain.partners import PartnerKind
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.samples import ItemSpec, build_itmatt, generate_items
+from gateway.sharing import REPORT_TYPE
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
 IDLE_S = 1.5
@@ -82,6 +85,7 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
         expected = await _expected(gateway, settings.consumers, run.accepted_ids)
         ok = _write_deliveries(settings.consumers, results, expected, run.accepted_ids, out)
         ok = ok and all(s.answer.verified_by for s in run.sent)
+        ok = await _b5(gateway, endpoints.http_url, out) and ok
         out.write(f"\nresult: {'OK' if ok else 'FAILED'}\n")
         return 0 if ok else 1
     finally:
@@ -98,8 +102,8 @@ async def _submit_all(
     a = PartnerClient(session, url, demo_signer(first))
     b = PartnerClient(session, url, demo_signer(second))
     code_a, code_b = first.partner.operator_code or "", second.partner.operator_code or ""
-    items_a = generate_items(rng, 40, sender_country=first.partner.country)
-    items_b = generate_items(rng, 60, sender_country=second.partner.country, bad_every=6)
+    items_a = generate_items(rng, 400, sender_country=first.partner.country)
+    items_b = generate_items(rng, 600, sender_country=second.partner.country, bad_every=6)
 
     async def send(
         client: PartnerClient,
@@ -198,6 +202,60 @@ async def _expected(
                     if c.rule.matches(row.entry):
                         expected[c.name].add(row.entry.record_id)
     return expected
+
+
+def summarise_report(doc: dict[str, Any]) -> str:
+    cells = doc["cells"]
+    hidden = sum(1 for c in cells if c["suppressed"])
+    total = doc["totals"]["grand"]
+    combined = "with" if "combinedView" in doc else "without"
+    return (f"{len(cells)} cells ({hidden} suppressed, k={doc['k']}), "
+            f"{total.get('items', '?')} items in total, "
+            f"{len(doc['trends']['surges'])} surges / {len(doc['trends']['drops'])} drops, "
+            f"{combined} the combined B5 view")  # fmt: skip
+
+
+MEDIA = {".csv": "text/csv", ".jsonl": "application/x-ndjson", ".xml": "application/xml"}
+SAMPLE_WEEK = "2026-W48"
+
+
+async def _b5(gateway: Gateway, url: str, out: TextIO) -> bool:
+    """Feeds from the customs demo partners in, a week's reports built, pulled and verified."""
+    customs = [pc for pc in gateway.partner_configs if pc.partner.kind is PartnerKind.CUSTOMS
+               and any(k.demo for k in pc.keys)]  # fmt: skip
+    out.write("\nB5 feeds (each partner's agreed layout, RFC 9421-signed)\n")
+    ok = True
+    async with aiohttp.ClientSession() as session:
+        for pc in customs:
+            for sample in sorted((pc.folder / "samples").glob(f"{SAMPLE_WEEK}.*")):
+                client = PartnerClient(session, url, demo_signer(pc))
+                answer = await client.post(
+                    "/v1/b5/feeds", sample.read_bytes(), {"Content-Type": MEDIA[sample.suffix]}
+                )
+                body = answer.json()
+                bad = ", ".join(
+                    f"row {r['row']}: {r['findings'][0]['code']}"
+                    for r in body.get("rows", [])
+                    if r["status"] == "REJECTED"
+                )
+                out.write(f"  {pc.partner.id:<8} {sample.name:<17} HTTP {answer.status} "
+                          f"{body.get('accepted', 0):>2} rows accepted  {bad}\n")  # fmt: skip
+                ok = ok and answer.status in (200, 202) and bool(answer.verified_by)
+        await gateway.aggregator.catch_up()
+        position = await gateway.store.aggregation_position()
+        built = await gateway.share.build(SAMPLE_WEEK)
+        out.write(f"\nReports for {SAMPLE_WEEK} (cells hold the journal up to position {position}; "
+                  f"{len(built)} reports signed)\n")  # fmt: skip
+        for pc in customs:
+            client = PartnerClient(session, url, demo_signer(pc))
+            keys = await client.gateway_keys()
+            pulled = await client.get("/v1/b5/reports?after=0")
+            reports = [r for r in pulled.json()["reports"] if r["week"] == SAMPLE_WEEK]
+            kind, payload = verify_json_envelope(reports[-1]["envelope"], keys)
+            ok = ok and bool(pulled.verified_by) and kind == REPORT_TYPE
+            out.write(f"  {pc.partner.id:<8} pulled {len(reports)} report(s), signature verified; "
+                      f"{summarise_report(json.loads(payload))}\n")  # fmt: skip
+    return ok
 
 
 def _describe(rule: RoutingRule) -> str:

@@ -88,6 +88,9 @@ class World:
         return self.gateway
 
     async def stop(self) -> None:
+        for session in self.sessions:
+            await session.close()
+        self.sessions.clear()
         if self.gateway is not None:
             await self.gateway.stop(grace=1)
             self.gateway = None

@@ -13,8 +13,10 @@ from aiohttp import web
 
 from gateway.adapters.crypto.httpsig import RequestVerifier, content_digest, sign_response
 from gateway.adapters.crypto.keys import SigningKey
-from gateway.domain.partners import ITMATT_FORMAT, Partner
+from gateway.domain.partners import B5_FEED_FORMAT, ITMATT_FORMAT, Partner, PartnerKind
+from gateway.domain.receipts import rfc3339_millis
 from gateway.errors import (
+    BadQuery,
     Forbidden,
     GatewayError,
     MessageConflict,
@@ -24,6 +26,7 @@ from gateway.errors import (
     StoreError,
     UnsupportedMediaType,
 )
+from gateway.feeds import FeedPipeline
 from gateway.formats.hardened import gunzip_bounded
 from gateway.observability import Metrics
 from gateway.pipeline import Pipeline
@@ -34,6 +37,10 @@ from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 XML_TYPES = frozenset({"application/xml", "text/xml"})
+# Which of these fits the partner is the feed mapping's business (a CSV body fails as CSV).
+FEED_TYPES = frozenset(
+    {"text/csv", "application/x-ndjson", "application/jsonl", "application/xml", "text/xml"}
+)
 _CHUNK = 256 * 1024
 
 
@@ -42,6 +49,7 @@ class EdgeDeps:
     """What the edge needs, handed over by the composition root."""
 
     pipeline: Pipeline
+    feeds: FeedPipeline
     verifier: RequestVerifier
     partners: Mapping[str, Partner]  # by partner id
     response_key: Callable[[], SigningKey]  # the gateway's active key, read per response
@@ -67,6 +75,8 @@ def build_app(deps: EdgeDeps) -> web.Application:
     )
     app[DEPS] = deps
     app.router.add_post("/v1/aed/itmatt", submit_itmatt)
+    app.router.add_post("/v1/b5/feeds", submit_feed)
+    app.router.add_get("/v1/b5/reports", pull_reports)
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -241,6 +251,49 @@ async def submit_itmatt(request: web.Request) -> web.Response:
     partner, body, digest = await _submission(request, ITMATT_FORMAT, XML_TYPES)
     result = await request.app[DEPS].pipeline.submit_itmatt(partner, body, digest)
     return _signed(request, result.http_status, result.receipt, "application/json")
+
+
+async def submit_feed(request: web.Request) -> web.Response:
+    """POST /v1/b5/feeds: a customs partner's trend feed in its agreed layout; a signed receipt."""
+    partner, body, digest = await _submission(request, B5_FEED_FORMAT, FEED_TYPES)
+    result = await request.app[DEPS].feeds.submit(partner, body, digest)
+    return _signed(request, result.http_status, result.receipt, "application/json")
+
+
+async def pull_reports(request: web.Request) -> web.Response:
+    """GET /v1/b5/reports?after=CURSOR[&limit=N]: the calling partner's reports, oldest first."""
+    deps = request.app[DEPS]
+    partner = _authenticate(request, b"")
+    deps.limiter.check(partner)
+    if partner.kind is not PartnerKind.CUSTOMS:
+        raise Forbidden(partner.id, "only customs partners receive share reports")
+    after, limit = _cursor(request, "after", 0), min(_cursor(request, "limit", 100), 500)
+    rows = await deps.store.reports_after(partner.id, after, max(limit, 1))
+    doc = {
+        "partner": partner.id,
+        "reports": [
+            {
+                "position": r.position,
+                "reportId": r.report.report_id,
+                "week": r.report.week,
+                "createdAt": rfc3339_millis(r.report.created_at),
+                "envelope": json.loads(r.report.envelope),
+            }
+            for r in rows
+        ],
+        "next": rows[-1].position if rows else after,
+    }
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    return _signed(request, 200, body, "application/json")
+
+
+def _cursor(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadQuery(name, raw)
+    return int(raw)
 
 
 async def jwks(request: web.Request) -> web.Response:

@@ -50,7 +50,7 @@ class PartnerClient:
     async def submit_itmatt(
         self, document: bytes, *, compress: bool = False, verify: bool = True
     ) -> Answer:
-        body = gzip.compress(document) if compress else document
+        body = gzip.compress(document, mtime=0) if compress else document  # same bytes, same digest
         headers = {"Content-Type": "application/xml"}
         if compress:
             headers["Content-Encoding"] = "gzip"
@@ -65,6 +65,17 @@ class PartnerClient:
             method="POST", target_uri=url, headers=signed, body=body, key=self._key
         )
         async with self._session.post(url, data=body, headers=signed) as response:
+            data = await response.read()
+            answer_headers = dict(response.headers)
+            status = response.status
+        keyid = await self._verify(status, answer_headers, data) if verify else None
+        return Answer(status, answer_headers, data, keyid)
+
+    async def get(self, path: str, *, verify: bool = True) -> Answer:
+        """A signed GET (covers @method and @target-uri), e.g. /v1/b5/reports?after=0."""
+        url = self._base + path
+        headers = sign_request(method="GET", target_uri=url, headers={}, body=b"", key=self._key)
+        async with self._session.get(url, headers=headers) as response:
             data = await response.read()
             answer_headers = dict(response.headers)
             status = response.status

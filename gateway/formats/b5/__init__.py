@@ -5,10 +5,10 @@ parse_feed(data, mapping, *, partner, rates) -> ParsedFeed       pure; MessageRe
 value_band(usd) -> str                     the USD band of a value per item
 """
 
-from gateway.formats.b5.bands import BANDS, value_band
 from gateway.formats.b5.feed import ParsedFeed, parse_feed
 from gateway.formats.b5.mapping import FeedKind, FeedMapping, load_mapping
 from gateway.formats.b5.rows import RateLookup, RowOutcome
+from gateway.rules.bands import BANDS, value_band
 
 __all__ = [
     "BANDS",

@@ -35,9 +35,9 @@ from pathlib import Path
 from lxml import etree
 
 from gateway.errors import ConfigError
-from gateway.formats.b5.bands import BANDS
 from gateway.formats.b5.codes import CATEGORIES, CHANNELS, NOT_STATED, chapter_problem
 from gateway.formats.b5.xsd import feed_schema
+from gateway.rules.bands import BANDS
 from gateway.rules.codes import is_country, is_currency
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[3] / "schemas" / "b5"

@@ -27,7 +27,6 @@ from typing import Protocol
 
 from gateway.domain.findings import Finding, error, warning
 from gateway.domain.weeks import iso_week, monday
-from gateway.formats.b5.bands import BANDS, value_band
 from gateway.formats.b5.codes import CATEGORIES, CHANNELS, NOT_STATED, chapter_problem
 from gateway.formats.b5.mapping import (
     PERIOD_END,
@@ -36,6 +35,7 @@ from gateway.formats.b5.mapping import (
     FeedMapping,
     PeriodKind,
 )
+from gateway.rules.bands import BANDS, value_band
 from gateway.rules.codes import is_country
 from gateway.wire.b5_pb2 import TrendObservation
 from gateway.wire.declaration_pb2 import Money

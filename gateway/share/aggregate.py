@@ -1,0 +1,141 @@
+"""Cell attribution of the gateway's own accepted declarations, and incremental cell counts.
+
+A declaration lands in exactly one cell (`cell_of`), counted as `counts_of`. The rules, all
+deterministic and computed from the declaration alone (so a later subtraction removes exactly
+what was added):
+
+- week: the ISO week of the valuation day: `valuation.valued_on` when set, else the posting day
+  (UTC) when posted_at is present, else the day received (UTC);
+- channel: always `POST` (the gateway's own items are postal AED);
+- origin_country: the pieces' origin country when every piece states the same one; otherwise
+  (no pieces, a piece without origin, or pieces that disagree) the sender's address country;
+  `ZZ` when that is empty too;
+- hs_chapter: the first two digits of the first piece's HS code, `00` when it has none;
+- category: the declaration's category, `UNSPECIFIED` when empty;
+- value_band: `valuation.value_band`, `""` when the rate was missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from gateway.domain.weeks import iso_week
+from gateway.ports import CellCounts, CellKey
+from gateway.wire.declaration_pb2 import AMENDMENT, CANCELLATION, ORIGINAL, Declaration
+
+__all__ = ["CHANNEL", "Change", "cell_of", "counts_of", "increments", "merged", "recount"]
+
+CHANNEL = "POST"
+NOT_STATED_COUNTRY = "ZZ"
+NOT_STATED_CHAPTER = "00"
+UNSPECIFIED_CATEGORY = "UNSPECIFIED"
+
+# A journal change: the new accepted record, and the item's previous accepted record (or None).
+Change = tuple[Declaration, Declaration | None]
+
+
+def valuation_day(decl: Declaration) -> date:
+    """The day the home rules were applied for: valued_on, else posting day, else received day."""
+    if decl.valuation.valued_on:
+        return date.fromisoformat(decl.valuation.valued_on)
+    stamp = decl.posted_at if decl.has_posted_at else decl.provenance.received_at
+    return datetime.fromtimestamp(stamp.seconds, tz=UTC).date()
+
+
+def origin_of(decl: Declaration) -> str:
+    """The pieces' common origin country, else the sender's country, else ZZ."""
+    origins = {piece.origin_country for piece in decl.pieces}
+    if len(origins) == 1 and "" not in origins:
+        return origins.pop()
+    return decl.sender.address.country_code or NOT_STATED_COUNTRY
+
+
+def hs_chapter_of(decl: Declaration) -> str:
+    """The first piece's HS chapter (two digits), `00` when not stated."""
+    code = decl.pieces[0].hs_code if decl.pieces else ""
+    return code[:2] if len(code) >= 2 and code[:2].isdigit() else NOT_STATED_CHAPTER
+
+
+def cell_of(decl: Declaration) -> CellKey:
+    """The one cell an accepted declaration is counted in (rules in the module docstring)."""
+    valuation = decl.valuation
+    return CellKey(
+        week=iso_week(valuation_day(decl)),
+        channel=CHANNEL,
+        origin_country=origin_of(decl),
+        hs_chapter=hs_chapter_of(decl),
+        category=decl.category or UNSPECIFIED_CATEGORY,
+        value_band="" if valuation.rate_missing else valuation.value_band,
+    )
+
+
+def counts_of(decl: Declaration) -> CellCounts:
+    """One item's contribution; detections stay 0 (they come from decisions, not declarations)."""
+    valuation = decl.valuation
+    known = not valuation.rate_missing and bool(valuation.value_usd)
+    return CellCounts(
+        items=1,
+        declared_value_usd=Decimal(valuation.value_usd) if known else Decimal(0),
+        de_minimis_items=int(valuation.de_minimis),
+        pre_suspension_items=int(valuation.pre_suspension_de_minimis),
+        detections=0,
+        rate_missing=int(valuation.rate_missing),
+    )
+
+
+def _negated(counts: CellCounts) -> CellCounts:
+    return CellCounts(
+        -counts.items,
+        -counts.declared_value_usd,
+        -counts.de_minimis_items,
+        -counts.pre_suspension_items,
+        -counts.detections,
+        -counts.rate_missing,
+    )
+
+
+def _signed_terms(change: Change) -> list[tuple[Declaration, bool]]:
+    """(declaration, add?) terms of one change: what it adds and what it takes away."""
+    new, previous = change
+    terms: list[tuple[Declaration, bool]] = []
+    if new.function in (AMENDMENT, CANCELLATION) and previous is not None:
+        terms.append((previous, False))
+    if new.function in (ORIGINAL, AMENDMENT):
+        terms.append((new, True))
+    return terms
+
+
+def increments(changes: Iterable[Change]) -> dict[CellKey, CellCounts]:
+    """The cell increments of journal changes, in journal order.
+
+    ORIGINAL adds the new record; AMENDMENT subtracts the previous accepted record and adds the
+    new one; CANCELLATION subtracts the previous one. An AMENDMENT or CANCELLATION without a
+    previous record subtracts nothing. Cells whose net increment is zero are left out. Feeding
+    the journal in any chunks and summing the results equals feeding it at once.
+    """
+    out: dict[CellKey, CellCounts] = {}
+    for change in changes:
+        for decl, add in _signed_terms(change):
+            key, counts = cell_of(decl), counts_of(decl)
+            out[key] = out.get(key, CellCounts()) + (counts if add else _negated(counts))
+    return {key: counts for key, counts in out.items() if counts != CellCounts()}
+
+
+def recount(latest: Iterable[Declaration]) -> dict[CellKey, CellCounts]:
+    """Brute force: the cells of these declarations (the latest non-cancelled of each item)."""
+    out: dict[CellKey, CellCounts] = {}
+    for decl in latest:
+        key = cell_of(decl)
+        out[key] = out.get(key, CellCounts()) + counts_of(decl)
+    return out
+
+
+def merged(*parts: Mapping[CellKey, CellCounts]) -> dict[CellKey, CellCounts]:
+    """The sum of several increments (as a store applies them), zero cells left out."""
+    out: dict[CellKey, CellCounts] = {}
+    for part in parts:
+        for key, counts in part.items():
+            out[key] = out.get(key, CellCounts()) + counts
+    return {key: counts for key, counts in out.items() if counts != CellCounts()}

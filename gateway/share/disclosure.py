@@ -1,0 +1,383 @@
+"""Disclosure control: THE gate every outbound share report passes through (principle 7).
+
+Two guards, both here and nowhere else:
+
+1. **An allow-list of field names.** A table's dimensions and measures, and every key of a report
+   document (`gate`), must be allow-listed aggregate fields; a personal or unknown field (name,
+   address, phone, email, reference, itemId, description, free text …) raises DisclosureError.
+   Dimension values must match their code pattern, so free text cannot ride in a value either.
+
+2. **Small-cell and complementary suppression** (`disclose`). A table is a set of cells (one
+   value per dimension) with additive measures, `items` first. Its published totals are the
+   sums over each requested grouping of dimensions (default: the grand total and the total per
+   value of each single dimension), computed over ALL cells: they are true totals.
+
+   Every published number (cell or total) is a node; a total with a single cell IS that cell's
+   node. For every total P and every finer published level (a grouping with more dimensions, or
+   the cells), P = sum of its children there: an equation. Suppression, to a fixed point:
+
+   - primary: every node with 0 < items < k;
+   - for an equation whose parent is published, its suppressed children must be none, or at
+     least two whose items sum to more than their number (each suppressed node is known to be
+     >= 1, so two suppressed 1s summing to 2 would give both away): otherwise suppress the
+     smallest non-zero published child (with >= 2 items when the suppressed ones are all 1s),
+     and when no child is left, suppress the parent;
+   - for an equation whose parent is suppressed, at least one child must be suppressed (else
+     the parent is the sum of published children): otherwise suppress its smallest non-zero
+     child.
+
+   Suppression only grows, so this terminates. It defeats differencing along any single
+   equation (a published total minus the published cells or totals it is made of); it is not a
+   full linear-programming audit across several equations at once. Only `items` drives
+   suppression; the other measures of a node are published or withheld with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+__all__ = [
+    "ALLOWED_FIELDS",
+    "DIMENSIONS",
+    "MEASURES",
+    "PERSONAL_FIELDS",
+    "Disclosed",
+    "DisclosureError",
+    "Entry",
+    "Number",
+    "Table",
+    "disclose",
+    "gate",
+    "publishable",
+]
+
+Number = int | Decimal
+
+_BANDS = ("0-20", "20-40", "40-100", "100-150", "150-800", "800-2500", "2500+")
+_CODE = r"[A-Z][A-Z_]{0,39}"
+
+# Aggregate dimensions and the pattern each value must match.
+DIMENSIONS: Mapping[str, re.Pattern[str]] = {
+    "week": re.compile(r"\d{4}-W\d{2}"),
+    "channel": re.compile(r"POST|COURIER|UNKNOWN"),
+    "reporter": re.compile(r"[A-Z]{2}"),
+    "originCountry": re.compile(r"[A-Z]{2}"),
+    "hsChapter": re.compile(r"\d{2}"),
+    "category": re.compile(_CODE),
+    "valueBand": re.compile("|".join(re.escape(b) for b in ("", *_BANDS))),
+}
+
+MEASURES = frozenset(
+    {
+        "items",
+        "declaredValueUsd",
+        "deMinimisItems",
+        "preSuspensionItems",
+        "detections",
+        "rateMissing",
+    }
+)
+
+# Every key a report document may hold: dimensions, measures, header, structure, trend stats.
+ALLOWED_FIELDS = frozenset(
+    {
+        *DIMENSIONS,
+        *MEASURES,
+        "reportId",
+        "partner",
+        "generatedAt",
+        "k",
+        "rules",
+        "deMinimis",
+        "preSuspension",
+        "suppression",
+        "cells",
+        "totals",
+        "grand",
+        "byDimension",
+        "byOriginAndChapter",
+        "byReporter",
+        "suppressed",
+        "trends",
+        "baselineWeeks",
+        "threshold",
+        "surges",
+        "drops",
+        "baselineMedian",
+        "mad",
+        "change",
+        "relativeChange",
+        "z",
+        "direction",
+        "combinedView",
+        "ours",
+        "partners",
+    }
+)
+
+# Named so the error says what went wrong; anything else off the allow-list raises too.
+PERSONAL_FIELDS = frozenset(
+    {
+        "name",
+        "businessName",
+        "address",
+        "lines",
+        "city",
+        "region",
+        "postcode",
+        "phone",
+        "email",
+        "reference",
+        "itemId",
+        "declarationId",
+        "description",
+        "comments",
+        "categoryExplanation",
+        "freeText",
+        "sender",
+        "addressee",
+    }
+)
+
+
+class DisclosureError(ValueError):
+    """A report would carry a field or value that is not an allow-listed aggregate."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field!r}: {detail}")
+        self.field = field
+
+
+def _check_field(name: str, allowed: Iterable[str]) -> None:
+    if name in PERSONAL_FIELDS:
+        raise DisclosureError(name, "personal data never leaves in a share report")
+    if name not in allowed:
+        raise DisclosureError(name, "not an allow-listed aggregate field")
+
+
+def gate(doc: object, path: str = "$") -> None:
+    """Raise DisclosureError unless every key anywhere in `doc` is in ALLOWED_FIELDS."""
+    if isinstance(doc, Mapping):
+        for key, value in doc.items():
+            _check_field(str(key), ALLOWED_FIELDS)
+            gate(value, f"{path}.{key}")
+    elif isinstance(doc, list | tuple):
+        for index, value in enumerate(doc):
+            gate(value, f"{path}[{index}]")
+
+
+def publishable(items: int, k: int) -> bool:
+    """A count may be published: 0, or at least k."""
+    return items == 0 or items >= k
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Cells with allow-listed dimensions and additive measures (`items` first, non-negative).
+
+    `totals`: the groupings (tuples of dimension names) whose totals the report publishes;
+    None means the grand total `()` and each single dimension.
+    """
+
+    dimensions: tuple[str, ...]
+    measures: tuple[str, ...]
+    rows: Mapping[tuple[str, ...], tuple[Number, ...]]
+    totals: tuple[tuple[str, ...], ...] | None = None
+
+    def groupings(self) -> tuple[tuple[str, ...], ...]:
+        if self.totals is not None:
+            return self.totals
+        return ((), *((d,) for d in self.dimensions))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A published cell or total: its dimension values and measures (None when suppressed)."""
+
+    key: tuple[str, ...]
+    values: tuple[Number, ...] | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.values is None
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosed:
+    """A table after disclosure control: cells and true totals, suppressed ones withheld."""
+
+    dimensions: tuple[str, ...]
+    measures: tuple[str, ...]
+    k: int
+    cells: tuple[Entry, ...]  # sorted by key
+    totals: tuple[tuple[tuple[str, ...], tuple[Entry, ...]], ...]  # (grouping, its entries)
+
+
+def _check_table(table: Table, k: int) -> None:
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    for name in table.dimensions:
+        _check_field(name, DIMENSIONS)
+    for name in table.measures:
+        _check_field(name, MEASURES)
+    if table.measures[:1] != ("items",):
+        raise ValueError("the first measure of a table must be items")
+    for grouping in table.groupings():
+        for name in grouping:
+            if name not in table.dimensions:
+                raise ValueError(f"total over {grouping}: {name!r} is not a dimension")
+    for key, values in table.rows.items():
+        _check_row(table, key, values)
+
+
+def _check_row(table: Table, key: tuple[str, ...], values: tuple[Number, ...]) -> None:
+    if len(key) != len(table.dimensions) or len(values) != len(table.measures):
+        raise ValueError(f"cell {key} does not match the table's dimensions and measures")
+    for name, value in zip(table.dimensions, key, strict=True):
+        if not DIMENSIONS[name].fullmatch(value):
+            raise DisclosureError(name, f"{value!r} is not a code of this dimension")
+    if not isinstance(values[0], int) or values[0] < 0:
+        raise ValueError(f"cell {key}: items must be a non-negative integer")
+
+
+# One level: a grouping and, per value of it, (node id, the indices of its member cells).
+_Level = tuple[tuple[str, ...], dict[tuple[str, ...], tuple[int, list[int]]]]
+_Equation = tuple[int, tuple[int, ...]]  # (parent node, its children at a finer level)
+
+
+class _Lattice:
+    """The nodes (distinct sets of cells) of a table's cells and totals, and their equations.
+
+    Level 0 is the cells themselves; then one level per published grouping.
+    """
+
+    def __init__(self, table: Table, keys: Sequence[tuple[str, ...]]) -> None:
+        self.items: list[int] = []
+        self._ids: dict[frozenset[int], int] = {}
+        cell_items = [int(table.rows[key][0]) for key in keys]
+        self.levels: list[_Level] = []
+        for grouping in (table.dimensions, *table.groupings()):
+            groups = _group(table.dimensions, grouping, keys)
+            nodes = {value: (self._node(m, cell_items), m) for value, m in groups.items()}
+            self.levels.append((grouping, nodes))
+        self.equations = self._equations()
+
+    def _node(self, members: list[int], cell_items: Sequence[int]) -> int:
+        frozen = frozenset(members)
+        if frozen not in self._ids:
+            self._ids[frozen] = len(self.items)
+            self.items.append(sum(cell_items[i] for i in members))
+        return self._ids[frozen]
+
+    def _equations(self) -> list[_Equation]:
+        seen: set[_Equation] = set()
+        out: list[_Equation] = []
+        for coarse, parents in self.levels:
+            for fine, nodes in self.levels:
+                if not set(coarse) < set(fine):
+                    continue
+                where = [fine.index(d) for d in coarse]
+                children: dict[tuple[str, ...], set[int]] = {}
+                for value, (node, _) in nodes.items():
+                    children.setdefault(tuple(value[i] for i in where), set()).add(node)
+                for value, (parent, _) in parents.items():
+                    equation = (parent, tuple(sorted(children[value])))
+                    if equation[1] != (parent,) and equation not in seen:
+                        seen.add(equation)
+                        out.append(equation)
+        return out
+
+
+def _group(
+    dims: Sequence[str], grouping: Sequence[str], keys: Sequence[tuple[str, ...]]
+) -> dict[tuple[str, ...], list[int]]:
+    """The indices of the cells per value of `grouping` (in key order)."""
+    where = [list(dims).index(d) for d in grouping]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(tuple(key[i] for i in where), []).append(index)
+    return groups
+
+
+def _smallest(
+    children: Iterable[int], hidden: set[int], items: Sequence[int], least: int
+) -> int | None:
+    """The published child with the fewest items (at least `least`); ties by node order."""
+    candidates = [c for c in children if c not in hidden and items[c] >= least]
+    return min(candidates, key=lambda c: (items[c], c), default=None)
+
+
+def _repair(equation: _Equation, hidden: set[int], items: Sequence[int]) -> int | None:
+    """The node to suppress next so this equation gives nothing away, or None when it is safe."""
+    parent, children = equation
+    shut = [c for c in children if c in hidden]
+    if parent in hidden:
+        return None if shut else _smallest(children, hidden, items, 1)
+    if not shut or (len(shut) >= 2 and sum(items[c] for c in shut) > len(shut)):
+        return None
+    pick = _smallest(children, hidden, items, 2 if len(shut) >= 2 else 1)
+    return parent if pick is None else pick
+
+
+def _suppress(items: Sequence[int], equations: Sequence[_Equation], k: int) -> set[int]:
+    """Primary suppression, then complementary suppression to a fixed point (a worklist)."""
+    hidden = {node for node, count in enumerate(items) if 0 < count < k}
+    touching: dict[int, list[int]] = {}
+    for index, (parent, children) in enumerate(equations):
+        for node in (parent, *children):
+            touching.setdefault(node, []).append(index)
+    queue = deque(range(len(equations)))
+    queued = set(queue)
+    while queue:
+        index = queue.popleft()
+        queued.discard(index)
+        chosen = _repair(equations[index], hidden, items)
+        if chosen is None:
+            continue
+        hidden.add(chosen)
+        for again in touching[chosen]:
+            if again not in queued:
+                queued.add(again)
+                queue.append(again)
+    return hidden
+
+
+def _sum(rows: Iterable[tuple[Number, ...]], width: int) -> tuple[Number, ...]:
+    totals: list[Number] = [0] * width
+    for values in rows:
+        totals = [a + b for a, b in zip(totals, values, strict=True)]
+    return tuple(totals)
+
+
+def disclose(table: Table, k: int) -> Disclosed:
+    """The table with every cell and total published only when no single equation reveals it.
+
+    Raises DisclosureError for a field or value off the allow-list, ValueError for a malformed
+    table or k < 1. Deterministic: the same table gives the same result.
+    """
+    _check_table(table, k)
+    keys = sorted(table.rows)
+    lattice = _Lattice(table, keys)
+    hidden = _suppress(lattice.items, lattice.equations, k)
+    width = len(table.measures)
+
+    def entry(value: tuple[str, ...], node: int, members: list[int]) -> Entry:
+        if node in hidden:
+            return Entry(value, None)
+        return Entry(value, _sum((table.rows[keys[i]] for i in members), width))
+
+    levels = [
+        (grouping, tuple(entry(value, *nodes[value]) for value in sorted(nodes)))
+        for grouping, nodes in lattice.levels
+    ]
+    return Disclosed(
+        dimensions=table.dimensions,
+        measures=table.measures,
+        k=k,
+        cells=levels[0][1],
+        totals=tuple(levels[1:]),
+    )

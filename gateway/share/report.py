@@ -1,0 +1,299 @@
+"""The share report for one customs partner and ISO week: a JSON-ready document, and its bytes.
+
+Shape (top level): reportId, partner, week, reporter (the home country), generatedAt, k, rules
+(notes on de minimis counting and suppression), cells, totals, trends and, only when the
+partner's agreement grants it, combinedView. Counts are JSON integers; money is a decimal string
+in USD with two places ("1234.50"); trend statistics are decimal strings; never a float.
+
+Everything our own cells contribute passes `disclosure.disclose` once (cells, their totals, the
+(origin, HS chapter) totals the trends and the combined view repeat), partners' observations pass
+it as a table of their own, and the finished document passes `disclosure.gate`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from gateway.domain.partners import ShareAgreement
+from gateway.domain.weeks import trailing
+from gateway.ports import CellCounts, CellKey
+from gateway.share.disclosure import Disclosed, Entry, Number, Table, disclose, gate, publishable
+from gateway.share.trends import Trend, TrendConfig, flagged, trends
+from gateway.wire.b5_pb2 import TrendObservation
+
+__all__ = ["CELL_DIMENSIONS", "CELL_MEASURES", "build_report", "report_bytes"]
+
+Json = dict[str, object]
+
+CELL_DIMENSIONS = ("week", "channel", "originCountry", "hsChapter", "category", "valueBand")
+CELL_MEASURES = (
+    "items",
+    "declaredValueUsd",
+    "deMinimisItems",
+    "preSuspensionItems",
+    "detections",
+    "rateMissing",
+)
+PAIR = ("originCountry", "hsChapter")
+CELL_TOTALS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("channel",),
+    ("originCountry",),
+    ("hsChapter",),
+    ("category",),
+    ("valueBand",),
+    PAIR,
+)
+OBSERVATION_DIMENSIONS = ("week", "reporter", "originCountry", "hsChapter")
+OBSERVATION_MEASURES = ("items", "declaredValueUsd", "deMinimisItems", "detections", "rateMissing")
+MONEY = frozenset({"declaredValueUsd"})
+DEFAULT_TRENDS = TrendConfig()
+_CENTS = Decimal("0.01")
+_STAT = Decimal("0.0001")
+
+
+def _rules(home_country: str, k: int) -> Json:
+    return {
+        "deMinimis": (
+            f"deMinimisItems: items under the de minimis rule of {home_country} in force on each "
+            "item's posting day (the day received when not posted)"
+        ),
+        "preSuspension": (
+            "preSuspensionItems: items that would have qualified under the last rule before a "
+            "suspension (trend continuity)"
+        ),
+        "suppression": (
+            f"a cell or total with fewer than {k} items is suppressed, and further cells or "
+            "totals are suppressed so that no suppressed one follows by subtraction"
+        ),
+        "totals": "totals are true totals over every cell, suppressed cells included",
+    }
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _money(value: Number) -> str:
+    return str(Decimal(value).quantize(_CENTS, rounding=ROUND_HALF_EVEN))
+
+
+def _stat(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(_STAT, rounding=ROUND_HALF_EVEN))
+
+
+def _measures(names: Sequence[str], values: Sequence[Number]) -> Json:
+    return {
+        name: _money(value) if name in MONEY else int(value)
+        for name, value in zip(names, values, strict=True)
+    }
+
+
+def _entry(dims: Sequence[str], measures: Sequence[str], entry: Entry) -> Json:
+    """One cell or total: its dimension values, then measures or `suppressed: true`."""
+    out: Json = dict(zip(dims, entry.key, strict=True))
+    if entry.values is None:
+        out["suppressed"] = True
+    else:
+        out |= _measures(measures, entry.values)
+        out["suppressed"] = False
+    return out
+
+
+def _level(disclosed: Disclosed, grouping: tuple[str, ...]) -> tuple[Entry, ...]:
+    return next(entries for g, entries in disclosed.totals if g == grouping)
+
+
+# -- our own cells ----------------------------------------------------------------------------
+
+
+def _cell_row(counts: CellCounts) -> tuple[Number, ...]:
+    return (
+        counts.items,
+        counts.declared_value_usd,
+        counts.de_minimis_items,
+        counts.pre_suspension_items,
+        counts.detections,
+        counts.rate_missing,
+    )
+
+
+def cell_table(week: str, cells: Mapping[CellKey, CellCounts]) -> Table:
+    """The week's own cells (other weeks and all-zero cells left out) as a disclosure table."""
+    rows: dict[tuple[str, ...], tuple[Number, ...]] = {
+        (k.week, k.channel, k.origin_country, k.hs_chapter, k.category, k.value_band): _cell_row(c)
+        for k, c in cells.items()
+        if k.week == week and c != CellCounts()
+    }
+    return Table(CELL_DIMENSIONS, CELL_MEASURES, rows, CELL_TOTALS)
+
+
+def _totals(disclosed: Disclosed) -> Json:
+    def render(grouping: tuple[str, ...]) -> list[Json]:
+        return [_entry(grouping, CELL_MEASURES, e) for e in _level(disclosed, grouping)]
+
+    grand = _level(disclosed, ())
+    return {
+        "grand": _entry((), CELL_MEASURES, grand[0] if grand else Entry((), (0,) * 6)),
+        "byDimension": {g[0]: render(g) for g in CELL_TOTALS if len(g) == 1},
+        "byOriginAndChapter": render(PAIR),
+    }
+
+
+# -- trends -----------------------------------------------------------------------------------
+
+
+def _trend(trend: Trend, pairs: Mapping[tuple[str, ...], Entry], k: int) -> Json:
+    """A flagged pair; its numbers only when this week's pair total is published and the
+    baseline median counts 0 or at least k items (z and change would give the count away)."""
+    out: Json = {
+        "originCountry": trend.origin_country,
+        "hsChapter": trend.hs_chapter,
+        "direction": str(trend.direction),
+    }
+    entry = pairs.get((trend.origin_country, trend.hs_chapter))
+    hidden = entry is not None and entry.suppressed
+    median_ok = trend.median == 0 or trend.median >= k
+    if hidden or not median_ok or not publishable(trend.items, k):
+        return out | {"suppressed": True}
+    return out | {
+        "items": trend.items,
+        "baselineMedian": _stat(trend.median),
+        "mad": _stat(trend.mad),
+        "change": _stat(trend.change),
+        "relativeChange": _stat(trend.relative_change),
+        "z": _stat(trend.z),
+        "suppressed": False,
+    }
+
+
+def _trends(
+    week: str,
+    cells: Mapping[CellKey, CellCounts],
+    history: Mapping[str, Mapping[CellKey, CellCounts]],
+    disclosed: Disclosed,
+    config: TrendConfig,
+) -> Json:
+    pairs = {e.key: e for e in _level(disclosed, PAIR)}
+    surges, drops = flagged(trends(week, cells, history, config))
+    return {
+        "baselineWeeks": trailing(week, config.weeks),
+        "threshold": str(config.threshold),
+        "surges": [_trend(t, pairs, disclosed.k) for t in surges],
+        "drops": [_trend(t, pairs, disclosed.k) for t in drops],
+    }
+
+
+# -- combined view ----------------------------------------------------------------------------
+
+
+def observation_table(week: str, observations: Iterable[TrendObservation]) -> Table:
+    """Partners' observations of the week per (reporter, origin, HS chapter), in USD."""
+    rows: dict[tuple[str, ...], tuple[Number, ...]] = {}
+    for o in observations:
+        if o.period != week:
+            continue
+        usd = Decimal(o.declared_value_usd) if o.declared_value_usd else Decimal(0)
+        missing = o.items if o.rate_missing or not o.declared_value_usd else 0
+        row: tuple[Number, ...] = (o.items, usd, o.de_minimis_items, o.detections, missing)
+        key = (week, o.reporter, o.origin_country, o.hs_chapter)
+        before: tuple[Number, ...] = rows.get(key, (0, Decimal(0), 0, 0, 0))
+        rows[key] = tuple(a + b for a, b in zip(before, row, strict=True))
+    return Table(OBSERVATION_DIMENSIONS, OBSERVATION_MEASURES, rows, (("reporter",),))
+
+
+def _combined(week: str, ours: Disclosed, observations: Iterable[TrendObservation], k: int) -> Json:
+    """Our (origin, HS chapter) totals (as disclosed above) beside each partner's, per pair."""
+    theirs = disclose(observation_table(week, observations), k)
+    own = {e.key: e for e in _level(ours, PAIR)}
+    by_pair: dict[tuple[str, ...], list[Json]] = {}
+    for cell in theirs.cells:
+        entry = _entry(("reporter",), OBSERVATION_MEASURES, Entry(cell.key[1:2], cell.values))
+        by_pair.setdefault(cell.key[2:], []).append(entry)
+    zero = Entry((), (0, Decimal(0), 0, 0, 0, 0))
+    rows = [
+        {
+            "originCountry": pair[0],
+            "hsChapter": pair[1],
+            "ours": _entry((), CELL_MEASURES, Entry((), own[pair].values) if pair in own else zero),
+            "partners": by_pair.get(pair, []),
+        }
+        for pair in sorted(set(own) | set(by_pair))
+    ]
+    by_reporter = [
+        _entry(("reporter",), OBSERVATION_MEASURES, e) for e in _level(theirs, ("reporter",))
+    ]
+    return {
+        "week": week,
+        "cells": rows,
+        "totals": {"byReporter": by_reporter},
+    }
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def _timestamp(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError("generated_at must be timezone-aware")
+    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_report(
+    *,
+    partner: str,
+    agreement: ShareAgreement,
+    week: str,
+    home_country: str,
+    cells: Mapping[CellKey, CellCounts],
+    history: Mapping[str, Mapping[CellKey, CellCounts]],
+    observations: Sequence[TrendObservation],
+    generated_at: datetime,
+    report_id: str,
+    trend_config: TrendConfig = DEFAULT_TRENDS,
+) -> Json:
+    """The report document (JSON-ready; see the module docstring), gated for disclosure.
+
+    `cells`: our cells of `week` (cells of other weeks are ignored); `history`: our cells per
+    trailing ISO week; `observations`: partners' feeds (those of `week` are shown, and only when
+    `agreement.combined_view`). Same inputs, same document. Raises DisclosureError if a field or
+    value is not an allow-listed aggregate.
+    """
+    disclosed = disclose(cell_table(week, cells), agreement.k)
+    doc: Json = {
+        "reportId": report_id,
+        "partner": partner,
+        "week": week,
+        "reporter": home_country,
+        "generatedAt": _timestamp(generated_at),
+        "k": agreement.k,
+        "rules": _rules(home_country, agreement.k),
+        "cells": [_entry(CELL_DIMENSIONS, CELL_MEASURES, e) for e in disclosed.cells],
+        "totals": _totals(disclosed),
+        "trends": _trends(week, cells, history, disclosed, trend_config),
+    }
+    if agreement.combined_view:
+        doc["combinedView"] = _combined(week, disclosed, observations, agreement.k)
+    gate(doc)
+    return doc
+
+
+def _check_json(value: object) -> None:
+    """Only str, int, bool, None, dicts and lists: never a float or a Decimal."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item)
+    elif value is not None and not isinstance(value, str | int):
+        raise TypeError(f"{value!r} ({type(value).__name__}) may not appear in a report")
+
+
+def report_bytes(doc: Mapping[str, object]) -> bytes:
+    """Canonical JSON: sorted keys, compact separators, UTF-8; the bytes that are signed."""
+    gate(doc)
+    _check_json(dict(doc))
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,98 @@
+"""Share reports: built per customs partner and ISO week from the cells, signed, stored, queued.
+
+The same signed bytes are served to pull requests (`GET /v1/b5/reports`) and pushed from the
+outbox to partners that name an endpoint. Everything that leaves passes through
+`gateway.share.report.build_report`, whose disclosure control is the one gate for personal data
+and small cells.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from gateway.adapters.crypto.dsse import DsseSigner, sign_json_envelope
+from gateway.domain.partners import Partner, PartnerKind
+from gateway.domain.weeks import trailing
+from gateway.ports import CellCounts, CellKey, Clock, ReportRecord, Store
+from gateway.share.report import build_report, report_bytes
+from gateway.wire.b5_pb2 import TrendObservation
+
+log = logging.getLogger(__name__)
+REPORT_TYPE = "application/vnd.aedgw.b5-report.v1+json"
+TRAILING_WEEKS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    position: int
+    report: ReportRecord
+    queued: bool  # an outbox row waits to push it
+
+
+class ShareService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        signer: DsseSigner,
+        clock: Clock,
+        partners: Mapping[str, Partner],
+        home_country: str,
+    ) -> None:
+        self._store, self._signer, self._clock = store, signer, clock
+        self._partners, self._home = partners, home_country
+
+    def recipients(self, only: Iterable[str] | None = None) -> list[Partner]:
+        wanted = set(only) if only is not None else None
+        return [
+            p
+            for p in self._partners.values()
+            if p.kind is PartnerKind.CUSTOMS
+            and p.share is not None
+            and (wanted is None or p.id in wanted)
+        ]
+
+    async def build(self, week: str, only: Iterable[str] | None = None) -> list[Built]:
+        """Build, sign and store this week's report for each customs partner (or `only` those)."""
+        history_weeks = trailing(week, TRAILING_WEEKS)
+        cells = await self._store.cells([week, *history_weeks])
+        by_week: dict[str, dict[CellKey, CellCounts]] = {w: {} for w in [week, *history_weeks]}
+        for key, counts in cells.items():
+            by_week[key.week][key] = counts
+        observations = [
+            TrendObservation.FromString(o.record) for o in await self._store.observations([week])
+        ]
+        built = []
+        for partner in self.recipients(only):
+            assert partner.share is not None
+            report_id = str(uuid.uuid4())
+            now = self._clock.now()
+            doc = build_report(
+                partner=partner.id,
+                agreement=partner.share,
+                week=week,
+                home_country=self._home,
+                cells=by_week[week],
+                history={w: by_week[w] for w in history_weeks},
+                observations=observations,
+                generated_at=now,
+                report_id=report_id,
+            )
+            envelope = sign_json_envelope(self._signer, REPORT_TYPE, report_bytes(doc))
+            record = ReportRecord(report_id, partner.id, week, now, envelope)
+            queued = bool(partner.share.push_url)
+            position = await self._store.add_report(record, push=queued)
+            log.info(
+                "share report built",
+                extra={
+                    "partner": partner.id,
+                    "week": week,
+                    "report_id": report_id,
+                    "queued": queued,
+                },
+            )
+            built.append(Built(position, record, queued))
+        return built

@@ -1,0 +1,278 @@
+"""B5 exchange end to end: partner feeds in, signed reports pulled and pushed, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from gateway.adapters.crypto.dsse import verify_json_envelope
+from gateway.adapters.crypto.httpsig import RequestVerifier, sign_request, verify_response
+from gateway.adapters.crypto.jwk import keys_from_jwks
+from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
+from gateway.config import ShareSettings
+from gateway.sharing import REPORT_TYPE
+from tests.e2e.conftest import PartnerKit, World, make_settings
+from tests.e2e.helpers import document, items
+
+pytestmark = pytest.mark.slow
+REPO_PARTNERS = Path(__file__).resolve().parents[2] / "partners"
+
+FEEDS = {
+    "au-abf": (
+        "text/csv",
+        (
+            b"week_start,week_end,origin,hs2,category,value_band_aud,parcels,declared_value_aud,"
+            b"detections\n"
+            b"2026-11-16,2026-11-22,CN,61,SALE_OF_GOODS,0-1000,18234,402118.55,41\n"
+            b"2026-11-16,2026-11-22,XX,61,SALE_OF_GOODS,0-1000,10,100.00,0\n"
+            b"2026-11-16,2026-11-22,CN,62,GIFT,0-1000,twelve,100.00,0\n"
+            b"2026-11-16,2026-11-22,GB,95,GIFT,0-1000,120,3400.10,1\n"
+        ),
+    ),
+    "ca-cbsa": (
+        "application/x-ndjson",
+        (
+            b'{"period":{"from":"2026-11-16","to":"2026-11-22"},"mode":"POSTAL","origin_country":"CN",'
+            b'"hs_chapter":"61","type":"SALE","shipments":5120,"value_cad":"93011.20","seizures":7}\n'
+            b'{"period":{"from":"2026-11-16","to":"2026-11-22"},"mode":"POSTAL","origin_country":"CN",'
+            b'"hs_chapter":"61","type":"SALE","shipments":5120,"value_cad":"not a number",'
+            b'"seizures":7}\n'
+        ),
+    ),
+    "gb-bf": (
+        "application/xml",
+        (
+            b'<lowValueReport xmlns="urn:gb-bf:lowvalue:1" week="2026-W47">\n'
+            b'  <row origin="CN" chapter="61" category="SALE_OF_GOODS" channel="POST" count="7311" '
+            b'valueGBP="150233.10" detections="12"/>\n'
+            b'  <row origin="QQ" chapter="61" category="SALE_OF_GOODS" channel="POST" count="1" '
+            b'valueGBP="1.00" detections="0"/>\n'
+            b"</lowValueReport>\n"
+        ),
+    ),
+}
+EXPECTED = {"au-abf": (2, [3, 4]), "ca-cbsa": (1, [2]), "gb-bf": (1, [3])}  # accepted, bad rows
+
+
+def customs_partner(root: Path, pid: str, *, push_url: str = "") -> PartnerKit:
+    """The repository's customs partner folder (its real mapping) with a fresh test key."""
+    folder = root / pid
+    shutil.copytree(REPO_PARTNERS / pid, folder)
+    key = SigningKey(f"{pid}-test", "ed25519", generate_private_key("ed25519"))
+    write_public_key(folder / "keys" / "test.pem", key.public_key())
+    text = (folder / "partner.toml").read_text()
+    text = re.sub(r"^\[\[keys\]\].*?(?=^\[|\Z)", "", text, flags=re.DOTALL | re.MULTILINE)
+    if push_url:
+        text = text.replace("[share]\n", f'[share]\npush_url = "{push_url}"\n')
+    text += f'\n[[keys]]\nid = "{key.keyid}"\nalg = "ed25519"\npublic_key = "keys/test.pem"\n'
+    (folder / "partner.toml").write_text(text)
+    return PartnerKit(pid, "", "", key)
+
+
+@pytest.fixture
+async def b5(
+    tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
+) -> AsyncIterator[World]:
+    root, partners = partners_dir
+    for pid in FEEDS:
+        partners[pid] = customs_partner(root, pid)
+    world = World(make_settings(tmp_path, root), partners)
+    await world.start()
+    yield world
+    for session in world.sessions:
+        await session.close()
+    await world.stop()
+
+
+@pytest.mark.parametrize("pid", sorted(FEEDS))
+async def test_each_partner_feed_layout_is_accepted_row_by_row_and_idempotent(
+    b5: World, pid: str
+) -> None:
+    media, body = FEEDS[pid]
+    client = await b5.client(pid)
+    answer = await client.post("/v1/b5/feeds", body, {"Content-Type": media})
+    assert answer.status == 202, answer.body
+    receipt = answer.json()
+    accepted, bad_rows = EXPECTED[pid]
+    assert receipt["accepted"] == accepted
+    assert [r["row"] for r in receipt["rows"] if r["status"] == "REJECTED"] == bad_rows
+    assert all(r["findings"][0]["code"] for r in receipt["rows"] if r["status"] == "REJECTED")
+    again = await client.post("/v1/b5/feeds", body, {"Content-Type": media})
+    assert (again.status, again.body) == (200, answer.body)
+    stored = await b5.running.store.observations(["2026-W47"])
+    assert len(stored) == accepted
+    assert all(o.partner == pid for o in stored)
+
+
+async def test_a_post_may_not_submit_feeds_and_a_customs_partner_may_not_submit_itmatt(
+    b5: World,
+) -> None:
+    gb = await b5.client("gb-royal-mail")
+    media, body = FEEDS["au-abf"]
+    assert (await gb.post("/v1/b5/feeds", body, {"Content-Type": media})).status == 403
+    au = await b5.client("au-abf")
+    itmatt = document("AU-1", "GBA", items(1, "GB", seed=1))
+    assert (await au.submit_itmatt(itmatt)).status == 403
+
+
+async def _own_items(world: World, n: int = 60) -> None:
+    gb = await world.client("gb-royal-mail")
+    answer = await gb.submit_itmatt(document("GBA-B5", "GBA", items(n, "GB", seed=77)))
+    assert answer.status == 202
+
+
+async def _pull(
+    world: World, pid: str, after: int = 0
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    url = f"{world.http_url}/v1/b5/reports?after={after}"
+    headers = sign_request(
+        method="GET", target_uri=url, headers={}, body=b"", key=world.partners[pid].key
+    )
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        body = await response.read()
+        return response.status, json.loads(body), dict(response.headers) | {"_body": body.decode()}
+
+
+async def test_a_report_is_built_signed_suppressed_and_pulled_by_its_partner(b5: World) -> None:
+    await _own_items(b5)
+    media, body = FEEDS["gb-bf"]
+    await (await b5.client("gb-bf")).post("/v1/b5/feeds", body, {"Content-Type": media})
+    gateway = b5.running
+    await gateway.aggregator.catch_up()  # the background worker may already have folded them
+    store = gateway.store
+    assert await store.aggregation_position() == await store.last_position()
+    cells = await store.cells(["2026-W47", "2026-W48"])
+    assert sum(c.items for c in cells.values()) == 60
+    built = await gateway.share.build("2026-W48")
+    assert {b.report.partner for b in built} == set(FEEDS)
+
+    status, doc, headers = await _pull(b5, "gb-bf")
+    assert status == 200
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{b5.http_url}/.well-known/jwks.json") as response,
+    ):
+        keys = keys_from_jwks(await response.json(content_type=None))
+    raw = headers.pop("_body").encode()
+    verify_response(status=200, headers=headers, body=raw, keys=keys)
+    reports: list[dict[str, Any]] = doc["reports"]
+    [entry] = [r for r in reports if r["week"] == "2026-W48"]
+    kind, payload = verify_json_envelope(entry["envelope"], keys)
+    assert kind == REPORT_TYPE
+    report = json.loads(payload)
+    assert report["partner"] == "gb-bf"
+    assert report["week"] == "2026-W48"
+    assert "combinedView" in report  # gb-bf's agreement grants it
+    text = payload.decode()
+    for personal in ("Ellen", "Jordan", "Leeds", "Denver", "@", "RR"):
+        assert personal not in text
+    assert all(c["suppressed"] or c["items"] >= report["k"] for c in report["cells"])
+    # nothing new after the cursor
+    status, later, _ = await _pull(b5, "gb-bf", after=int(doc["next"]))
+    assert later["reports"] == []
+    # another partner sees only its own reports
+    _, other, _ = await _pull(b5, "au-abf")
+    assert all(r["reportId"] != entry["reportId"] for r in other["reports"])
+
+
+async def test_reports_are_refused_to_posts_and_to_unsigned_requests(b5: World) -> None:
+    status, _, _ = await _pull(b5, "gb-royal-mail")
+    assert status == 403
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{b5.http_url}/v1/b5/reports") as response,
+    ):
+        assert response.status == 401
+
+
+class PartnerEndpoint:
+    """A customs partner's report endpoint on loopback, verifying what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append(body)
+        self.requests.append((str(request.url), dict(request.headers), body))
+        return web.Response(status=204)
+
+    async def start(self, port: int) -> None:
+        app = web.Application()
+        app.router.add_post("/b5/reports", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_an_unreachable_partner_receives_every_report_once_it_is_back_across_a_restart(
+    tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
+) -> None:
+    root, partners = partners_dir
+    port = _free_port()
+    partners["ca-cbsa"] = customs_partner(
+        root, "ca-cbsa", push_url=f"http://127.0.0.1:{port}/b5/reports"
+    )
+    fast = ShareSettings(push_first_backoff_s=0.2, push_max_backoff_s=0.5, push_lease_s=2)
+    world = World(make_settings(tmp_path, root, share=fast), partners)
+    await world.start()
+    try:
+        await _own_items(world)
+        await world.running.aggregator.catch_up()
+        built = await world.running.share.build("2026-W48")
+        built += await world.running.share.build("2026-W47")
+        assert len(built) == 2
+        for _ in range(100):  # the pusher tries, and fails: nobody listens yet
+            pending = await world.running.store.outbox()
+            if pending and all(d.attempts >= 1 for d in pending):
+                break
+            await asyncio.sleep(0.1)
+        assert {b.report.report_id for b in built} <= {d.report.report_id for d in pending}
+        assert all(d.attempts >= 1 for d in pending)
+    finally:
+        await world.stop()
+
+    endpoint = PartnerEndpoint()
+    await endpoint.start(port)
+    restarted = World(make_settings(tmp_path, root, share=fast), partners)
+    await restarted.start()
+    try:
+        for _ in range(100):
+            if len(endpoint.received) >= len(pending):
+                break
+            await asyncio.sleep(0.1)
+        keys = restarted.running.keyring.public_keys()
+        delivered = [json.loads(verify_json_envelope(b, keys)[1]) for b in endpoint.received]
+        assert {d["reportId"] for d in delivered} == {p.report.report_id for p in pending}
+        assert {"2026-W47", "2026-W48"} <= {d["week"] for d in delivered}
+        verifier = RequestVerifier(keys.get, window_s=300)
+        for url, headers, body in endpoint.requests:  # each push is signed by the gateway
+            assert verifier.verify("POST", url, headers, body, datetime.now(UTC)).owner == "gateway"
+        assert await restarted.running.store.outbox() == []
+    finally:
+        await restarted.stop()
+        await endpoint.stop()
