@@ -59,6 +59,10 @@ async def test_consumers_receive_exactly_their_routed_records_verified_with_publ
         assert result.failed == 0
         assert result.verified == len(expected)
         assert {d.provenance.partner for d in declarations} <= set(accepted.values())
+        for d in declarations:  # every routed record carries its valuation (home: US)
+            v = d.valuation
+            assert (v.home_country, v.rule_id) == ("US", "US-EO14324")
+            assert v.rate_missing or v.value_band
     everything = await drain(world.grpc_target, "analytics")
     assert everything.received == 0  # all acknowledged: nothing is sent twice after a clean ack
 
