@@ -8,6 +8,7 @@ an hour of work, a restart resumes where it stopped, and two replicas never coun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from gateway.domain.messages import ItemFunction
@@ -56,9 +57,15 @@ class Aggregator:
         return declaration_of(earlier[-1]) if earlier else None
 
     async def run(
-        self, notifier: JournalNotifier, stop: asyncio.Event, poll_s: float = 2.0
+        self,
+        notifier: JournalNotifier,
+        stop: asyncio.Event,
+        *,
+        poll_s: float = 2.0,
+        batch_s: float = 1.0,
     ) -> None:
-        """Fold as records arrive (woken by commits, or every `poll_s` for other replicas')."""
+        """Fold as records arrive: woken by commits (or every `poll_s`, for other replicas'),
+        then waiting `batch_s` so a busy journal is folded in batches, not message by message."""
         seen = 0
         while not stop.is_set():
             try:
@@ -66,4 +73,6 @@ class Aggregator:
             except StoreError:
                 log.warning("aggregation paused: store unavailable", exc_info=True)
             seen = max(seen, notifier.latest)
-            await notifier.wait_beyond(seen, timeout=poll_s)
+            if await notifier.wait_beyond(seen, timeout=poll_s):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), batch_s)

@@ -216,7 +216,7 @@ class Gateway:
         self._tasks += [
             asyncio.create_task(self._watch_lag(), name="feed-lag"),
             asyncio.create_task(self.aggregator.run(self.notifier, self._stopping), name="cells"),
-            asyncio.create_task(self.pusher.run(self._stopping, interval_s=0.5), name="push"),
+            asyncio.create_task(self.pusher.run(self._stopping, interval_s=1.0), name="push"),
             asyncio.create_task(self._build_reports(), name="reports"),
         ]
         log.info(
