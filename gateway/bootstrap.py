@@ -51,6 +51,7 @@ from gateway.observability import Metrics
 from gateway.pipeline import Pipeline, SystemClock
 from gateway.ports import Store, StoredReport
 from gateway.rules.valuation import default_rates, valuer
+from gateway.share.trends import TrendConfig
 from gateway.sharing import ShareService
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class Gateway:
             clock=self.clock,
             partners=self.partners,
             home_country=settings.home_country,
+            trends=TrendConfig(threshold=settings.share.trend_threshold),
         )
         self.pusher = ReportPusher(
             store=self.store,

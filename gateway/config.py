@@ -80,6 +80,7 @@ class ShareSettings:
     push_first_backoff_s: float = 5.0  # a failed push is retried after this, doubling
     push_max_backoff_s: float = 3600.0  # … up to this (a partner down for hours is retried hourly)
     push_lease_s: float = 60.0  # a delivery claimed by a replica is its own for this long
+    trend_threshold: Decimal = Decimal("3.5")  # |robust z| at which a surge or drop is listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,13 +222,22 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
 
 def _share_settings(r: _Reader) -> ShareSettings:
     r.reject_unknown(
-        {"build_every_s", "push_first_backoff_s", "push_max_backoff_s", "push_lease_s"}
-    )
+        {"build_every_s", "push_first_backoff_s", "push_max_backoff_s", "push_lease_s",
+         "trend_threshold"}
+    )  # fmt: skip
+    threshold = r.get("trend_threshold", str, "3.5")
+    try:
+        trend_threshold = Decimal(threshold)
+    except InvalidOperation as exc:
+        raise r.fail("trend_threshold", f"{threshold!r} is not a decimal", 'e.g. "3.5"') from exc
+    if not trend_threshold.is_finite() or trend_threshold <= 0:
+        raise r.fail("trend_threshold", "must be a positive decimal", 'e.g. "3.5"')
     return ShareSettings(
         build_every_s=_positive(r, "build_every_s", 3600),
         push_first_backoff_s=_positive_number(r, "push_first_backoff_s", 5.0),
         push_max_backoff_s=_positive_number(r, "push_max_backoff_s", 3600.0),
         push_lease_s=_positive_number(r, "push_lease_s", 60.0),
+        trend_threshold=trend_threshold,
     )
 
 

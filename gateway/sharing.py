@@ -17,12 +17,12 @@ from gateway.adapters.crypto.dsse import DsseSigner, sign_json_envelope
 from gateway.domain.partners import Partner, PartnerKind
 from gateway.domain.weeks import trailing
 from gateway.ports import CellCounts, CellKey, Clock, ReportRecord, Store
-from gateway.share.report import build_report, report_bytes
+from gateway.share.report import DEFAULT_TRENDS, build_report, report_bytes
+from gateway.share.trends import TrendConfig
 from gateway.wire.b5_pb2 import TrendObservation
 
 log = logging.getLogger(__name__)
 REPORT_TYPE = "application/vnd.aedgw.b5-report.v1+json"
-TRAILING_WEEKS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +41,10 @@ class ShareService:
         clock: Clock,
         partners: Mapping[str, Partner],
         home_country: str,
+        trends: TrendConfig = DEFAULT_TRENDS,
     ) -> None:
         self._store, self._signer, self._clock = store, signer, clock
-        self._partners, self._home = partners, home_country
+        self._partners, self._home, self._trends = partners, home_country, trends
 
     def recipients(self, only: Iterable[str] | None = None) -> list[Partner]:
         wanted = set(only) if only is not None else None
@@ -57,7 +58,7 @@ class ShareService:
 
     async def build(self, week: str, only: Iterable[str] | None = None) -> list[Built]:
         """Build, sign and store this week's report for each customs partner (or `only` those)."""
-        history_weeks = trailing(week, TRAILING_WEEKS)
+        history_weeks = trailing(week, self._trends.weeks)
         cells = await self._store.cells([week, *history_weeks])
         by_week: dict[str, dict[CellKey, CellCounts]] = {w: {} for w in [week, *history_weeks]}
         for key, counts in cells.items():
@@ -80,6 +81,7 @@ class ShareService:
                 observations=observations,
                 generated_at=now,
                 report_id=report_id,
+                trend_config=self._trends,
             )
             envelope = sign_json_envelope(self._signer, REPORT_TYPE, report_bytes(doc))
             record = ReportRecord(report_id, partner.id, week, now, envelope)

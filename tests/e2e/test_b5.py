@@ -19,6 +19,7 @@ from gateway.adapters.crypto.dsse import verify_json_envelope
 from gateway.adapters.crypto.httpsig import RequestVerifier, sign_request, verify_response
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
+from gateway.cli import main as cli_main
 from gateway.config import ShareSettings
 from gateway.sharing import REPORT_TYPE
 from tests.e2e.conftest import PartnerKit, World, make_settings
@@ -276,3 +277,32 @@ async def test_an_unreachable_partner_receives_every_report_once_it_is_back_acro
     finally:
         await restarted.stop()
         await endpoint.stop()
+
+
+async def test_share_commands_build_list_and_push_from_the_store(
+    b5: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _own_items(b5)
+    settings = b5.settings
+    config = tmp_path / "cli.toml"
+    config.write_text(
+        f'data_dir = "{settings.data_dir}"\npartners_dir = "{settings.partners_dir}"\n'
+        f'store = "{settings.store}"\n',
+        encoding="utf-8",
+    )
+    built = await asyncio.to_thread(
+        cli_main, ["--config", str(config), "share", "build", "--week", "2026-W48",
+                   "--partner", "gb-bf"],
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert built == 0
+    assert "gb-bf" in out
+    assert "2026-W48" in out
+    assert await asyncio.to_thread(cli_main, ["--config", str(config), "share", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "gb-bf" in listed
+    assert "2026-W48" in listed
+    assert await asyncio.to_thread(cli_main, ["--config", str(config), "share", "push"]) == 0
+    assert "0 delivered, 0 failed" in capsys.readouterr().out  # no partner here asks for push
+    _, doc, _ = await _pull(b5, "gb-bf")
+    assert "2026-W48" in {r["week"] for r in doc["reports"]}
