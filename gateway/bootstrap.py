@@ -208,6 +208,7 @@ class Gateway:
             public_keys=self.public_keys,
             listen=self.settings.grpc.listen,
             max_in_flight=self.settings.grpc.max_in_flight,
+            on_sent=lambda consumer: self.metrics.feed_sent.labels(consumer).inc(),
         )
         await self._grpc.start()
         http_port, scheme = await self._start_http()

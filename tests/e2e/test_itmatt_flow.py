@@ -65,6 +65,12 @@ async def test_consumers_receive_exactly_their_routed_records_verified_with_publ
             assert v.rate_missing or v.value_band
     everything = await drain(world.grpc_target, "analytics")
     assert everything.received == 0  # all acknowledged: nothing is sent twice after a clean ack
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{world.http_url}/metrics") as response,
+    ):
+        metrics = await response.text()
+    assert f'aedgw_feed_records_sent_total{{consumer="analytics"}} {len(journal)}.0' in metrics
 
 
 async def test_consumer_that_disconnects_mid_stream_and_reconnects_misses_nothing(
@@ -247,6 +253,7 @@ async def test_operations_endpoints_report_health_readiness_and_metrics(world: W
         in text
     )
     assert "aedgw_stage_seconds_bucket" in text
+    assert "aedgw_feed_lag_records" in text
     assert [k["kty"] for k in jwks["keys"]] == ["OKP"]
     assert jwks["keys"][0]["kid"] == world.running.keyring.active.keyid
 

@@ -65,6 +65,7 @@ class FeedSettings:
     page_size: int = 500  # rows per read_journal call
     poll_interval: float = 0.5  # seconds: how soon another replica's commits are seen
     ack_flush_interval: float = 0.05  # seconds between two persisted acks of one stream
+    on_sent: Callable[[str], None] | None = None  # called with the consumer per record sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,8 @@ class _Session:
                     await self._wait_for_space()
                     self._track(row.position)
                     await write(feed_record(row))
+                    if self._settings.on_sent is not None:
+                        self._settings.on_sent(self.consumer)
             if len(rows) < page:
                 # Caught up: wait for a commit beyond both what was read and what was already
                 # notified when reading (so a notification that raced the read is not lost).

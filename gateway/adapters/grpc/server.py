@@ -8,7 +8,7 @@ open feed streams are cancelled when the grace period runs out, also persisting 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import grpc
@@ -44,6 +44,7 @@ async def build_grpc_server(
     max_in_flight: int = 1000,
     poll_interval: float = 0.5,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    on_sent: Callable[[str], None] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A configured, bound, not yet started server and the port it is bound to.
 
@@ -51,7 +52,9 @@ async def build_grpc_server(
     each gateway service. Raises ConfigError when the address cannot be bound.
     """
     server = grpc.aio.server(interceptors=tuple(interceptors))
-    settings = FeedSettings(max_in_flight=max_in_flight, poll_interval=poll_interval)
+    settings = FeedSettings(
+        max_in_flight=max_in_flight, poll_interval=poll_interval, on_sent=on_sent
+    )
     feed_pb2_grpc.add_FeedServicer_to_server(
         FeedService(store, consumers, notifier, settings), server
     )
