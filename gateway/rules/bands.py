@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from decimal import Decimal
 
 # (name, upper bound inclusive); each lower bound is exclusive, except that 0-20 includes 0.
@@ -15,6 +16,7 @@ _BOUNDED = (
 )
 TOP_BAND = "2500+"
 BANDS: tuple[str, ...] = (*(name for name, _ in _BOUNDED), TOP_BAND)
+_UPPERS = tuple(upper for _, upper in _BOUNDED)
 
 
 def value_band(usd: Decimal) -> str:
@@ -24,4 +26,5 @@ def value_band(usd: Decimal) -> str:
     """
     if not usd.is_finite() or usd < 0:
         raise ValueError(f"{usd} is not a value in USD")
-    return next((name for name, upper in _BOUNDED if usd <= upper), TOP_BAND)
+    # the first band whose upper bound is >= usd; past the last bound, the top band
+    return BANDS[bisect_left(_UPPERS, usd)]

@@ -1,25 +1,51 @@
-"""Valuation of an accepted item: its USD value and band, and its de minimis outcome under the
-home country's rule in force on its posting day, plus the pre-suspension outcome (continuity)."""
+"""Valuation of an accepted item: its USD value and band, its de minimis outcome under the home
+country's rule in force on its valuation day, and the outcome under the last rule before a
+suspension (trend continuity). Pure: the rate and rule tables are handed in.
+
+Currency choices:
+- value_usd is totalValue x the day's USD-per-unit rate of its currency, rounded to the cent
+  (ROUND_HALF_EVEN). The band is taken from that rounded figure.
+- A rule stated in the item's own currency is compared with the declared amount itself, never a
+  round trip through USD. A rule in another currency is compared with the *unrounded* USD value
+  converted into the rule's currency at that day's rate, rounded to the cent (ROUND_HALF_EVEN): one
+  rounding, in the currency the threshold is stated in, as a customs officer would value it.
+- No rate for either currency on the day: the comparison value is unknown and the item falls
+  under no threshold (reason "rate missing"); only a suspension decides without a value.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date
+from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from gateway.rules.bands import value_band
-from gateway.rules.deminimis import DeMinimisTable, Rule, default_rules, outcome
+from gateway.rules.deminimis import DeMinimisTable, default_rules, outcome
 from gateway.rules.rates import RateTable, default_rates
 from gateway.wire.declaration_pb2 import Declaration, Valuation
 
-__all__ = ["default_rates", "default_rules", "value_declaration", "valuer"]
+__all__ = [
+    "CHANNEL",
+    "NO_RULE",
+    "default_rates",
+    "default_rules",
+    "valuation_day",
+    "value_declaration",
+    "valuer",
+]
 CENTS = Decimal("0.01")
 CHANNEL = "POST"  # every ITMATT item comes by post
+NO_RULE = "no de minimis rule in force"
+_UNIX_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_SECONDS_PER_DAY = 86_400
 
 
 def valuation_day(decl: Declaration, received_day: date) -> date:
-    """The posting day (UTC) when the item states one, else the day it was received."""
-    return decl.posted_at.ToDatetime(UTC).date() if decl.has_posted_at else received_day
+    """The posting day (the UTC date of posted_at) when the item states one, else `received_day`."""
+    if not decl.has_posted_at:
+        return received_day
+    return date.fromordinal(_UNIX_EPOCH_ORDINAL + decl.posted_at.seconds // _SECONDS_PER_DAY)
 
 
 def value_declaration(
@@ -30,49 +56,70 @@ def value_declaration(
     rates: RateTable,
     rules: DeMinimisTable,
 ) -> None:
-    """Fill `decl.valuation`. A missing rate leaves value and band empty (rate_missing)."""
+    """Replace `decl.valuation` with every field filled for `home_country`'s rules (channel POST).
+
+    A missing rate sets rate_missing and leaves value_usd, value_band, rate and rate_date empty.
+    `decl.total_value.amount` must be a decimal string (the XSD guarantees it for accepted items).
+    """
     day = valuation_day(decl, received_day)
-    v: Valuation = decl.valuation
+    v = decl.valuation
     v.Clear()
     v.home_country, v.valued_on = home_country, day.isoformat()
-    money = decl.total_value
-    rate = rates.usd_per_unit(money.currency, day)
-    usd = None if rate is None else (Decimal(money.amount) * rate).quantize(CENTS, ROUND_HALF_EVEN)
-    if usd is None:
+    item = _Item(Decimal(decl.total_value.amount), decl.total_value.currency, day)
+    rate = rates.usd_per_unit(item.currency, day)
+    if rate is None:
         v.rate_missing = True
     else:
-        v.value_usd, v.value_band = str(usd), value_band(usd)
-        v.rate, v.rate_date = str(rate), day.isoformat()
-    rule = rules.rule_in_force(home_country, day, CHANNEL)
-    if rule is not None:
-        v.rule_id = rule.id
-        result = outcome(rule, _in(rule, decl, usd, rates, day), decl.category)
-        v.de_minimis, v.reason = result.de_minimis, result.reason
-    before = rules.last_rule_before_suspension(home_country, day, CHANNEL)
+        item.usd = item.amount * rate
+        cents = item.usd.quantize(CENTS, ROUND_HALF_EVEN)
+        v.value_usd, v.value_band = str(cents), value_band(cents)
+        v.rate, v.rate_date = str(rate), v.valued_on
+    _decide(v, item, decl.category, rates, rules)
+
+
+def _decide(
+    v: Valuation, item: _Item, category: str, rates: RateTable, rules: DeMinimisTable
+) -> None:
+    """The de minimis fields of `v`: under the rule in force, and the last one before it."""
+    rule = rules.rule_in_force(v.home_country, item.day, CHANNEL)
+    if rule is None:
+        v.reason = NO_RULE
+        return
+    now = outcome(rule, item.value_in(rule.currency, rates), category)
+    v.rule_id, v.de_minimis, v.reason = rule.id, now.de_minimis, now.reason
+    before = rules.rule_before(rule, CHANNEL)
     if before is not None:
-        v.pre_suspension_rule_id = before.id
-        value = _in(before, decl, usd, rates, day)
-        v.pre_suspension_de_minimis = outcome(before, value, decl.category).de_minimis
+        then = outcome(before, item.value_in(before.currency, rates), category)
+        v.pre_suspension_rule_id, v.pre_suspension_de_minimis = before.id, then.de_minimis
 
 
-def _in(
-    rule: Rule, decl: Declaration, usd: Decimal | None, rates: RateTable, day: date
-) -> Decimal | None:
-    """The item's value in the rule's currency: as declared when it is the same currency, else
-    converted from USD at the day's rate of the rule's currency."""
-    if decl.total_value.currency == rule.currency:
-        return Decimal(decl.total_value.amount)
-    if usd is None:
-        return None
-    per_unit = rates.usd_per_unit(rule.currency, day)
-    return None if per_unit is None else usd / per_unit
+@dataclass(slots=True)
+class _Item:
+    """The declared value of one item on its valuation day; `usd` unrounded, None without rate."""
+
+    amount: Decimal
+    currency: str
+    day: date
+    usd: Decimal | None = None
+
+    def value_in(self, currency: str, rates: RateTable) -> Decimal | None:
+        """The value in `currency` (module docstring); None when it cannot be known."""
+        if currency == self.currency:
+            return self.amount
+        if self.usd is None:
+            return None
+        per_unit = rates.usd_per_unit(currency, self.day)
+        if per_unit is None:
+            return None
+        return (self.usd / per_unit).quantize(CENTS, ROUND_HALF_EVEN)
 
 
 def valuer(
     home_country: str, rates: RateTable | None = None, rules: DeMinimisTable | None = None
 ) -> Callable[[Declaration, date], None]:
     """The pipeline's valuation step with its tables bound (defaults: the shipped data)."""
-    rate_table, rule_table = rates or default_rates(), rules or default_rules()
+    rate_table = default_rates() if rates is None else rates
+    rule_table = default_rules() if rules is None else rules
 
     def value(decl: Declaration, received_day: date) -> None:
         value_declaration(decl, home_country=home_country, received_day=received_day,
