@@ -236,9 +236,15 @@ def _offline(args: argparse.Namespace, work: Callable[[Gateway], Awaitable[int]]
 def _share_build(args: argparse.Namespace) -> int:
     from gateway.domain.weeks import last_complete, monday
 
+    if args.week is not None:
+        try:
+            monday(args.week)
+        except ValueError as exc:
+            print(f"share build: {exc}", file=sys.stderr)
+            return 2
+
     async def work(gateway: Gateway) -> int:
         week = args.week or last_complete(gateway.clock.now().date())
-        monday(week)  # ValueError names a bad week
         folded = await gateway.aggregator.catch_up()
         built = await gateway.share.build(week, args.partner)
         print(f"{folded} new journal records folded into cells")

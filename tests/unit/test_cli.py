@@ -244,3 +244,11 @@ def test_missing_configuration_file_exits_2(
     assert code == 2
     assert "absent.toml" in err
     assert CONFIG_ENV in err
+
+
+def test_share_build_refuses_a_malformed_week_with_a_clear_message(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    code, _, err = run(capsys, "--config", str(config), "share", "build", "--week", "2026-47")
+    assert code == 2
+    assert "not an ISO week" in err
