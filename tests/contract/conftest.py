@@ -1,8 +1,9 @@
 """The backends the Store contract suite runs against: one fixture param each.
 
 A `Backend` opens store handles over ONE set of data: `reopen()` closes a handle and opens a
-new one over the same data (for SQLite: the same file), as a restarted gateway would.
-PostgreSQL joins as another param when its adapter lands.
+new one over the same data (for SQLite: the same file; for PostgreSQL: the same schema), as a
+restarted gateway would. Each PostgreSQL backend gets a schema of its own, dropped afterwards
+(see tests/pg.py for the server and the skip rule).
 
 A test that needs a backend built with other options (a small rejection bound) asks for
 `make_backend` and calls it with `StoreOptions`; each call gets its own data.
@@ -10,15 +11,17 @@ A test that needs a backend built with other options (a small rejection bound) a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from gateway.adapters.store.postgres import PostgresStore
 from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS
 from gateway.adapters.store.sqlite import SqliteStore
 from gateway.ports import Store
+from tests import pg
 from tests.fakes import InMemoryStore
 
 
@@ -30,8 +33,13 @@ class StoreOptions:
 
 
 class Backend:
-    def __init__(self, name: str, make: Callable[[], Store]) -> None:
-        self.name, self._make = name, make
+    def __init__(
+        self,
+        name: str,
+        make: Callable[[], Store],
+        cleanup: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.name, self._make, self._cleanup = name, make, cleanup
         self._open: list[Store] = []
 
     async def open(self) -> Store:
@@ -47,6 +55,8 @@ class Backend:
     async def close_all(self) -> None:
         for store in self._open:
             await store.close()
+        if self._cleanup is not None:
+            await self._cleanup()
 
 
 def _sqlite(directory: Path, options: StoreOptions) -> Backend:
@@ -59,9 +69,20 @@ def _memory(directory: Path, options: StoreOptions) -> Backend:
     return Backend("memory", lambda: shared)
 
 
+def _postgresql(directory: Path, options: StoreOptions) -> Backend:
+    pg.require_postgres()
+    schema = pg.new_schema()
+    return Backend(
+        "postgresql",
+        lambda: PostgresStore(pg.DSN, schema=schema, max_rejections=options.max_rejections),
+        lambda: pg.drop_schema(schema),
+    )
+
+
 BACKENDS: dict[str, Callable[[Path, StoreOptions], Backend]] = {
     "sqlite": _sqlite,
     "memory": _memory,
+    "postgresql": _postgresql,
 }
 
 MakeBackend = Callable[[StoreOptions], Backend]

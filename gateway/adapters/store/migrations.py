@@ -201,3 +201,155 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
 )
+
+# The same versions in PostgreSQL's dialect. Positions and ids come from identity columns
+# (sequences: never reused); Decimal values stay text, never floating point; outbox and report
+# times are timestamptz (read back in UTC); rejection times keep their recorded offset as text.
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "messages, journal, cursors",
+        (
+            """
+            CREATE TABLE messages (
+                partner        text        NOT NULL,
+                message_id     text        NOT NULL,
+                content_digest text        NOT NULL,
+                receipt_id     text        NOT NULL,
+                received_at    timestamptz NOT NULL,
+                status         text        NOT NULL
+                    CHECK (status IN ('ACCEPTED', 'PARTIALLY_ACCEPTED', 'REJECTED')),
+                http_status    integer     NOT NULL,
+                receipt        bytea       NOT NULL,
+                test           boolean     NOT NULL,
+                PRIMARY KEY (partner, message_id)
+            )
+            """,
+            """
+            CREATE TABLE journal (
+                position         bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                record_id        text    NOT NULL UNIQUE,
+                partner          text    NOT NULL,
+                message_id       text    NOT NULL,
+                item_id          text    NOT NULL,
+                version          integer NOT NULL,
+                function         text    NOT NULL
+                    CHECK (function IN ('ORIGINAL', 'AMENDMENT', 'CANCELLATION')),
+                category         text    NOT NULL,
+                hs_chapters      text    NOT NULL,  -- codes.encode_codes
+                origin_countries text    NOT NULL,  -- codes.encode_codes
+                value_amount     text    NOT NULL,  -- Decimal as str(): exact
+                value_currency   text    NOT NULL,
+                envelope         bytea   NOT NULL,
+                UNIQUE (partner, item_id, version),
+                FOREIGN KEY (partner, message_id) REFERENCES messages (partner, message_id)
+            )
+            """,
+            "CREATE INDEX journal_by_item ON journal (item_id, position)",
+            """
+            CREATE TABLE cursors (
+                consumer text   PRIMARY KEY,
+                position bigint NOT NULL CHECK (position >= 0)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        2,
+        "rejections",
+        (
+            """
+            CREATE TABLE rejections (
+                id             bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                at             text    NOT NULL,  -- ISO 8601 with its UTC offset
+                route          text    NOT NULL,
+                http_status    integer NOT NULL,
+                reason         text    NOT NULL,
+                detail         text    NOT NULL,
+                partner        text,
+                keyid          text,
+                message_id     text,
+                content_digest text,
+                peer           text
+            )
+            """,
+        ),
+    ),
+    Migration(
+        3,
+        "observations, cells, positions, reports, outbox",
+        (
+            """
+            CREATE TABLE observations (
+                id                 bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                observation_id     text    NOT NULL UNIQUE,
+                partner            text    NOT NULL,
+                feed_id            text    NOT NULL,
+                reporter           text    NOT NULL,
+                week               text    NOT NULL,
+                channel            text    NOT NULL,
+                origin_country     text    NOT NULL,
+                hs_chapter         text    NOT NULL,
+                category           text    NOT NULL,
+                value_band         text    NOT NULL,
+                items              bigint  NOT NULL,
+                declared_value_usd text,             -- Decimal as str(); NULL when unknown
+                de_minimis_items   bigint  NOT NULL,
+                detections         bigint  NOT NULL,
+                record             bytea   NOT NULL,
+                FOREIGN KEY (partner, feed_id) REFERENCES messages (partner, message_id)
+            )
+            """,
+            "CREATE INDEX observations_by_week ON observations (week, id)",
+            """
+            CREATE TABLE cells (
+                week                 text   NOT NULL,
+                channel              text   NOT NULL,
+                origin_country       text   NOT NULL,
+                hs_chapter           text   NOT NULL,
+                category             text   NOT NULL,
+                value_band           text   NOT NULL,
+                items                bigint NOT NULL,
+                declared_value_usd   text   NOT NULL,  -- Decimal as str(), summed in Python
+                de_minimis_items     bigint NOT NULL,
+                pre_suspension_items bigint NOT NULL,
+                detections           bigint NOT NULL,
+                rate_missing         bigint NOT NULL,
+                PRIMARY KEY (week, channel, origin_country, hs_chapter, category, value_band)
+            )
+            """,
+            """
+            CREATE TABLE positions (
+                name     text   PRIMARY KEY,
+                position bigint NOT NULL CHECK (position >= 0)
+            )
+            """,
+            "INSERT INTO positions (name, position) VALUES ('aggregation', 0)",
+            """
+            CREATE TABLE reports (
+                position   bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                report_id  text        NOT NULL UNIQUE,
+                partner    text        NOT NULL,
+                week       text        NOT NULL,
+                created_at timestamptz NOT NULL,
+                envelope   bytea       NOT NULL
+            )
+            """,
+            "CREATE INDEX reports_by_partner ON reports (partner, position)",
+            """
+            CREATE TABLE outbox (
+                position        bigint      PRIMARY KEY REFERENCES reports (position),
+                attempts        integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at timestamptz NOT NULL,
+                lease_owner     text,
+                lease_until     timestamptz,
+                last_error      text,
+                delivered_at    timestamptz  -- NULL while the row is in the outbox
+            )
+            """,
+            "CREATE INDEX outbox_pending ON outbox (position) WHERE delivered_at IS NULL",
+        ),
+    ),
+)
+
+assert [m.version for m in POSTGRES_MIGRATIONS] == [m.version for m in SQLITE_MIGRATIONS]

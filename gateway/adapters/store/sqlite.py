@@ -35,7 +35,6 @@ process on the same file. Their shared semantics live in `outbox.py` and `aggreg
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import sqlite3
 from collections import deque
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
+from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS, Migration
 from gateway.adapters.store.outbox import (
@@ -93,7 +93,6 @@ BATCH_ENTRIES = 20_000  # nor more entries than this, unless a single message ho
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _IN_LIST_CHUNK = 500  # well under SQLite's bound variable limit (999 before 3.32)
 _FUNCTIONS = {f.value: f for f in ItemFunction}
-_CODE_SEPARATOR = ","
 
 _INSERT_MESSAGE = """
 INSERT INTO messages (partner, message_id, content_digest, receipt_id, received_at, status,
@@ -894,7 +893,7 @@ def _rejection_params(r: RejectionRecord) -> tuple[Any, ...]:
 def _entry_params(e: JournalEntry) -> tuple[Any, ...]:
     return (
         e.record_id, e.partner, e.message_id, e.item_id, e.version, e.function.value, e.category,
-        _encode_codes(e.hs_chapters), _encode_codes(e.origin_countries), str(e.value_amount),
+        encode_codes(e.hs_chapters), encode_codes(e.origin_countries), str(e.value_amount),
         e.value_currency, e.envelope,
     )  # fmt: skip
 
@@ -902,24 +901,6 @@ def _entry_params(e: JournalEntry) -> tuple[Any, ...]:
 def _journal_row(r: tuple[Any, ...]) -> JournalRow:
     entry = JournalEntry(
         r[1], r[2], r[3], r[4], r[5], _FUNCTIONS[r[6]], r[7],
-        _decode_codes(r[8]), _decode_codes(r[9]), Decimal(r[10]), r[11], r[12],
+        decode_codes(r[8]), decode_codes(r[9]), Decimal(r[10]), r[11], r[12],
     )  # fmt: skip
     return JournalRow(r[0], entry)
-
-
-def _encode_codes(codes: tuple[str, ...]) -> str:
-    """Comma-joined short codes (HS chapters, ISO countries): far cheaper to read back than JSON.
-
-    Any list the commas cannot hold unambiguously (an empty code, a comma, a leading "[") is
-    stored as a JSON array instead, which always starts with "[".
-    """
-    text = _CODE_SEPARATOR.join(codes)
-    if text.startswith("[") or any(not code or _CODE_SEPARATOR in code for code in codes):
-        return json.dumps(codes)
-    return text
-
-
-def _decode_codes(text: str) -> tuple[str, ...]:
-    if text.startswith("["):
-        return tuple(json.loads(text))
-    return tuple(text.split(_CODE_SEPARATOR)) if text else ()
