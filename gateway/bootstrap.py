@@ -200,6 +200,8 @@ class Gateway:
 
     async def start(self) -> Endpoints:
         await self.store.open()
+        # Replicas sharing the store wake this one's feed streams as they commit.
+        await self.store.watch_journal(self.notifier.notify)
         self.notifier.notify(await self.store.last_position())
         self._grpc, grpc_port = await build_grpc_server(
             store=self.store,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from gateway.config import config_path, load_settings
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError, GatewayError, StoreError
 
 if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
@@ -28,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:
+        print(f"store error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code
@@ -84,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     build.set_defaults(run=_share_build)
     share_sub.add_parser("list", help="reports and their deliveries").set_defaults(run=_share_list)
     share_sub.add_parser("push", help="push due reports now").set_defaults(run=_share_push)
+
+    db = sub.add_parser("db", help="the store's schema")
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    db_sub.add_parser(
+        "migrate", help="create or migrate the store's schema (serve also does, at start-up)"
+    ).set_defaults(run=_db_migrate)
 
     demo = sub.add_parser("demo", help="run the main job end to end on loopback and summarise")
     demo.set_defaults(run=_demo)
@@ -231,6 +240,25 @@ def _offline(args: argparse.Namespace, work: Callable[[Gateway], Awaitable[int]]
             await gateway.store.close()
 
     return asyncio.run(run())
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    """Open the configured store, which applies pending migrations under the store's own lock
+    (replicas starting at once wait for each other), and say which version it is at."""
+    from gateway.adapters.store import open_store_from_url
+    from gateway.adapters.store.migrations import SQLITE_MIGRATIONS
+
+    async def run() -> None:
+        store = open_store_from_url(_settings(args).store)
+        await store.open()
+        try:
+            await store.ping()
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    print(f"store schema at version {SQLITE_MIGRATIONS[-1].version}")
+    return 0
 
 
 def _share_build(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ one journal) can both honour it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -184,6 +184,11 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise StoreError when the store cannot be reached."""
+
+    async def watch_journal(self, on_commit: Callable[[int], None]) -> None:
+        """From now until `close()`, call `on_commit(position)` when ANOTHER process sharing the
+        store commits journal rows (a hint for promptness; readers re-read the store). A store
+        only this process writes has nothing to report and returns at once."""
 
     async def find_message(self, partner: str, message_id: str) -> StoredMessage | None: ...
 

@@ -7,7 +7,7 @@ backends (tests/contract). close() then open() keeps the data, as reopening a fi
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -69,6 +69,9 @@ class InMemoryStore:
     async def ping(self) -> None:
         if not self.is_open:
             raise StoreError("the in-memory store is not open")
+
+    async def watch_journal(self, on_commit: Callable[[int], None]) -> None:
+        """Nothing to watch: no other process shares this store."""
 
     async def find_message(self, partner: str, message_id: str) -> StoredMessage | None:
         await self.ping()

@@ -277,8 +277,9 @@ def test_sqlite_urls_name_relative_and_absolute_files(url: str, expected: Path) 
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("postgresql://gw:secret@db/gateway", "postgresql is not yet supported"),
-        ("postgres://db/gateway", "postgresql is not yet supported"),
+        ("postgresql://gw:secret@db/gateway?pool_size=0", "pool_size must be a whole number"),
+        ("postgres://gw:secret@db/gateway?schema=Bad-Name", "not a plain schema name"),
+        ("postgresql://gw:secret@db/gateway#main", "has no #fragment"),
         ("mysql://db/gateway", "unknown store scheme 'mysql'"),
         ("gateway.db", "unknown store scheme '(none)'"),
         ("sqlite://host/gw.db", "names no host"),

@@ -271,6 +271,9 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._read(partial(_scalar, "SELECT max(version) FROM schema_version", ()))
 
+    async def watch_journal(self, on_commit: Callable[[int], None]) -> None:
+        """Nothing to watch: one gateway process owns an SQLite store and notifies itself."""
+
     async def find_message(self, partner: str, message_id: str) -> StoredMessage | None:
         return await self._read(partial(_find_message, partner=partner, message_id=message_id))
 
