@@ -7,8 +7,10 @@ Outside CI a test needing it is skipped with a message saying how to start it; u
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import asyncpg
@@ -23,15 +25,18 @@ _HINT = (
 
 @cache
 def _unreachable() -> str | None:
-    """Why the server cannot be reached (asked once per test run), or None."""
-    import asyncio
+    """Why the server cannot be reached (asked once per test run), or None.
+
+    The probe runs on a thread of its own: callers may be inside a running event loop.
+    """
 
     async def probe() -> None:
         conn = await asyncpg.connect(DSN, timeout=5)
         await conn.close()
 
     try:
-        asyncio.run(probe())
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, probe()).result()
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
