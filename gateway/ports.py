@@ -251,6 +251,11 @@ class Store(Protocol):
     async def add_report(self, report: ReportRecord, *, push: bool) -> int:
         """Store a report (and, when `push`, its outbox row) in one transaction; its position."""
 
+    async def add_first_report(self, report: ReportRecord, *, push: bool) -> int | None:
+        """`add_report`, unless the partner already has a report of that week: then nothing is
+        stored and None returned. The check and the insert are one step, so of replicas
+        building a week's reports at once, exactly one stores each partner's."""
+
     async def reports_after(self, partner: str, after: int, limit: int) -> list[StoredReport]:
         """The partner's reports with position > after, oldest first."""
 

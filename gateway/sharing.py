@@ -56,8 +56,15 @@ class ShareService:
             and (wanted is None or p.id in wanted)
         ]
 
-    async def build(self, week: str, only: Iterable[str] | None = None) -> list[Built]:
-        """Build, sign and store this week's report for each customs partner (or `only` those)."""
+    async def build(
+        self, week: str, only: Iterable[str] | None = None, *, first_of_week: bool = False
+    ) -> list[Built]:
+        """Build, sign and store this week's report for each customs partner (or `only` those).
+
+        With `first_of_week` (the automatic builder), a partner that already has a report of
+        the week gets none (another replica stored it first); an operator's explicit build
+        always adds one.
+        """
         history_weeks = trailing(week, self._trends.weeks)
         cells = await self._store.cells([week, *history_weeks])
         by_week: dict[str, dict[CellKey, CellCounts]] = {w: {} for w in [week, *history_weeks]}
@@ -86,7 +93,15 @@ class ShareService:
             envelope = sign_json_envelope(self._signer, REPORT_TYPE, report_bytes(doc))
             record = ReportRecord(report_id, partner.id, week, now, envelope)
             queued = bool(partner.share.push_url)
-            position = await self._store.add_report(record, push=queued)
+            store = self._store
+            add = store.add_first_report if first_of_week else store.add_report
+            position = await add(record, push=queued)
+            if position is None:
+                log.info(
+                    "share report already built for this week",
+                    extra={"partner": partner.id, "week": week},
+                )
+                continue
             log.info(
                 "share report built",
                 extra={

@@ -193,6 +193,12 @@ class InMemoryStore:
 
     # -- reports and the outbox (semantics: gateway/adapters/store/outbox.py) ----------------
 
+    async def add_first_report(self, report: ReportRecord, *, push: bool) -> int | None:
+        await self.ping()
+        if any((r.partner, r.week) == (report.partner, report.week) for r in self.report_log):
+            return None
+        return await self.add_report(report, push=push)
+
     async def add_report(self, report: ReportRecord, *, push: bool) -> int:
         stored = replace(report, created_at=as_utc(report.created_at, "created_at"))
         await self.ping()

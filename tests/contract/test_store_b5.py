@@ -294,6 +294,41 @@ async def test_report_positions_strictly_increase(store: Store) -> None:
     assert positions[0] >= 1
 
 
+async def test_a_first_report_is_stored_only_while_its_week_has_none(store: Store) -> None:
+    first = await store.add_first_report(make_report("r1", week=W47), push=True)
+    again = await store.add_first_report(make_report("r2", week=W47), push=True)
+    other_week = await store.add_first_report(make_report("r3", week=W48), push=False)
+    other_partner = await store.add_first_report(
+        make_report("r4", week=W47, partner=OTHER_PARTNER), push=False
+    )
+
+    assert again is None
+    assert first is not None
+    assert other_week is not None
+    assert other_partner is not None
+    stored = await store.reports_after(PARTNER, 0, 10)
+    assert [r.report.report_id for r in stored] == ["r1", "r3"]
+    assert [d.report.report_id for d in await store.outbox()] == ["r1"]
+
+
+async def test_builders_racing_for_a_week_store_one_report(store: Store) -> None:
+    outcomes = await asyncio.gather(
+        *(store.add_first_report(make_report(f"r{n}", week=W49), push=True) for n in range(8))
+    )
+
+    assert sum(1 for o in outcomes if o is not None) == 1
+    assert len(await store.reports_after(PARTNER, 0, 10)) == 1
+    assert len(await store.outbox()) == 1
+
+
+async def test_an_explicit_report_is_added_even_when_its_week_has_one(store: Store) -> None:
+    await store.add_first_report(make_report("auto", week=W47), push=False)
+
+    await store.add_report(make_report("rebuilt", week=W47), push=False)
+
+    assert len(await store.reports_after(PARTNER, 0, 10)) == 2
+
+
 async def test_reports_after_are_the_partners_own_oldest_first(store: Store) -> None:
     partners = ["gb-royal-mail", OTHER_PARTNER, "gb-royal-mail", "gb-royal-mail", OTHER_PARTNER]
     reports = [make_report(f"r{n}", partner=p) for n, p in enumerate(partners)]

@@ -209,6 +209,7 @@ _INSERT_REPORT = """
 INSERT INTO reports (report_id, partner, week, created_at, envelope) VALUES ($1, $2, $3, $4, $5)
 RETURNING position
 """
+_WEEK_HAS_REPORT = "SELECT true FROM reports WHERE partner = $1 AND week = $2 LIMIT 1"
 _INSERT_OUTBOX = "INSERT INTO outbox (position, attempts, next_attempt_at) VALUES ($1, 0, $2)"
 _SELECT_REPORTS_AFTER = """
 SELECT position, report_id, partner, week, created_at, envelope FROM reports
@@ -516,10 +517,21 @@ class PostgresStore:
     # -- reports and the outbox (semantics: outbox.py) --------------------------------------
 
     async def add_report(self, report: ReportRecord, *, push: bool) -> int:
+        position = await self._add_report(report, push=push, first=False)
+        assert position is not None  # only a first-of-week report may be skipped
+        return position
+
+    async def add_first_report(self, report: ReportRecord, *, push: bool) -> int | None:
+        return await self._add_report(report, push=push, first=True)
+
+    async def _add_report(self, report: ReportRecord, *, push: bool, first: bool) -> int | None:
         created_at = as_utc(report.created_at, "created_at")
         async with self._transaction() as conn:
             # Report positions are a pull cursor: committed in increasing order, like the journal.
+            # The lock also makes a first report's check and insert one step across replicas.
             await conn.execute(_LOCK, _LOCK_REPORTS, self._lock_key)
+            if first and await conn.fetchval(_WEEK_HAS_REPORT, report.partner, report.week):
+                return None
             position = int(
                 await conn.fetchval(
                     _INSERT_REPORT,

@@ -168,6 +168,7 @@ _MOVE_POSITION = "UPDATE positions SET position = ? WHERE name = ? AND position 
 _INSERT_REPORT = """
 INSERT INTO reports (report_id, partner, week, created_at, envelope) VALUES (?, ?, ?, ?, ?)
 """
+_WEEK_HAS_REPORT = "SELECT 1 FROM reports WHERE partner = ? AND week = ? LIMIT 1"
 _INSERT_OUTBOX = "INSERT INTO outbox (position, attempts, next_attempt_at) VALUES (?, 0, ?)"
 _SELECT_REPORTS_AFTER = """
 SELECT position, report_id, partner, week, created_at, envelope FROM reports
@@ -387,8 +388,13 @@ class SqliteStore:
     # -- reports and the outbox (semantics: outbox.py) --------------------------------------
 
     async def add_report(self, report: ReportRecord, *, push: bool) -> int:
+        position = await self._write(partial(_add_report, params=_report_params(report), push=push))
+        assert position is not None  # only a first-of-week report may be skipped
+        return position
+
+    async def add_first_report(self, report: ReportRecord, *, push: bool) -> int | None:
         params = _report_params(report)
-        return await self._write(partial(_add_report, params=params, push=push))
+        return await self._write(partial(_add_report, params=params, push=push, first=True))
 
     async def reports_after(self, partner: str, after: int, limit: int) -> list[StoredReport]:
         if limit <= 0:
@@ -788,7 +794,12 @@ def _cells(conn: sqlite3.Connection, weeks: list[str]) -> dict[CellKey, CellCoun
     return found
 
 
-def _add_report(conn: sqlite3.Connection, params: tuple[Any, ...], *, push: bool) -> int:
+def _add_report(
+    conn: sqlite3.Connection, params: tuple[Any, ...], *, push: bool, first: bool = False
+) -> int | None:
+    # BEGIN IMMEDIATE holds the write lock: the check and the insert are one step.
+    if first and conn.execute(_WEEK_HAS_REPORT, (params[1], params[2])).fetchone():
+        return None
     position = conn.execute(_INSERT_REPORT, params).lastrowid
     assert position is not None
     if push:
