@@ -245,11 +245,13 @@ def _offline(args: argparse.Namespace, work: Callable[[Gateway], Awaitable[int]]
 def _db_migrate(args: argparse.Namespace) -> int:
     """Open the configured store, which applies pending migrations under the store's own lock
     (replicas starting at once wait for each other), and say which version it is at."""
-    from gateway.adapters.store import open_store_from_url
+    from gateway.adapters.store import SqliteStore, open_store_from_url
     from gateway.adapters.store.migrations import SQLITE_MIGRATIONS
 
     async def run() -> None:
         store = open_store_from_url(_settings(args).store)
+        if isinstance(store, SqliteStore):  # as `serve` would: the data directory is made
+            store.path.parent.mkdir(parents=True, exist_ok=True)
         await store.open()
         try:
             await store.ping()

@@ -252,3 +252,58 @@ def test_share_build_refuses_a_malformed_week_with_a_clear_message(
     code, _, err = run(capsys, "--config", str(config), "share", "build", "--week", "2026-47")
     assert code == 2
     assert "not an ISO week" in err
+
+
+def test_db_migrate_creates_the_sqlite_schema_and_says_its_version(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    from gateway.adapters.store.migrations import SQLITE_MIGRATIONS
+
+    code, out, _ = run(capsys, "--config", str(config), "db", "migrate")
+
+    assert code == 0
+    assert out.strip() == f"store schema at version {SQLITE_MIGRATIONS[-1].version}"
+    assert (config.parent / "data" / "gateway.db").is_file()
+
+
+async def test_db_migrate_creates_a_postgresql_schema_once_for_racing_replicas(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from gateway.adapters.store.migrations import POSTGRES_MIGRATIONS
+    from tests import pg
+
+    pg.require_postgres()
+    schema = pg.new_schema()
+    path = tmp_path / "gateway.toml"
+    path.write_text(f'data_dir = "data"\nstore = "{pg.DSN}?schema={schema}"\n', encoding="utf-8")
+    command = [sys.executable, "-m", "gateway.cli", "--config", str(path), "db", "migrate"]
+    try:
+        runs = [await asyncio.create_subprocess_exec(*command) for _ in range(3)]
+        codes = [await r.wait() for r in runs]
+        conn = await asyncpg.connect(pg.DSN, server_settings={"search_path": schema})
+        try:
+            versions = [r[0] for r in await conn.fetch("SELECT version FROM schema_version")]
+        finally:
+            await conn.close()
+    finally:
+        await pg.drop_schema(schema)
+
+    assert codes == [0, 0, 0]
+    assert sorted(versions) == [m.version for m in POSTGRES_MIGRATIONS]
+
+
+def test_an_unreachable_store_exits_1_with_a_clear_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text('store = "postgresql://gw:hunter2@127.0.0.1:1/aedgw"\n', encoding="utf-8")
+
+    code, _, err = run(capsys, "--config", str(path), "db", "migrate")
+
+    assert code == 1
+    assert err.startswith("store error: cannot open the PostgreSQL store")
+    assert "hunter2" not in err
