@@ -301,3 +301,20 @@ async def test_every_decimal_value_is_text_never_floating_point(
         "WHERE table_schema = current_schema() AND data_type IN ('real', 'double precision')",
     )
     assert rows == []
+
+
+async def test_a_watcher_whose_connection_is_cut_listens_again(
+    replicas: Replicas, schema: str
+) -> None:
+    a, b = await replicas(2)
+    woken: asyncio.Queue[int] = asyncio.Queue()
+    await b.watch_journal(woken.put_nowait)
+    listener = b._listener
+    assert listener is not None
+    await _fetch(schema, f"SELECT pg_terminate_backend({listener.get_server_pid()})")
+    assert await asyncio.wait_for(woken.get(), 10) == 0  # listening again: the last position
+    message = make_message("AFTER-CUT")
+
+    positions = await a.commit_message(message, make_entries(message, 1))
+
+    assert await asyncio.wait_for(woken.get(), 10) == positions[-1]

@@ -287,6 +287,7 @@ class PostgresStore:
         self._pending: deque[_Commit] = deque()
         self._committer: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._relisten: asyncio.Task[None] | None = None
 
     @property
     def schema(self) -> str:
@@ -325,6 +326,10 @@ class PostgresStore:
         if self._committer is not None:
             await asyncio.wait([self._committer])
         listener, self._listener = self._listener, None
+        if self._relisten is not None:
+            self._relisten.cancel()
+            await asyncio.gather(self._relisten, return_exceptions=True)
+            self._relisten = None
         if listener is not None:
             await _quietly_close(listener)
         if pool is not None:
@@ -337,9 +342,13 @@ class PostgresStore:
     async def watch_journal(self, on_commit: Callable[[int], None]) -> None:
         """Call `on_commit(position)` whenever any replica sharing this store commits journal
         rows, from a LISTEN connection of its own, until `close()`. A hint for promptness
-        only: readers always re-read the store."""
+        only: readers always re-read the store. A lost connection is re-established in the
+        background (with backoff), and `on_commit` then gets the last position."""
         if self._pool is None:
             raise StoreError("the PostgreSQL store is not open")
+        self._listener = await self._listen(on_commit)
+
+    async def _listen(self, on_commit: Callable[[int], None]) -> asyncpg.Connection:
         schema = self._schema_name
 
         def deliver(_conn: object, _pid: int, _channel: str, payload: str) -> None:
@@ -347,17 +356,41 @@ class PostgresStore:
             if name == schema and position.isdigit():
                 on_commit(int(position))
 
+        def lost(conn: asyncpg.Connection) -> None:
+            if conn is self._listener and self._pool is not None:  # not our own close()
+                self._listener = None
+                self._relisten = asyncio.create_task(self._listen_again(on_commit))
+
         settings = {"search_path": self._schema} if self._schema else {}
         async with _translated():
             listener = await asyncpg.connect(
                 self._dsn, server_settings=settings, timeout=self._connect_timeout
             )
         try:
-            await listener.add_listener(CHANNEL, deliver)
+            async with _translated():
+                await listener.add_listener(CHANNEL, deliver)
+            listener.add_termination_listener(lost)
         except BaseException:
             await _quietly_close(listener)
             raise
-        self._listener = listener
+        return listener
+
+    async def _listen_again(self, on_commit: Callable[[int], None]) -> None:
+        delay = 0.2
+        while self._pool is not None:
+            try:
+                listener = await self._listen(on_commit)
+                last = await self.last_position()
+            except StoreError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if self._pool is None:  # closed meanwhile
+                await _quietly_close(listener)
+                return
+            self._listener = listener
+            on_commit(last)  # commits made while no one listened
+            return
 
     async def find_message(self, partner: str, message_id: str) -> StoredMessage | None:
         async with self._connection() as conn:
