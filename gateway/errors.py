@@ -14,7 +14,8 @@
     ├── RateLimited                  partner over its rate: 429, retriable, `retry_after`
     ├── Overloaded                   global work-in-progress bound reached: 503, retriable
     └── StoreError                   the journal could not be read or written: 503, retriable
-        └── DuplicateMessage         (partner, messageId) already stored; carries the stored one
+        ├── DuplicateMessage         (partner, messageId) already stored; carries the stored one
+        └── ItemVersionTaken         an item version was journaled first by a concurrent commit
 
 One table in `gateway.adapters.http.problems` maps these to HTTP statuses, one in
 `gateway.adapters.grpc.status` to gRPC codes. Library errors are wrapped with `raise … from exc`.
@@ -136,6 +137,14 @@ class Overloaded(GatewayError):
 
 class StoreError(GatewayError):
     retriable = True
+
+
+class ItemVersionTaken(StoreError):
+    """A concurrent commit (another replica's) journaled one of these (partner, item, version)
+    first: nothing of this message was stored. Re-read the items' history and decide again."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"an item version was journaled by a concurrent commit: {detail}")
 
 
 class DuplicateMessage(StoreError):

@@ -24,7 +24,7 @@ from gateway.domain.messages import ItemOutcome, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
 from gateway.domain.records import Provenance, seal
-from gateway.errors import DuplicateMessage, Forbidden, MessageConflict
+from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
 from gateway.formats.itmatt import parse_itmatt
 from gateway.observability import Metrics
 from gateway.ports import Clock, JournalEntry, MessageRecord, Signer, Store, StoredMessage
@@ -33,6 +33,7 @@ from gateway.wire.declaration_pb2 import Declaration
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+VERSION_RACE_ATTEMPTS = 3  # commits tried when replicas race on one item's version
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,19 @@ class Pipeline:
         prov = Provenance(partner.id, received_at, str(uuid.uuid4()), digest)
         with self._metrics.stage("sign"):
             sealed = await self._cpu(partial(self._seal_all, parsed, prov), offload=big)
-        return await self._commit(partner, parsed, prov, sealed)
+        for attempt in range(1, VERSION_RACE_ATTEMPTS + 1):
+            try:
+                return await self._commit(partner, parsed, prov, sealed)
+            except ItemVersionTaken:
+                # Another replica journaled one of these item versions between our read of the
+                # history and our commit: nothing was stored; read it again and decide again.
+                if attempt == VERSION_RACE_ATTEMPTS:
+                    raise
+                log.info(
+                    "item version taken by a concurrent commit; deciding again",
+                    extra={"partner": partner.id, "message_id": parsed.header.message_id},
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _seal_all(self, parsed: ParsedMessage, prov: Provenance) -> dict[int, JournalEntry]:
         if parsed.header.test:

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.adapters.store.aggregation import AggregationMoved, add, check_span
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.outbox import NotInOutbox, as_utc, bounded_error, check_lease
 from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, check_max_rejections
-from gateway.errors import DuplicateMessage, StoreError
+from gateway.errors import DuplicateMessage, ItemVersionTaken, StoreError
 from gateway.ports import (
     CellCounts,
     CellKey,
@@ -97,10 +98,15 @@ class InMemoryStore:
 
     def _check_unique(self, entries: Sequence[JournalEntry]) -> None:
         all_entries = [*self.journal, *entries]
-        if len({e.record_id for e in all_entries}) < len(all_entries):
-            raise StoreError("UNIQUE constraint failed: journal.record_id")
-        if len({(e.partner, e.item_id, e.version) for e in all_entries}) < len(all_entries):
-            raise StoreError("UNIQUE constraint failed: journal.partner, item_id, version")
+        record_ids = [e.record_id for e in all_entries]
+        versions = [(e.partner, e.item_id, e.version) for e in all_entries]
+        if clash_is_a_race(record_ids, versions):
+            return
+        problem = "UNIQUE constraint failed: journal keys (record_id or partner, item_id, version)"
+        mine = len(self.journal)
+        if clash_is_a_race(record_ids[mine:], versions[mine:]):  # a clash with a stored row
+            raise ItemVersionTaken(problem)
+        raise StoreError(problem)
 
     async def item_states(self, partner: str, item_ids: Iterable[str]) -> Mapping[str, ItemState]:
         await self.ping()

@@ -12,7 +12,7 @@ import pytest
 from gateway.adapters.store import AckBeyondJournal
 from gateway.adapters.store.rejections import MAX_DETAIL_CHARS, MAX_FIELD_CHARS, prune_every
 from gateway.domain.messages import ItemFunction
-from gateway.errors import DuplicateMessage, StoreError
+from gateway.errors import DuplicateMessage, ItemVersionTaken, StoreError
 from gateway.ports import ItemState, JournalEntry, MessageRecord, Store
 from tests.builders import OTHER_PARTNER, make_entries, make_entry, make_message, make_rejection
 from tests.contract.conftest import Backend, MakeBackend, StoreOptions
@@ -375,7 +375,7 @@ async def test_failed_commit_with_a_repeated_record_id_leaves_nothing(store: Sto
     with pytest.raises(StoreError) as caught:
         await store.commit_message(message, clash)
 
-    assert not isinstance(caught.value, DuplicateMessage)
+    assert not isinstance(caught.value, DuplicateMessage | ItemVersionTaken)  # the caller's bug
     assert await store.find_message(message.partner, "M1") is None
     assert await store.last_position() == 0
     assert await store.item_states(message.partner, ["A", "B"]) == {}
@@ -386,7 +386,7 @@ async def test_failed_commit_with_a_journaled_item_version_leaves_nothing(store:
     await store.commit_message(m1, [make_entry("A", 1, message=m1)])
     again = [make_entry("B", 1, message=m2), make_entry("A", 1, message=m2, record_id="other")]
 
-    with pytest.raises(StoreError):
+    with pytest.raises(ItemVersionTaken):  # the caller re-reads the history and decides again
         await store.commit_message(m2, again)
 
     assert await store.find_message(m2.partner, "M2") is None
@@ -394,6 +394,18 @@ async def test_failed_commit_with_a_journaled_item_version_leaves_nothing(store:
     # Nothing of M2 was kept, so it can be committed once its items are right.
     positions = await store.commit_message(m2, [make_entry("B", 1, message=m2)])
     assert positions[0] > 1
+
+
+async def test_a_record_id_already_journaled_is_an_item_version_taken(store: Store) -> None:
+    m1, m2 = make_message("M1"), make_message("M2")
+    await store.commit_message(m1, [make_entry("A", 1, message=m1)])
+    again = [make_entry("B", 1, message=m2), make_entry("A", 1, message=m2)]  # same record id
+
+    with pytest.raises(ItemVersionTaken):
+        await store.commit_message(m2, again)
+
+    assert await store.find_message(m2.partner, "M2") is None
+    assert await store.last_position() == 1
 
 
 async def test_ping_succeeds_when_open_and_fails_when_closed(store: Store) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from gateway.domain.records import DECLARATION_TYPE, declaration_id
 from gateway.errors import Forbidden, MessageConflict, MessageRejected
 from gateway.observability import Metrics
 from gateway.pipeline import Pipeline, Submission
-from gateway.ports import JournalEntry, StoredMessage
+from gateway.ports import ItemState, JournalEntry, StoredMessage
 from gateway.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 from gateway.wire.declaration_pb2 import Declaration
 from tests.fakes import InMemoryStore
@@ -275,6 +275,48 @@ async def test_concurrent_duplicates_commit_once_and_share_the_receipt() -> None
     assert first.receipt == second.receipt
     assert len(store.journal) == 2
     assert commits == [2]
+
+
+class HistoryRacingStore(InMemoryStore):
+    """Yields after every history lookup, so two replicas both read before either commits."""
+
+    async def item_states(self, partner: str, item_ids: Iterable[str]) -> Mapping[str, ItemState]:
+        states = await super().item_states(partner, item_ids)
+        await asyncio.sleep(0.01)
+        return states
+
+
+async def test_replicas_racing_on_one_item_journal_it_once_and_the_loser_decides_again() -> None:
+    """Two replicas (two pipelines, each with its own per-partner lock) on one store receive two
+    messages declaring the same original item: one journals it; the other's commit finds the
+    version taken, re-reads the history and answers with the item rejected, not a 503."""
+    store = HistoryRacingStore()
+    await store.open()
+    replicas = [
+        Pipeline(
+            store=store,
+            signer=DsseSigner(KEY),
+            clock=FixedClock(),
+            metrics=Metrics(),
+            on_commit=lambda _position: None,
+        )
+        for _ in range(2)
+    ]
+    (item,) = sample(1)
+    bodies = [message(f"GBA-RACE-{n}", item) for n in range(2)]
+
+    results = await asyncio.gather(
+        *(
+            p.submit_itmatt(ROYAL_MAIL, b, content_digest(b))
+            for p, b in zip(replicas, bodies, strict=True)
+        )
+    )
+
+    assert sorted((r.accepted, r.rejected) for r in results) == [(0, 1), (1, 0)]
+    assert len(store.journal) == 1
+    loser = next(r for r in results if r.rejected)
+    assert loser.http_status == 422
+    assert len(store.messages) == 2
 
 
 # -- who may submit ---------------------------------------------------------------------------

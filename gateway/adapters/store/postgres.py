@@ -58,6 +58,7 @@ from asyncpg import Record
 from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.migrations import POSTGRES_MIGRATIONS, Migration
 from gateway.adapters.store.outbox import NotInOutbox, as_utc, bounded_error, check_lease
 from gateway.adapters.store.rejections import (
@@ -67,7 +68,7 @@ from gateway.adapters.store.rejections import (
     prune_every,
 )
 from gateway.domain.messages import ItemFunction
-from gateway.errors import ConfigError, DuplicateMessage, StoreError
+from gateway.errors import ConfigError, DuplicateMessage, ItemVersionTaken, StoreError
 from gateway.ports import (
     CellCounts,
     CellKey,
@@ -100,6 +101,7 @@ _FUNCTIONS = {f.value: f for f in ItemFunction}
 # Errors caused by one message's data: its batch is retried message by message.
 _DATA_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 
+_JOURNAL_KEYS = ("journal_record_id_key", "journal_partner_item_id_version_key")  # UNIQUEs
 _LOCK = "SELECT pg_advisory_xact_lock($1::int4, $2::int4)"
 _INSERT_MESSAGES = """
 INSERT INTO messages (partner, message_id, content_digest, receipt_id, received_at, status,
@@ -677,8 +679,10 @@ class PostgresStore:
             async with self._connection() as conn:
                 return await self._write_batch(conn, batch)
         except StoreError as exc:
-            if len(batch) == 1 or not isinstance(exc.__cause__, _DATA_ERRORS):
+            if not isinstance(exc.__cause__, _DATA_ERRORS):
                 raise
+            if len(batch) == 1:
+                return [_message_failure(exc, batch[0])]
         outcomes: list[Outcome] = []
         async with self._connection() as conn:
             for commit in batch:
@@ -687,7 +691,7 @@ class PostgresStore:
                 except StoreError as exc:
                     if not isinstance(exc.__cause__, _DATA_ERRORS):
                         raise
-                    outcomes.append(exc)
+                    outcomes.append(_message_failure(exc, commit))
         return outcomes
 
     async def _write_batch(self, conn: asyncpg.Connection, batch: list[_Commit]) -> list[Outcome]:
@@ -774,6 +778,20 @@ def _settle(commit: _Commit, outcome: Outcome | BaseException) -> None:
         error = StoreError(f"PostgreSQL store: {reason}")
         error.__cause__ = outcome
         commit.done.set_exception(error)
+
+
+def _message_failure(exc: StoreError, commit: _Commit) -> StoreError:
+    """One message's data error as its caller sees it: ItemVersionTaken for a version race."""
+    cause, entries = exc.__cause__, commit.entries
+    if (
+        isinstance(cause, asyncpg.UniqueViolationError)
+        and cause.constraint_name in _JOURNAL_KEYS
+        and clash_is_a_race(
+            [e.record_id for e in entries], [(e.partner, e.item_id, e.version) for e in entries]
+        )
+    ):
+        return ItemVersionTaken(str(cause))
+    return exc
 
 
 @asynccontextmanager

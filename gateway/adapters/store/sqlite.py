@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS, Migration
 from gateway.adapters.store.outbox import (
     NotInOutbox,
@@ -66,7 +67,7 @@ from gateway.adapters.store.rejections import (
     prune_every,
 )
 from gateway.domain.messages import ItemFunction
-from gateway.errors import ConfigError, DuplicateMessage, StoreError
+from gateway.errors import ConfigError, DuplicateMessage, ItemVersionTaken, StoreError
 from gateway.ports import (
     CellCounts,
     CellKey,
@@ -100,6 +101,10 @@ INSERT INTO messages (partner, message_id, content_digest, receipt_id, received_
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (partner, message_id) DO NOTHING
 """
+_JOURNAL_KEYS = (  # the messages of the journal's UNIQUE constraints
+    "UNIQUE constraint failed: journal.record_id",
+    "UNIQUE constraint failed: journal.partner, journal.item_id, journal.version",
+)
 _INSERT_ENTRY = """
 INSERT INTO journal (record_id, partner, message_id, item_id, version, function, category,
                      hs_chapters, origin_countries, value_amount, value_currency, envelope)
@@ -472,7 +477,7 @@ class SqliteStore:
             return
         if isinstance(outcome, list):
             commit.done.set_result(outcome)
-        elif isinstance(outcome, DuplicateMessage):
+        elif isinstance(outcome, DuplicateMessage | ItemVersionTaken):
             commit.done.set_exception(outcome)
         else:
             reason = str(outcome) or type(outcome).__name__  # a bare CancelledError says nothing
@@ -658,6 +663,10 @@ def _insert_in_savepoint(
             raise  # SQLite rolled back the whole transaction: the batch fails as one
         conn.execute("ROLLBACK TO message")  # also rewinds the AUTOINCREMENT sequence
         conn.execute("RELEASE message")
+        if _journal_key_clash(exc) and clash_is_a_race(
+            [r[0] for r in rows], [(r[1], r[3], r[4]) for r in rows]
+        ):
+            return ItemVersionTaken(str(exc))
         return exc
     conn.execute("RELEASE message")
     return positions
@@ -675,6 +684,10 @@ def _insert_message(conn: sqlite3.Connection, message: MessageRecord, rows: list
     # Under the write lock AUTOINCREMENT hands out consecutive keys, so the batch is contiguous.
     last = int(_scalar("SELECT last_insert_rowid()", (), conn))
     return list(range(last - len(rows) + 1, last + 1))
+
+
+def _journal_key_clash(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) and str(exc) in _JOURNAL_KEYS
 
 
 def _ack(conn: sqlite3.Connection, consumer: str, position: int) -> None:
