@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser(
         "migrate", help="create or migrate the store's schema (serve also does, at start-up)"
     ).set_defaults(run=_db_migrate)
+    db_sub.add_parser(
+        "verify",
+        help="audit the journal: signatures, order, every message whole (exit 1 on a problem)",
+    ).set_defaults(run=_db_verify)
 
     demo = sub.add_parser("demo", help="run the main job end to end on loopback and summarise")
     demo.set_defaults(run=_demo)
@@ -261,6 +265,36 @@ def _db_migrate(args: argparse.Namespace) -> int:
     asyncio.run(run())
     print(f"store schema at version {SQLITE_MIGRATIONS[-1].version}")
     return 0
+
+
+def _db_verify(args: argparse.Namespace) -> int:
+    """Audit the journal with the gateway's published keys (gateway/audit.py)."""
+    from gateway.adapters.crypto.keyring import Keyring
+    from gateway.adapters.store import open_store_from_url
+    from gateway.audit import audit_journal
+
+    settings = _settings(args)
+    keys = Keyring.load(settings.signing.key_dir).public_keys()
+
+    async def run() -> int:
+        store = open_store_from_url(settings.store)
+        await store.open()
+        try:
+            report = await audit_journal(store, keys)
+        finally:
+            await store.close()
+        for problem in report.problems:
+            print(f"problem: {problem}")
+        if report.problem_count > len(report.problems):
+            print(f"… and {report.problem_count - len(report.problems)} more problems")
+        verdict = "verified" if report.ok else f"NOT verified: {report.problem_count} problems"
+        print(
+            f"journal {verdict}: {report.records} records, {report.messages} messages, "
+            f"last position {report.last_position}"
+        )
+        return 0 if report.ok else 1
+
+    return asyncio.run(run())
 
 
 def _share_build(args: argparse.Namespace) -> int:
