@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROTOS := $(wildcard protos/gateway/wire/*.proto)
 
-.PHONY: venv demo test lint typecheck proto bench clean
+.PHONY: venv demo test lint typecheck proto bench soak clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ proto: venv
 
 bench: venv
 	$(PY) -m benchmarks
+
+# Crash safety at length: SIGKILL under load, 200 times per store (the suite does 20).
+soak: venv
+	AEDGW_CRASH_KILLS=$${AEDGW_CRASH_KILLS:-200} $(PY) -m pytest -q -s tests/e2e/test_crash.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
