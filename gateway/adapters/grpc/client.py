@@ -6,7 +6,13 @@ arrive at least once: drop repeats by `record_id`. Verifying the envelope signat
 caller's job (with the published keys and the crypto module); this module never looks inside.
 
 Errors from the server surface as `grpc.aio.AioRpcError` (NOT_FOUND: unknown consumer;
-UNAVAILABLE: gateway shutting down or store trouble, subscribe again).
+PERMISSION_DENIED: the client certificate is not that consumer's; UNAVAILABLE: gateway shutting
+down, store trouble or a refused TLS handshake, subscribe again).
+
+Transport security: every function takes `tls` (a `tls.ClientTls`: mTLS with the consumer's
+certificate); when it is None, the `client_tls` context variable (set with `using_tls`) is used,
+and when that is None too, the channel is plaintext. The context variable lets callers that go
+through `gateway.consume` (the CLI) choose TLS without threading it through.
 """
 
 from __future__ import annotations
@@ -14,12 +20,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
 
+from gateway.adapters.grpc.tls import ClientTls
 from gateway.wire import feed_pb2, feed_pb2_grpc
+
+client_tls: ContextVar[ClientTls | None] = ContextVar("client_tls", default=None)
+"""The TLS material of channels opened without an explicit `tls` (None: plaintext)."""
+
+
+@contextlib.contextmanager
+def using_tls(tls: ClientTls | None) -> Iterator[None]:
+    """Within the block (and tasks and `asyncio.run` started in it) channels use `tls`."""
+    token = client_tls.set(tls)
+    try:
+        yield
+    finally:
+        client_tls.reset(token)
+
+
+def channel_credentials(tls: ClientTls) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca, private_key=tls.key, certificate_chain=tls.cert
+    )
+
+
+def open_channel(target: str, tls: ClientTls | None = None) -> grpc.aio.Channel:
+    """A channel to `target`: mTLS with `tls` (or the context's), else plaintext."""
+    chosen = tls if tls is not None else client_tls.get()
+    if chosen is None:
+        return grpc.aio.insecure_channel(target)
+    options = []
+    if chosen.server_name:
+        options.append(("grpc.ssl_target_name_override", chosen.server_name))
+    return grpc.aio.secure_channel(target, channel_credentials(chosen), options=options)
+
 
 OnRecord = Callable[[feed_pb2.FeedRecord], Awaitable[None] | None]
 
@@ -40,6 +79,7 @@ async def consume(
     stop: asyncio.Event | None = None,
     idle_timeout: float | None = None,
     max_records: int | None = None,
+    tls: ClientTls | None = None,
 ) -> int:
     """Receive `consumer`'s feed from `target` ("host:port"); return how many records arrived.
 
@@ -51,7 +91,7 @@ async def consume(
     """
     if ack_every < 1:
         raise ValueError("ack_every must be at least 1")
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with open_channel(target, tls) as channel:
         call = feed_pb2_grpc.FeedStub(channel).Subscribe()
         stream = _FeedStream(call, ack_every, stop)
         try:
@@ -94,7 +134,11 @@ class _FeedStream:
         if self._call.done():
             return
         await self._send_ack()
-        await self._call.done_writing()
+        try:
+            await self._call.done_writing()
+        except asyncio.InvalidStateError:
+            await self._raise_for_status()
+            return
         async with asyncio.timeout(DRAIN_TIMEOUT):
             while not self._call.done():
                 if await self._pending_read() is grpc.aio.EOF:
@@ -149,16 +193,36 @@ class _FeedStream:
     async def _send_ack(self) -> None:
         if self._unacked is not None:
             position, self._unacked, self._since_ack = self._unacked, None, 0
-            await self._call.write(feed_pb2.FeedRequest(ack=feed_pb2.Ack(position=position)))
+            try:
+                await self._call.write(feed_pb2.FeedRequest(ack=feed_pb2.Ack(position=position)))
+            except asyncio.InvalidStateError:
+                # The server ended the call between our read and this write (a replica going
+                # away): the caller needs the call's status (UNAVAILABLE, ...) to reconnect,
+                # not grpc's "RPC already finished".
+                await self._raise_for_status()
+                raise
+
+    async def _raise_for_status(self) -> None:
+        """Raise the finished call's error as the AioRpcError a read would have raised."""
+        code = await self._call.code()
+        if code != grpc.StatusCode.OK:
+            raise grpc.aio.AioRpcError(
+                code,
+                await self._call.initial_metadata(),
+                await self._call.trailing_metadata(),
+                await self._call.details(),
+                await self._call.debug_error_string(),
+            )
 
 
 async def list_keys(
     target: str,
     *,
     timeout: float = 10.0,  # noqa: ASYNC109 (the RPC deadline, which the server sees too)
+    tls: ClientTls | None = None,
 ) -> list[feed_pb2.PublicKey]:
     """The gateway's published public keys."""
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with open_channel(target, tls) as channel:
         response = await feed_pb2_grpc.KeysStub(channel).List(
             feed_pb2.ListKeysRequest(), timeout=timeout
         )
@@ -171,10 +235,12 @@ async def get_declaration(
     *,
     partner: str | None = None,
     timeout: float = 10.0,  # noqa: ASYNC109 (the RPC deadline)
+    tls: ClientTls | None = None,
 ) -> feed_pb2.GetDeclarationResponse | None:
-    """The item's latest version and history, or None when the gateway has none."""
+    """The item's latest version and history, or None when the gateway has none (for this
+    consumer: with mTLS only versions routed to it count)."""
     request = feed_pb2.GetDeclarationRequest(item_id=item_id, partner=partner or "")
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with open_channel(target, tls) as channel:
         try:
             response: feed_pb2.GetDeclarationResponse = await feed_pb2_grpc.DeclarationsStub(
                 channel
