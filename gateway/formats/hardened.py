@@ -9,6 +9,9 @@ Threats refused here, each as `MessageRejected` with findings that carry a code 
 - entity references and any attempt to load an external resource: XML_ENTITY_FORBIDDEN;
 - XInclude elements: XML_XINCLUDE_FORBIDDEN (never processed, refused so no later stage can);
 - nesting deeper than `max_depth`: XML_TOO_DEEP;
+- more than `max_namespaces` namespace declarations: XML_TOO_MANY_NAMESPACES;
+- a text node or attribute value past libxml2's limits (10 MB without XML_PARSE_HUGE, never
+  set here): XML_TOO_LARGE;
 - an encoding other than UTF-8: XML_ENCODING;
 - anything else libxml2 finds not well-formed: XML_NOT_WELL_FORMED.
 
@@ -18,6 +21,7 @@ here acts on them.
 
 from __future__ import annotations
 
+import io
 import re
 import zlib
 from collections.abc import Iterable
@@ -31,6 +35,10 @@ from gateway.domain.findings import Finding, error
 from gateway.errors import MessageRejected, PayloadTooLarge
 
 DEFAULT_MAX_DEPTH = 64
+DEFAULT_MAX_NAMESPACES = 64
+GUNZIP_CHUNK = 1024 * 1024  # output per inflate step: a bomb never costs more than limit + this
+GUNZIP_INPUT_STEP = 64 * 1024  # input per inflate step
+MAX_GZIP_MEMBERS = 1000  # a real client sends one
 XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 
 _XML_DECLARATION = re.compile(rb"<\?xml\s[^>]*?\?>")
@@ -44,9 +52,11 @@ _UTF16_32_MARKS = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00", b"\x00<", b"<\x00")
 
 @dataclass(frozen=True, slots=True)
 class ParseLimits:
-    """Bounds on one document: `max_depth` levels of elements (the root is level 1)."""
+    """Bounds on one document: `max_depth` levels of elements (the root is level 1) and
+    `max_namespaces` namespace declarations in the whole document."""
 
     max_depth: int = DEFAULT_MAX_DEPTH
+    max_namespaces: int = DEFAULT_MAX_NAMESPACES
 
 
 class XmlError(NamedTuple):
@@ -89,31 +99,52 @@ def gunzip_bounded(data: bytes, limit: int) -> bytes:
     """Decompress a gzip body (one or more members), never holding more than `limit` + 1 bytes.
 
     Raises PayloadTooLarge as soon as the output exceeds `limit`, MessageRejected (GZIP_INVALID)
-    when the data is not valid gzip or is truncated.
+    when the data is not valid gzip, is truncated or has more than MAX_GZIP_MEMBERS members.
+    Costs stay linear: the output is kept as steps of at most GUNZIP_CHUNK bytes joined once at
+    the end (a bomb costs about `limit`, never twice that), and the input is fed in slices of
+    GUNZIP_INPUT_STEP, so what zlib copies after each member's end is one slice at most, not the
+    whole rest of the body (a flood of tiny members would be quadratic otherwise).
     """
-    out = bytearray()
-    rest = data
+    out: list[bytes] = []
+    view = memoryview(data)
+    position, size, members = 0, 0, 0
     try:
-        while rest:
-            rest = _gunzip_member(rest, out, limit)
+        while position < len(data):
+            members += 1
+            if members > MAX_GZIP_MEMBERS:
+                raise _rejected(
+                    "GZIP_INVALID", f"the gzip body has more than {MAX_GZIP_MEMBERS} members"
+                )
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            while not inflater.eof:
+                if position >= len(data):
+                    raise _rejected("GZIP_INVALID", "the gzip body is truncated")
+                piece = view[position : position + GUNZIP_INPUT_STEP]
+                position += len(piece)
+                size = _inflate(inflater, piece, out, size, limit)
+            position -= len(inflater.unused_data)  # the next member starts in this slice
     except zlib.error as exc:
         raise _rejected("GZIP_INVALID", f"the gzip body cannot be decompressed: {exc}") from exc
-    return bytes(out)
+    return b"".join(out)
 
 
-def _gunzip_member(data: bytes, out: bytearray, limit: int) -> bytes:
-    """Append one gzip member to `out`; return the bytes after it."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    pending = data
-    while not inflater.eof:
-        before = len(out)
-        out += inflater.decompress(pending, limit + 1 - len(out))
-        if len(out) > limit:
+def _inflate(
+    inflater: Any, piece: memoryview | bytes, out: list[bytes], size: int, limit: int
+) -> int:
+    """Inflate one input slice into `out` (`size` bytes so far); return the new size."""
+    pending: memoryview | bytes = piece
+    while True:
+        step = inflater.decompress(pending, min(GUNZIP_CHUNK, limit + 1 - size))
+        size += len(step)
+        if size > limit:
             raise PayloadTooLarge(limit)
+        if step:
+            out.append(step)
+        if inflater.eof:
+            return size
         pending = inflater.unconsumed_tail
-        if not pending and len(out) == before:
-            raise _rejected("GZIP_INVALID", "the gzip body is truncated")
-    return inflater.unused_data
+        if not pending and not step:
+            return size  # this slice is used up: the member needs more input
 
 
 def parse_xml(
@@ -121,6 +152,7 @@ def parse_xml(
     *,
     max_depth: int = DEFAULT_MAX_DEPTH,
     forbidden_namespaces: tuple[str, ...] = XINCLUDE_NAMESPACES,
+    max_namespaces: int = DEFAULT_MAX_NAMESPACES,
 ) -> etree._ElementTree:
     """Parse a UTF-8 XML document with every hardening above; raise MessageRejected otherwise.
 
@@ -131,6 +163,7 @@ def parse_xml(
     _check_no_doctype(data)
     tree = _parse(data)
     _check_tree(tree, max_depth, forbidden_namespaces)
+    _check_namespaces(data, max_namespaces)
     return tree
 
 
@@ -216,6 +249,8 @@ def _syntax_code(message: str) -> str:
         return "XML_ENTITY_FORBIDDEN"
     if "depth" in lowered:
         return "XML_TOO_DEEP"
+    if any(sign in lowered for sign in ("resource limit", "huge text", "too long")):
+        return "XML_TOO_LARGE"
     if "encoding" in lowered or "utf-8" in lowered:
         return "XML_ENCODING"
     return "XML_NOT_WELL_FORMED"
@@ -246,6 +281,32 @@ def _check_tree(
                 else "XML_NAMESPACE_FORBIDDEN",
                 f"element {element.tag} is not accepted",
                 source_line(element),
+            )
+
+
+def _check_namespaces(data: bytes, limit: int) -> None:
+    """Refuse more than `limit` namespace declarations (each costs the parser and every later
+    namespace lookup; a real message declares one or two).
+
+    Every declaration spells `xmlns` literally (the document is UTF-8, names take no character
+    references), so a document with no more occurrences than the limit passes without a second
+    look; otherwise the (already well-formed) document is parsed again for its declarations.
+    """
+    if data.count(b"xmlns") <= limit:
+        return
+    events = etree.iterparse(
+        io.BytesIO(data),
+        events=("start-ns",),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    for count, _event in enumerate(events, 1):
+        if count > limit:
+            raise _rejected(
+                "XML_TOO_MANY_NAMESPACES",
+                f"more than {limit} namespace declarations (a message needs one or two)",
             )
 
 

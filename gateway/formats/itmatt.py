@@ -82,7 +82,8 @@ def parse_itmatt(
     declaration_id and provenance partner, received_at, receipt_id and content_digest are left
     for the pipeline. `vague_terms` replaces the default vague-description list.
     """
-    tree = parse_xml(data, max_depth=(limits or ParseLimits()).max_depth)
+    limits = limits or ParseLimits()
+    tree = parse_xml(data, max_depth=limits.max_depth, max_namespaces=limits.max_namespaces)
     root = tree.getroot()
     _check_root(root)
     item_errors = _validate(tree)
