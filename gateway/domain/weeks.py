@@ -10,7 +10,7 @@ _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 
 def iso_week(day: date) -> str:
     year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"  # year 1 is "0001-W01", which `monday` reads back
 
 
 def monday(week: str) -> date:
@@ -18,7 +18,10 @@ def monday(week: str) -> date:
     match = _WEEK.fullmatch(week)
     if not match:
         raise ValueError(f"{week!r} is not an ISO week like 2026-W47")
-    return date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    try:
+        return date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError:  # week 00, or 53 in a year of 52
+        raise ValueError(f"{week!r} is not an ISO week like 2026-W47") from None
 
 
 def shift(week: str, weeks: int) -> str:

@@ -11,6 +11,8 @@ Currency choices:
   rounding, in the currency the threshold is stated in, as a customs officer would value it.
 - No rate for either currency on the day: the comparison value is unknown and the item falls
   under no threshold (reason "rate missing"); only a suspension decides without a value.
+- Amounts have no upper bound on the wire: conversions run in a context wide enough for the
+  operands (`_wide`), so a product is exact and rounding to the cent never overflows it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
 
 from gateway.rules.bands import value_band
 from gateway.rules.deminimis import DeMinimisTable, default_rules, outcome
@@ -38,14 +40,29 @@ CENTS = Decimal("0.01")
 CHANNEL = "POST"  # every ITMATT item comes by post
 NO_RULE = "no de minimis rule in force"
 _UNIX_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MIN_ORDINAL, _MAX_ORDINAL = date.min.toordinal(), date.max.toordinal()
 _SECONDS_PER_DAY = 86_400
 
 
 def valuation_day(decl: Declaration, received_day: date) -> date:
-    """The posting day (the UTC date of posted_at) when the item states one, else `received_day`."""
+    """The posting day (the UTC date of posted_at) when the item states one, else `received_day`.
+
+    A posting instant whose UTC day is no date (before 0001-01-01 or after 9999-12-31: a local
+    time at either end of xs:dateTime's years with a zone offset) is valued on `received_day`.
+    """
     if not decl.has_posted_at:
         return received_day
-    return date.fromordinal(_UNIX_EPOCH_ORDINAL + decl.posted_at.seconds // _SECONDS_PER_DAY)
+    ordinal = _UNIX_EPOCH_ORDINAL + decl.posted_at.seconds // _SECONDS_PER_DAY
+    if not _MIN_ORDINAL <= ordinal <= _MAX_ORDINAL:
+        return received_day
+    return date.fromordinal(ordinal)
+
+
+def _wide(*numbers: Decimal) -> Context:
+    """A context in which the product of `numbers` is exact and any quotient keeps 40 digits
+    past its integer part, so quantizing either to the cent cannot exceed its precision."""
+    digits = sum(len(format(abs(n), "f")) for n in numbers) + 40
+    return Context(prec=digits, rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def value_declaration(
@@ -70,8 +87,9 @@ def value_declaration(
     if rate is None:
         v.rate_missing = True
     else:
-        item.usd = item.amount * rate
-        cents = item.usd.quantize(CENTS, ROUND_HALF_EVEN)
+        context = _wide(item.amount, rate)
+        item.usd = context.multiply(item.amount, rate)
+        cents = item.usd.quantize(CENTS, ROUND_HALF_EVEN, context)
         v.value_usd, v.value_band = str(cents), value_band(cents)
         v.rate, v.rate_date = str(rate), v.valued_on
     _decide(v, item, decl.category, rates, rules)
@@ -111,7 +129,8 @@ class _Item:
         per_unit = rates.usd_per_unit(currency, self.day)
         if per_unit is None:
             return None
-        return (self.usd / per_unit).quantize(CENTS, ROUND_HALF_EVEN)
+        context = _wide(self.usd, per_unit)
+        return context.divide(self.usd, per_unit).quantize(CENTS, ROUND_HALF_EVEN, context)
 
 
 def valuer(

@@ -7,6 +7,7 @@ Translation is the same for every layout, so a new layout needs a mapping, not c
     B5_FIELD_MISSING     a required field (items, declared_value, detections, period) is empty
     B5_TYPE              a JSON value of the wrong type (a number where a code is expected …)
     B5_NUMBER            a count or amount that is not a non-negative number of the right form
+                         (a count at most 2**63 - 1, what the stores hold)
     B5_PERIOD            a date or ISO week that is not one, or a range across ISO weeks
     B5_COUNTRY_UNKNOWN   an origin that is not an assigned ISO 3166-1 alpha-2 code (nor ZZ)
     B5_HS_CHAPTER        an HS chapter that is not two digits, or one the HS does not use
@@ -43,7 +44,9 @@ from gateway.wire.declaration_pb2 import Money
 _COUNT = re.compile(r"[0-9]{1,20}")
 _AMOUNT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,6})?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_UINT64_MAX = 2**64 - 1
+# Counts are stored in signed 64-bit integers (SQLite INTEGER, PostgreSQL bigint): a larger one
+# would pass the uint64 wire field and then fail the commit, so it is refused here (B5_NUMBER).
+_COUNT_MAX = 2**63 - 1
 _CENT = Decimal("0.01")
 # Local arithmetic: never the thread's context, and enough digits that no product or mean
 # of amounts within _AMOUNT is rounded before it is compared with a band's bounds.
@@ -320,7 +323,7 @@ def _count(value: object) -> int | None:
         number = value
     else:
         return None
-    return number if number is not None and 0 <= number <= _UINT64_MAX else None
+    return number if number is not None and 0 <= number <= _COUNT_MAX else None
 
 
 def _amount(value: object) -> Decimal | None:
