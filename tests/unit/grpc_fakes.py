@@ -1,10 +1,20 @@
-"""An in-memory Store for the gRPC adapter's tests, and journal entries to fill it with."""
+"""An in-memory Store for the gRPC adapter's tests, journal entries to fill it with, and a
+throw-away PKI (CA, server and client certificates made in the test, never committed)."""
 
 from __future__ import annotations
 
 import bisect
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.domain.messages import ItemFunction
 from gateway.errors import DuplicateMessage
@@ -129,3 +139,100 @@ class FakeStore:
     async def ack(self, consumer: str, position: int) -> None:
         self.ack_calls += 1
         self.cursors[consumer] = max(self.cursors.get(consumer, 0), position)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its private key, PEM."""
+
+    cert: bytes
+    key: bytes
+
+    def write(self, folder: Path, name: str) -> tuple[Path, Path]:
+        """(certificate path, key path) under `folder` (created; the key mode 0600)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+        cert.write_bytes(self.cert)
+        key.touch(mode=0o600)
+        key.write_bytes(self.key)
+        return cert, key
+
+
+class TestCa:
+    """A throw-away certificate authority (EC P-256) for real TLS on loopback."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, name: str = "AEDGW test consumer CA") -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.now(UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(self._name)
+            .issuer_name(self._name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(
+        self,
+        common_name: str,
+        *,
+        dns: Sequence[str] = (),
+        uris: Sequence[str] = (),
+        ips: Sequence[str] = (),
+        server: bool = False,
+        valid_days: tuple[int, int] = (-1, 30),  # not_before, not_after: days from now
+    ) -> Issued:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(self._name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + timedelta(days=valid_days[0]))
+            .not_valid_after(now + timedelta(days=valid_days[1]))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
+                critical=False,
+            )
+        )
+        names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+        names += [x509.UniformResourceIdentifier(u) for u in uris]
+        names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        cert = builder.sign(self._key, hashes.SHA256())
+        return Issued(
+            cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+
+    def server(self) -> Issued:
+        """A server certificate for loopback (127.0.0.1, ::1, localhost)."""
+        return self.issue("localhost", dns=("localhost",), ips=("127.0.0.1", "::1"), server=True)

@@ -3,9 +3,10 @@
 Contract of one `Subscribe` stream:
 
 - The first request must be `subscribe` (else INVALID_ARGUMENT) naming a configured consumer
-  (else NOT_FOUND). Until consumer authentication exists, the name in `Subscribe` IS the
-  identity: `resolve_consumer` is the seam where an authenticating interceptor will bind it
-  instead (e.g. from the peer certificate or a token it put in the context).
+  (else NOT_FOUND). `resolve_consumer` binds the stream to a consumer: the server passes
+  `auth.ConsumerAuth.resolve_consumer`, which with mTLS allows only a consumer the peer
+  certificate is (else PERMISSION_DENIED) and without TLS takes the name as stated. Acks
+  travel on the stream, so they move only the bound consumer's cursor.
 - The server then sends, in journal order, exactly the rows whose entry the consumer's
   `RoutingRule` matches, starting after the consumer's persisted cursor. Rows that do not match
   advance a private scan position only.

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import grpc
 
+from gateway.adapters.grpc.auth import ConsumerAuth
 from gateway.adapters.grpc.status import translate_errors
 from gateway.wire import feed_pb2, feed_pb2_grpc
 
@@ -48,16 +49,21 @@ def public_key_message(key: PublicKeyInfo) -> feed_pb2.PublicKey:
 
 
 class KeysService(feed_pb2_grpc.KeysServicer):
-    """`List()`: every key `public_keys()` returns, in its order."""
+    """`List()`: every key `public_keys()` returns, in its order.
 
-    def __init__(self, public_keys: PublicKeys) -> None:
+    With consumer authentication, only to a caller whose certificate is a consumer's.
+    """
+
+    def __init__(self, public_keys: PublicKeys, auth: ConsumerAuth | None = None) -> None:
         self._public_keys = public_keys
+        self._auth = auth or ConsumerAuth(None)
 
     @translate_errors
     async def List(  # noqa: N802 (generated name)
         self,
         request: feed_pb2.ListKeysRequest,  # noqa: ARG002
-        context: grpc.aio.ServicerContext,  # noqa: ARG002
+        context: grpc.aio.ServicerContext,
     ) -> feed_pb2.ListKeysResponse:
+        self._auth.check(context)
         keys = [public_key_message(key) for key in self._public_keys()]
         return feed_pb2.ListKeysResponse(keys=keys)
