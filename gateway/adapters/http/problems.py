@@ -21,8 +21,21 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 
+from .ratelimit import PartnerBusy
+
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://aedgw.example/problems/"
+
+
+class BodyTimeout(GatewayError):
+    """The request body did not arrive within [http] body_timeout_s: 408, the connection closed."""
+
+    retriable = True
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        super().__init__(f"the request body did not arrive within {limit_s:g} s; nothing stored")
+
 
 # Most specific first: the first class the error is an instance of decides.
 STATUS: tuple[tuple[type[GatewayError], int, str], ...] = (
@@ -34,6 +47,8 @@ STATUS: tuple[tuple[type[GatewayError], int, str], ...] = (
     (SignatureError, 401, "signature"),
     (Forbidden, 403, "forbidden"),
     (AuthError, 403, "forbidden"),
+    (BodyTimeout, 408, "request-timeout"),
+    (PartnerBusy, 429, "too-many-in-progress"),
     (RateLimited, 429, "rate-limited"),
     (Overloaded, 503, "overloaded"),
     (StoreError, 503, "store-unavailable"),
