@@ -34,7 +34,7 @@ from gateway.adapters.crypto.keys import (
 )
 from gateway.adapters.crypto.raw import raw_public_bytes
 from gateway.adapters.grpc.keys import PublicKeyInfo
-from gateway.adapters.grpc.server import build_grpc_server
+from gateway.adapters.grpc.server import build_grpc_server, grpc_server_tls
 from gateway.adapters.http.app import EdgeDeps, build_app
 from gateway.adapters.http.push import ReportPusher
 from gateway.adapters.http.ratelimit import RateLimiter
@@ -148,9 +148,10 @@ class Gateway:
             max_backoff=timedelta(seconds=settings.share.push_max_backoff_s),
         )
         self._stopping = asyncio.Event()
-        keys = partner_keys(self.partner_configs)
+        # Mutated in place by reload_keys, so the verifier sees a partner's new key on SIGHUP.
+        self._partner_keys = partner_keys(self.partner_configs)
         self.verifier = RequestVerifier(
-            keys.get,
+            self._partner_keys.get,
             window_s=settings.signing.signature_window_s,
             nonces=NonceCache(window_s=settings.signing.signature_window_s),
         )
@@ -173,16 +174,35 @@ class Gateway:
             limiter=RateLimiter(),
             public_base_url=self.settings.http.public_base_url,
             max_concurrent_requests=self.settings.http.max_concurrent_requests,
+            max_open_requests=self.settings.http.max_open_requests,
+            header_timeout_s=self.settings.http.header_timeout_s,
+            body_timeout_s=self.settings.http.body_timeout_s,
         )
 
     def reload_keys(self) -> None:
-        """Re-read the key folder after `gateway keys rotate` (SIGHUP); a bad folder only logs."""
+        """SIGHUP: re-read the gateway's key folder (after `gateway keys rotate`) and every
+        partner's public keys (a partner's new key dropped into its folder). A bad folder or
+        key only logs: the keys in use stay as they were."""
         try:
             self.keyring.reload()
         except ConfigError:
             log.exception("key reload failed; still signing with %s", self.keyring.active.keyid)
+        else:
+            log.info("keys reloaded", extra={"keyid": self.keyring.active.keyid})
+        try:
+            # Only the keys of partners already known: a new partner or changed limits need a
+            # restart (the edge, the pusher and the feed mappings were built from them).
+            fresh = {
+                kid: key
+                for kid, key in partner_keys(load_partners(self.settings)).items()
+                if key.owner in self.partners
+            }
+        except ConfigError:
+            log.exception("partner key reload failed; partner keys unchanged")
             return
-        log.info("keys reloaded", extra={"keyid": self.keyring.active.keyid})
+        self._partner_keys.clear()
+        self._partner_keys.update(fresh)
+        log.info("partner keys reloaded", extra={"keyids": sorted(fresh)})
 
     def public_keys(self) -> list[PublicKeyInfo]:
         active = self.keyring.active.keyid
@@ -211,6 +231,9 @@ class Gateway:
             listen=self.settings.grpc.listen,
             max_in_flight=self.settings.grpc.max_in_flight,
             on_sent=lambda consumer: self.metrics.feed_sent.labels(consumer).inc(),
+            tls=grpc_server_tls(self.settings),
+            client_cert_names=self.settings.grpc.client_cert_names,
+            insecure=self.settings.grpc.insecure,
         )
         await self._grpc.start()
         http_port, scheme = await self._start_http()

@@ -18,6 +18,7 @@ from gateway.config import config_path, load_settings
 from gateway.errors import ConfigError, GatewayError, StoreError
 
 if TYPE_CHECKING:
+    from gateway.adapters.grpc.tls import ClientTls
     from gateway.bootstrap import Gateway
 
 
@@ -64,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     consume.add_argument("--out", type=Path, help="append JSON lines here instead of stdout")
     consume.add_argument("--max", type=int, help="stop after this many records")
     consume.add_argument("--idle", type=float, help="stop after this many idle seconds")
+    consume.add_argument("--cert", type=Path, help="mTLS: this consumer's client certificate (PEM)")
+    consume.add_argument("--key", type=Path, help="mTLS: the client certificate's private key")
+    consume.add_argument("--ca", type=Path, help="mTLS: the CA of the gateway's server certificate")
+    consume.add_argument(
+        "--server-name", help="mTLS: the name the server certificate is checked against"
+    )
     consume.set_defaults(run=_consume)
 
     keys = sub.add_parser("keys", help="the gateway's signing keys")
@@ -117,12 +124,13 @@ def _serve(args: argparse.Namespace) -> int:
     async def run() -> None:
         gateway = Gateway(settings)
         endpoints = await gateway.start()
-        print(f"gateway serving HTTP {endpoints.http_url} gRPC {endpoints.grpc_target}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, gateway.reload_keys)
+        # Printed last: whoever waits for this line may signal the process at once.
+        print(f"gateway serving HTTP {endpoints.http_url} gRPC {endpoints.grpc_target}", flush=True)
         await stop.wait()
         await gateway.stop()
 
@@ -167,22 +175,47 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
+    import grpc
+
+    from gateway.adapters.grpc.client import using_tls
     from gateway.consume import consume_verified
 
     settings = _settings(args)
     target = args.target or settings.grpc.listen
     with contextlib.ExitStack() as stack:
+        stack.enter_context(using_tls(_client_tls(args)))
         out: TextIO = (
             stack.enter_context(args.out.open("a", encoding="utf-8")) if args.out else sys.stdout
         )
-        result = asyncio.run(
-            consume_verified(target, args.consumer, out, max_records=args.max, idle=args.idle)
-        )
+        try:
+            result = asyncio.run(
+                consume_verified(target, args.consumer, out, max_records=args.max, idle=args.idle)
+            )
+        except grpc.aio.AioRpcError as exc:  # refused (PERMISSION_DENIED, a failed handshake …)
+            print(f"consume failed: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
     print(
         f"{result.received} records, {result.verified} verified, {result.failed} failed",
         file=sys.stderr,
     )
     return 1 if result.failed else 0
+
+
+def _client_tls(args: argparse.Namespace) -> ClientTls | None:
+    """The consumer's mTLS material from --cert, --key and --ca (all three), or None."""
+    from gateway.adapters.grpc.tls import load_client_tls
+
+    given = {"cert": args.cert, "key": args.key, "ca": args.ca}
+    if not any(given.values()):
+        return None
+    if missing := [f"--{name}" for name, path in given.items() if path is None]:
+        raise ConfigError(
+            "command line",
+            missing[0],
+            "--cert, --key and --ca go together (mTLS)",
+            f"add {' '.join(missing)}",
+        )
+    return load_client_tls(args.ca, args.cert, args.key, args.server_name)
 
 
 def _keyring(args: argparse.Namespace):  # type: ignore[no-untyped-def]

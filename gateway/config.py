@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from gateway.adapters.grpc.tls import is_loopback, load_server_tls
 from gateway.domain.partners import (
     B5_FEED_FORMAT,
     ITMATT_FORMAT,
@@ -56,13 +57,26 @@ class HttpSettings:
     public_base_url: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    max_concurrent_requests: int = 256
+    max_concurrent_requests: int = 256  # authenticated requests being processed (503 beyond)
+    max_open_requests: int = 1024  # POSTs in progress, bodies still arriving included (503 beyond)
+    header_timeout_s: float = 20.0  # a connection's request head must arrive within this
+    body_timeout_s: float = 60.0  # a request's body must arrive within this (408 beyond)
 
 
 @dataclass(frozen=True, slots=True)
 class GrpcSettings:
     listen: str = "127.0.0.1:50051"
     max_in_flight: int = 1000
+    # mTLS: the server's certificate (chain, leaf first) and key, and the CA that issues the
+    # consumers' client certificates; all three or none. None: plaintext, consumers are not
+    # authenticated, allowed on a loopback address only unless `insecure`.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    insecure: bool = False
+    # consumer name -> the certificate name (CN, DNS or URI SAN) that identifies it; a consumer
+    # not listed is identified by its own name. From [[consumers]] client_cert_name.
+    client_cert_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +223,7 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
         partners_dir=_under(base, r.get("partners_dir", str, "partners")),
         store=store,
         http=_http(r.sub("http"), base),
-        grpc=_grpc(r.sub("grpc")),
+        grpc=_grpc(r.sub("grpc"), base, r.get("consumers", list, [])),
         signing=_signing(r.sub("signing"), base, data_dir),
         consumers=_consumers(path, r.get("consumers", list, [])),
         config_file=path,
@@ -270,8 +284,9 @@ def _listen(r: _Reader, default: str) -> str:
 
 def _http(r: _Reader, base: Path) -> HttpSettings:
     r.reject_unknown(
-        {"listen", "public_base_url", "tls_cert", "tls_key", "max_concurrent_requests"}
-    )
+        {"listen", "public_base_url", "tls_cert", "tls_key", "max_concurrent_requests",
+         "max_open_requests", "header_timeout_s", "body_timeout_s"}
+    )  # fmt: skip
     cert, key = r.get("tls_cert", str), r.get("tls_key", str)
     if (cert is None) != (key is None):
         raise r.fail("tls_cert", "tls_cert and tls_key go together", "set both or neither")
@@ -281,15 +296,72 @@ def _http(r: _Reader, base: Path) -> HttpSettings:
         tls_cert=base / cert if cert else None,
         tls_key=base / key if key else None,
         max_concurrent_requests=_positive(r, "max_concurrent_requests", 256),
+        max_open_requests=_positive(r, "max_open_requests", 1024),
+        header_timeout_s=_positive_number(r, "header_timeout_s", 20.0),
+        body_timeout_s=_positive_number(r, "body_timeout_s", 60.0),
     )
 
 
-def _grpc(r: _Reader) -> GrpcSettings:
-    r.reject_unknown({"listen", "max_in_flight"})
+_GRPC_TLS_KEYS = ("tls_cert", "tls_key", "client_ca")
+
+
+def _grpc(r: _Reader, base: Path, consumer_tables: list[Any]) -> GrpcSettings:
+    r.reject_unknown({"listen", "max_in_flight", *_GRPC_TLS_KEYS, "insecure"})
+    listen = _listen(r, "127.0.0.1:50051")
+    insecure: bool = r.get("insecure", bool, False)
+    given = {key: base / value for key in _GRPC_TLS_KEYS if (value := r.get(key, str))}
+    if given and len(given) < len(_GRPC_TLS_KEYS):
+        missing = [key for key in _GRPC_TLS_KEYS if key not in given]
+        raise r.fail(
+            missing[0],
+            "tls_cert, tls_key and client_ca go together (mTLS for consumers)",
+            f"set {' and '.join(missing)} too, or none of the three (plaintext, loopback only)",
+        )
+    if given:
+        load_server_tls(given["tls_cert"], given["tls_key"], given["client_ca"], fail=r.fail)
+    elif not insecure and not is_loopback(listen):
+        raise r.fail(
+            "listen",
+            f"{listen!r} is not a loopback address and [grpc] has no TLS: consumer feeds would"
+            " be open, unauthenticated, to anyone who can reach it",
+            "set tls_cert, tls_key and client_ca (consumers then need client certificates),"
+            ' or listen on "127.0.0.1:…", or set insecure = true if something else protects it',
+        )
     return GrpcSettings(
-        listen=_listen(r, "127.0.0.1:50051"),
+        listen=listen,
         max_in_flight=_positive(r, "max_in_flight", 1000),
+        tls_cert=given.get("tls_cert"),
+        tls_key=given.get("tls_key"),
+        client_ca=given.get("client_ca"),
+        insecure=insecure,
+        client_cert_names=_client_cert_names(r.file_path, consumer_tables),
     )
+
+
+def _client_cert_names(path: Path, tables: list[Any]) -> dict[str, str]:
+    """consumer -> certificate name, from each [[consumers]] client_cert_name (default: name)."""
+    names: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for i, table in enumerate(tables):
+        if not isinstance(table, dict) or not isinstance(table.get("name"), str):
+            continue  # _consumers reports it
+        r = _Reader(path, table, f"consumers[{i}].")
+        consumer: str = table["name"]
+        cert_name: str = r.get("client_cert_name", str, consumer)
+        if not cert_name or cert_name != cert_name.strip():
+            raise r.fail(
+                "client_cert_name",
+                f"{cert_name!r} is not a certificate name",
+                'the CN, DNS or URI name in its client certificate, e.g. "targeting.internal"',
+            )
+        if cert_name in owners and owners[cert_name] != consumer:
+            raise r.fail(
+                "client_cert_name",
+                f"{cert_name!r} already identifies consumer {owners[cert_name]!r}",
+                "give each consumer its own certificate name",
+            )
+        owners[cert_name], names[consumer] = consumer, cert_name
+    return names
 
 
 def _signing(r: _Reader, base: Path, data_dir: Path) -> SigningSettings:
@@ -348,6 +420,7 @@ def _consumer(r: _Reader) -> Consumer:
             "partners",
             "min_value",
             "min_value_currency",
+            "client_cert_name",
         }
     )
     name = r.get("name", str, required=True)
@@ -446,6 +519,7 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
             "max_body_bytes",
             "rate_per_s",
             "burst",
+            "max_concurrent",
             "mapping",
             "share",
         }
@@ -488,6 +562,7 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
         key_ids=tuple(k.keyid for k in keys),
         rate_per_s=_positive_number(r, "rate_per_s", 200.0),
         burst=_positive(r, "burst", 400),
+        max_concurrent=_positive(r, "max_concurrent", 16),
         share=_share(r.sub("share")) if kind is PartnerKind.CUSTOMS else None,
         mapping=_mapping(r, folder, formats),
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,8 @@ from gateway.observability import Metrics
 from gateway.pipeline import Pipeline
 from gateway.ports import Clock, RejectionRecord, Store
 
-from .problems import PROBLEM_JSON, problem, problem_for, status_of
-from .ratelimit import RateLimiter
+from .problems import PROBLEM_JSON, BodyTimeout, problem, problem_for, status_of
+from .ratelimit import Admission, RateLimiter
 
 log = logging.getLogger(__name__)
 XML_TYPES = frozenset({"application/xml", "text/xml"})
@@ -42,6 +43,12 @@ FEED_TYPES = frozenset(
     {"text/csv", "application/x-ndjson", "application/jsonl", "application/xml", "text/xml"}
 )
 _CHUNK = 256 * 1024
+# Request heads: aiohttp bounds each line and field to 8190 bytes; with at most this many fields a
+# connection holds at most ~0.5 MiB of head, and only for [http] header_timeout_s.
+_MAX_HEADERS = 64
+# After an early answer (413, 429, 503, 408) the rest of the body is read and dropped this long
+# at most, so the client sees the answer rather than a reset; then the connection is closed.
+_LINGER_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,21 +66,35 @@ class EdgeDeps:
     clock: Clock
     limiter: RateLimiter
     public_base_url: str = ""
-    max_concurrent_requests: int = 256
+    max_concurrent_requests: int = 256  # authenticated requests in progress (Admission)
+    max_open_requests: int = 1024  # POSTs in progress, bodies still arriving included
+    header_timeout_s: float = 20.0  # request head deadline; idle keep-alive connections too
+    body_timeout_s: float = 60.0  # request body deadline
 
 
 DEPS = web.AppKey("deps", EdgeDeps)
+ADMISSION = web.AppKey("admission", Admission)
 PARTNER = web.RequestKey("partner", Partner)
+KEYID = web.RequestKey("keyid", str)  # the key that signed an authenticated request
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(deps: EdgeDeps) -> web.Application:
     # Bodies are bounded per partner by _read_body, not by aiohttp's global client_max_size.
+    # Slow clients: a connection that has not sent a whole request head header_timeout_s after
+    # it opened (or after its previous answer) is closed (aiohttp's keep-alive timer, which runs
+    # from the connection's start); a body gets body_timeout_s (_read_body).
     app = web.Application(
-        middlewares=[_errors_middleware, _bound_middleware(deps.max_concurrent_requests)],
+        middlewares=[_errors_middleware, _open_bound_middleware(deps.max_open_requests)],
         client_max_size=max((p.max_body_bytes for p in deps.partners.values()), default=1) + 1,
+        handler_args={
+            "keepalive_timeout": deps.header_timeout_s,
+            "lingering_time": min(_LINGER_S, deps.body_timeout_s),
+            "max_headers": _MAX_HEADERS,
+        },
     )
     app[DEPS] = deps
+    app[ADMISSION] = Admission(deps.max_concurrent_requests)
     app.router.add_post("/v1/aed/itmatt", submit_itmatt)
     app.router.add_post("/v1/b5/feeds", submit_feed)
     app.router.add_get("/v1/b5/reports", pull_reports)
@@ -96,6 +117,8 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except GatewayError as exc:
         response = _problem_response(request, exc)
+        if isinstance(exc, BodyTimeout):
+            response.force_close()  # the rest of a slow body is not awaited
         await _record(request, exc, response.status)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -124,6 +147,19 @@ def _problem_response(request: web.Request, exc: GatewayError) -> web.Response:
                 "detail": exc.detail,
             },
         )
+    elif status == 403:  # a good signature, a partner acting beyond its role
+        deps.metrics.auth_failures.labels("forbidden").inc()
+        partner = request.get(PARTNER)
+        log.warning(
+            "request forbidden",
+            extra={
+                "partner": partner.id if partner else None,
+                "keyid": request.get(KEYID),
+                "path": request.path,
+                "peer": request.remote,
+                "detail": str(exc),
+            },
+        )
     elif status >= 500:
         log.error("request failed", extra={"path": request.path, "error": str(exc)})
     return _signed(request, status, body, PROBLEM_JSON, headers)
@@ -131,8 +167,8 @@ def _problem_response(request: web.Request, exc: GatewayError) -> web.Response:
 
 async def _record(request: web.Request, exc: GatewayError, status: int) -> None:
     """Keep a record of a refused submission (never its body); a store outage only logs."""
-    if request.method != "POST" or status in {429, 503}:
-        return
+    if request.method != "POST" or status in {408, 429, 503}:
+        return  # load shedding answers store nothing
     deps = request.app[DEPS]
     partner = request.get(PARTNER)
     reason = exc.reason if isinstance(exc, SignatureError) else status_of(exc)[1]
@@ -143,7 +179,7 @@ async def _record(request: web.Request, exc: GatewayError, status: int) -> None:
         reason=reason,
         detail=str(exc)[:1000],
         partner=partner.id if partner else None,
-        keyid=exc.keyid if isinstance(exc, SignatureError) else None,
+        keyid=exc.keyid if isinstance(exc, SignatureError) else request.get(KEYID),
         message_id=exc.message_id if isinstance(exc, MessageConflict) else None,
         content_digest=request.headers.get("Content-Digest", "")[:200] or None,
         peer=request.remote,
@@ -154,8 +190,13 @@ async def _record(request: web.Request, exc: GatewayError, status: int) -> None:
         log.exception("could not record a rejection")
 
 
-def _bound_middleware(limit: int) -> Any:
-    """A global bound on requests in progress: beyond it, 503 at once (nothing is half-stored)."""
+def _open_bound_middleware(limit: int) -> Any:
+    """A bound on POSTs in progress, bodies still arriving included: beyond it, 503 at once.
+
+    It bounds the memory held by bodies being received (at most `limit` x the largest partner
+    max_body_bytes). The work done once a request is authenticated has its own, smaller bound
+    per partner and in all (Admission). GETs (health, metrics, keys, reports) are not counted.
+    """
     semaphore = asyncio.Semaphore(limit)
 
     @web.middleware
@@ -188,16 +229,21 @@ def _target_uri(request: web.Request, base: str) -> str:
     return (base or f"{request.scheme}://{request.host}") + request.raw_path
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
+    """The whole body, at most `limit` bytes, within `deadline_s` (BodyTimeout: 408)."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(deadline_s):
+            async for chunk in request.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(deadline_s) from None
     return b"".join(chunks)
 
 
@@ -214,49 +260,55 @@ def _authenticate(request: web.Request, body: bytes) -> Partner:
     if partner is None:  # pragma: no cover - keys are loaded from partner folders only
         raise SignatureError("unknown-key", f"key {key.keyid} belongs to no partner", key.keyid)
     request[PARTNER] = partner
+    request[KEYID] = key.keyid
     return partner
 
 
+@contextlib.asynccontextmanager
 async def _submission(
     request: web.Request, fmt: str, media_types: frozenset[str]
-) -> tuple[Partner, bytes, str]:
-    """An authenticated partner's body, gunzipped: (partner, body, content digest as received).
+) -> AsyncIterator[tuple[Partner, bytes, str]]:
+    """An authenticated partner's body, gunzipped: (partner, body, content digest as received),
+    admitted as work in progress for as long as the caller holds it.
 
     Order matters: media type and size are checked before any work, the signature before the
-    rate limit (an unauthenticated flood spends no partner's budget), the format last.
+    rate limit and the concurrency caps (an unauthenticated flood spends no partner's budget),
+    the partner's own cap before the shared bound (a flooding partner gets 429 and leaves room
+    for the others), the format last. Nothing is stored before admission.
     """
     deps = request.app[DEPS]
     media = request.content_type
     if media not in media_types:
         raise UnsupportedMediaType(media, " or ".join(sorted(media_types)))
     limit = max(p.max_body_bytes for p in deps.partners.values())
-    body = await _read_body(request, limit)
+    body = await _read_body(request, limit, deps.body_timeout_s)
     partner = _authenticate(request, body)
     deps.limiter.check(partner)
-    if len(body) > partner.max_body_bytes:
-        raise PayloadTooLarge(partner.max_body_bytes)
-    if not partner.may_submit(fmt):
-        raise Forbidden(partner.id, f"is not allowed to submit {fmt}")
-    digest = content_digest(body)
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding == "gzip":
-        body = gunzip_bounded(body, partner.max_body_bytes)
-    elif encoding != "identity":
-        raise UnsupportedMediaType(f"Content-Encoding: {encoding}", "identity or gzip")
-    return partner, body, digest
+    with request.app[ADMISSION].admit(partner):
+        if len(body) > partner.max_body_bytes:
+            raise PayloadTooLarge(partner.max_body_bytes)
+        if not partner.may_submit(fmt):
+            raise Forbidden(partner.id, f"is not allowed to submit {fmt}")
+        digest = content_digest(body)
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding == "gzip":
+            body = gunzip_bounded(body, partner.max_body_bytes)
+        elif encoding != "identity":
+            raise UnsupportedMediaType(f"Content-Encoding: {encoding}", "identity or gzip")
+        yield partner, body, digest
 
 
 async def submit_itmatt(request: web.Request) -> web.Response:
     """POST /v1/aed/itmatt: one signed ITMATT document in, a signed receipt out."""
-    partner, body, digest = await _submission(request, ITMATT_FORMAT, XML_TYPES)
-    result = await request.app[DEPS].pipeline.submit_itmatt(partner, body, digest)
+    async with _submission(request, ITMATT_FORMAT, XML_TYPES) as (partner, body, digest):
+        result = await request.app[DEPS].pipeline.submit_itmatt(partner, body, digest)
     return _signed(request, result.http_status, result.receipt, "application/json")
 
 
 async def submit_feed(request: web.Request) -> web.Response:
     """POST /v1/b5/feeds: a customs partner's trend feed in its agreed layout; a signed receipt."""
-    partner, body, digest = await _submission(request, B5_FEED_FORMAT, FEED_TYPES)
-    result = await request.app[DEPS].feeds.submit(partner, body, digest)
+    async with _submission(request, B5_FEED_FORMAT, FEED_TYPES) as (partner, body, digest):
+        result = await request.app[DEPS].feeds.submit(partner, body, digest)
     return _signed(request, result.http_status, result.receipt, "application/json")
 
 
@@ -268,7 +320,8 @@ async def pull_reports(request: web.Request) -> web.Response:
     if partner.kind is not PartnerKind.CUSTOMS:
         raise Forbidden(partner.id, "only customs partners receive share reports")
     after, limit = _cursor(request, "after", 0), min(_cursor(request, "limit", 100), 500)
-    rows = await deps.store.reports_after(partner.id, after, max(limit, 1))
+    with request.app[ADMISSION].admit(partner):
+        rows = await deps.store.reports_after(partner.id, after, max(limit, 1))
     doc = {
         "partner": partner.id,
         "reports": [
