@@ -11,6 +11,7 @@ import pytest
 
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.consume import consume_verified
+from gateway.errors import StoreError
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.feed_pb2 import FeedRecord
 from tests.e2e.conftest import CONSUMERS, PartnerKit, World, make_settings
@@ -256,6 +257,34 @@ async def test_operations_endpoints_report_health_readiness_and_metrics(world: W
     assert "aedgw_feed_lag_records" in text
     assert [k["kty"] for k in jwks["keys"]] == ["OKP"]
     assert jwks["keys"][0]["kid"] == world.running.keyring.active.keyid
+
+
+async def test_a_store_outage_is_503_with_retry_after_and_nothing_half_stored(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = world.running.store
+    position = await store.last_position()
+
+    async def broken(*_: object, **__: object) -> None:
+        raise StoreError("disk I/O error")
+
+    monkeypatch.setattr(store, "commit_message", broken)
+    monkeypatch.setattr(store, "ping", broken)
+    gb = await world.client("gb-royal-mail")
+    answer = await gb.submit_itmatt(document("GBA-OUT-1", "GBA", items(3, "GB", seed=21)))
+    assert answer.status == 503, answer.body
+    assert answer.headers["Retry-After"].isdigit()
+    assert answer.json()["type"].endswith("/store-unavailable")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{world.http_url}/readyz") as r:
+            assert r.status == 503
+            assert (await r.json())["status"] == "not ready"
+
+    monkeypatch.undo()  # the store is back: the same message goes through, once
+    again = await gb.submit_itmatt(document("GBA-OUT-1", "GBA", items(3, "GB", seed=21)))
+    assert again.status == 202, again.body
+    journal = await store.read_journal(position, 100)
+    assert [row.entry.message_id for row in journal] == ["GBA-OUT-1"] * 3
 
 
 async def test_a_partner_over_its_rate_limit_gets_429_with_retry_after(
