@@ -275,10 +275,9 @@ async def test_a_store_outage_is_503_with_retry_after_and_nothing_half_stored(
     assert answer.status == 503, answer.body
     assert answer.headers["Retry-After"].isdigit()
     assert answer.json()["type"].endswith("/store-unavailable")
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{world.http_url}/readyz") as r:
-            assert r.status == 503
-            assert (await r.json())["status"] == "not ready"
+    async with aiohttp.ClientSession() as session, session.get(f"{world.http_url}/readyz") as r:
+        assert r.status == 503
+        assert (await r.json())["status"] == "not ready"
 
     monkeypatch.undo()  # the store is back: the same message goes through, once
     again = await gb.submit_itmatt(document("GBA-OUT-1", "GBA", items(3, "GB", seed=21)))
