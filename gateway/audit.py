@@ -4,7 +4,9 @@ crash tests assert after every kill.
 Reading only through the Store port, page by page, it checks that:
 
 - positions strictly increase in read order;
-- every record's DSSE envelope verifies with the gateway's published keys, and the Declaration
+- every record's DSSE envelope verifies with the gateway's published keys (signed per record,
+  or in the Merkle form: its inclusion proof leads to a root whose signature verifies, each
+  distinct root signature checked once), and the Declaration
   inside names the row's own record id, partner, message, item and version (nothing swapped);
 - every journaled message is whole: its message record and receipt are stored, and the
   receipt's ACCEPTED items are exactly the message's journal rows by declaration id (no half
@@ -18,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gateway.adapters.crypto.dsse import verify_envelope
+from gateway.adapters.crypto.dsse import RootCache, verify_envelope
 from gateway.adapters.crypto.keys import VerificationKey
 from gateway.domain.records import DECLARATION_TYPE
 from gateway.errors import SignatureError
@@ -53,13 +55,14 @@ async def audit_journal(
     report = AuditReport()
     rows_of: dict[tuple[str, str], set[str]] = defaultdict(set)
     after = 0
+    cache = RootCache()
     while rows := await store.read_journal(after, page):
         for row in rows:
             if row.position <= after:
                 report.problem(f"position {row.position} after {after}: not increasing")
             after = row.position
             report.records += 1
-            _check_record(row, keys, report)
+            _check_record(row, keys, cache, report)
             rows_of[(row.entry.partner, row.entry.message_id)].add(row.entry.record_id)
     report.last_position = after
     for (partner, message_id), record_ids in rows_of.items():
@@ -81,11 +84,11 @@ async def audit_journal(
 
 
 def _check_record(
-    row: JournalRow, keys: Mapping[str, VerificationKey], report: AuditReport
+    row: JournalRow, keys: Mapping[str, VerificationKey], cache: RootCache, report: AuditReport
 ) -> None:
     entry, where = row.entry, f"record at position {row.position}"
     try:
-        payload_type, payload = verify_envelope(entry.envelope, keys)
+        payload_type, payload = verify_envelope(entry.envelope, keys, cache)
     except SignatureError as exc:
         report.problem(f"{where}: signature does not verify ({exc.reason}: {exc})")
         return

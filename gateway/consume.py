@@ -2,6 +2,11 @@
 
 Keys come from the gateway's gRPC Keys service (or a JWKS); a record signed by a key not yet
 known triggers one refresh, so a key rotation during consumption is followed.
+
+Records come signed per record or, per message, under one Merkle root signature with an
+inclusion proof each (gateway.adapters.crypto.dsse); both verify. The verifier's `cache` holds
+the root signatures already checked, so a message's records cost one signature check between
+them and a hash path each.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import TextIO
 
 from google.protobuf.json_format import MessageToDict
 
-from gateway.adapters.crypto.dsse import verify_envelope
+from gateway.adapters.crypto.dsse import EnvelopeVerifier, RootCache
 from gateway.adapters.crypto.keys import VerificationKey
 from gateway.adapters.crypto.raw import public_key_from_raw
 from gateway.adapters.grpc.client import consume, list_keys
@@ -55,26 +60,40 @@ def _when(text: str) -> datetime | None:
 
 
 class RecordVerifier:
-    """Verifies FeedRecords; refreshes keys once when a record names an unknown key."""
+    """Verifies FeedRecords; refreshes keys once when a record names an unknown key.
 
-    def __init__(self, keys: Mapping[str, VerificationKey], target: str | None = None) -> None:
-        self._keys, self._target = dict(keys), target
+    Each distinct root signature (statement, keyid, signature) is verified once: `cache`.
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, VerificationKey],
+        target: str | None = None,
+        cache: RootCache | None = None,
+    ) -> None:
+        self._verifier = EnvelopeVerifier(dict(keys), cache)
+        self._target = target
+
+    @property
+    def cache(self) -> RootCache:
+        return self._verifier.cache
 
     async def verify(self, record: FeedRecord) -> tuple[str, Declaration]:
         """(keyid, declaration) or SignatureError."""
         try:
-            kind, payload = verify_envelope(record.envelope, self._keys)
+            kind, payload, keyid = self._verifier.verify(record.envelope)
         except SignatureError as exc:
             if exc.reason != "unknown-key" or self._target is None:
                 raise
-            self._keys = await grpc_keys(self._target)
-            kind, payload = verify_envelope(record.envelope, self._keys)
+            self._verifier.keys = await grpc_keys(self._target)
+            self._verifier.cache.clear()  # what a withdrawn key signed must not stay accepted
+            kind, payload, keyid = self._verifier.verify(record.envelope)
         if kind != DECLARATION_TYPE:
             raise SignatureError("malformed", f"unexpected payload type {kind!r}")
         declaration = Declaration.FromString(payload)
         if declaration.declaration_id != record.record_id:
             raise SignatureError("malformed", "record id differs from the signed declaration id")
-        return record.envelope.signatures[0].keyid, declaration
+        return keyid, declaration
 
 
 async def consume_verified(

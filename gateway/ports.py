@@ -286,6 +286,11 @@ class Signer(Protocol):
     def sign(self, payload_type: str, payload: bytes) -> bytes:
         """Return a serialized aedgw.v1.SignedEnvelope over PAE(payload_type, payload)."""
 
+    def sign_batch(self, items: Sequence[tuple[str, bytes]]) -> list[bytes]:
+        """Serialized aedgw.v1.SignedEnvelopes, one per (payload_type, payload) in order, under
+        ONE signature over the Merkle root of their leaves, each with its inclusion proof
+        (the Merkle form of gateway.adapters.crypto.dsse)."""
+
 
 class Clock(Protocol):
     def now(self) -> datetime:

@@ -1,8 +1,14 @@
-"""Sealing: an accepted item becomes a signed canonical record ready for the journal."""
+"""Sealing: an accepted item becomes a signed canonical record ready for the journal.
+
+`seal_all` seals a message's accepted items together: one signature over the Merkle root of
+their records (each record's envelope carries its inclusion proof, see
+gateway.adapters.crypto.dsse), instead of one signature per record as `seal` does.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +34,26 @@ class Provenance:
 
 
 def seal(item: ItemOutcome, prov: Provenance, signer: Signer) -> JournalEntry:
-    """Give the item its id and provenance, sign it, and describe it for routing."""
+    """Give the item its id and provenance, sign it alone, and describe it for routing."""
+    payload = _stamp(item, prov)
+    return _entry(item, prov, signer.sign(DECLARATION_TYPE, payload))
+
+
+def seal_all(
+    items: Sequence[ItemOutcome], prov: Provenance, signer: Signer
+) -> dict[int, JournalEntry]:
+    """Seal a message's accepted items under one signature: {item.index: entry}, each entry's
+    envelope in the Merkle form (leaves in the order of `items`)."""
+    payloads = [_stamp(item, prov) for item in items]
+    envelopes = signer.sign_batch([(DECLARATION_TYPE, payload) for payload in payloads])
+    return {
+        item.index: _entry(item, prov, envelope)
+        for item, envelope in zip(items, envelopes, strict=True)
+    }
+
+
+def _stamp(item: ItemOutcome, prov: Provenance) -> bytes:
+    """Give the item's declaration its id and provenance; its canonical bytes."""
     decl = item.declaration
     assert decl is not None, "only translated items are sealed"
     decl.declaration_id = declaration_id(prov.partner, item.item_id, item.version)
@@ -37,12 +62,18 @@ def seal(item: ItemOutcome, prov: Provenance, signer: Signer) -> JournalEntry:
     p.received_at.FromDatetime(prov.received_at)
     p.receipt_id = prov.receipt_id
     p.content_digest = prov.content_digest
-    payload = decl.SerializeToString(deterministic=True)
+    return decl.SerializeToString(deterministic=True)
+
+
+def _entry(item: ItemOutcome, prov: Provenance, envelope: bytes) -> JournalEntry:
+    """The journal entry of a stamped item: its routing attributes and its envelope."""
+    decl = item.declaration
+    assert decl is not None
     origins = {decl.sender.address.country_code} | {pc.origin_country for pc in decl.pieces}
     return JournalEntry(
         record_id=decl.declaration_id,
         partner=prov.partner,
-        message_id=p.message_id,
+        message_id=decl.provenance.message_id,
         item_id=item.item_id,
         version=item.version,
         function=item.function,
@@ -51,5 +82,5 @@ def seal(item: ItemOutcome, prov: Provenance, signer: Signer) -> JournalEntry:
         origin_countries=tuple(sorted(origins - {""})),
         value_amount=Decimal(decl.total_value.amount),
         value_currency=decl.total_value.currency,
-        envelope=signer.sign(DECLARATION_TYPE, payload),
+        envelope=envelope,
     )

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgateway/wire/envelope.proto\x12\x08\x61\x65\x64gw.v1\"\'\n\tSignature\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x0b\n\x03sig\x18\x02 \x01(\x0c\"`\n\x0eSignedEnvelope\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x14\n\x0cpayload_type\x18\x02 \x01(\t\x12\'\n\nsignatures\x18\x03 \x03(\x0b\x32\x13.aedgw.v1.Signatureb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgateway/wire/envelope.proto\x12\x08\x61\x65\x64gw.v1\"\'\n\tSignature\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x0b\n\x03sig\x18\x02 \x01(\x0c\"K\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x12\n\naudit_path\x18\x03 \x03(\x0c\"\xbb\x01\n\x0eSignedEnvelope\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x14\n\x0cpayload_type\x18\x02 \x01(\t\x12\'\n\nsignatures\x18\x03 \x03(\x0b\x32\x13.aedgw.v1.Signature\x12+\n\tinclusion\x18\x04 \x01(\x0b\x32\x18.aedgw.v1.InclusionProof\x12,\n\x0froot_signatures\x18\x05 \x03(\x0b\x32\x13.aedgw.v1.Signatureb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SIGNATURE']._serialized_start=41
   _globals['_SIGNATURE']._serialized_end=80
-  _globals['_SIGNEDENVELOPE']._serialized_start=82
-  _globals['_SIGNEDENVELOPE']._serialized_end=178
+  _globals['_INCLUSIONPROOF']._serialized_start=82
+  _globals['_INCLUSIONPROOF']._serialized_end=157
+  _globals['_SIGNEDENVELOPE']._serialized_start=160
+  _globals['_SIGNEDENVELOPE']._serialized_end=347
 # @@protoc_insertion_point(module_scope)

@@ -285,7 +285,8 @@ def _check_retired_key_ends(key_dir: Path, retired: VerificationKey) -> None:
 
 
 def _envelope_keyid(envelope: bytes) -> str:
-    (signature,) = SignedEnvelope.FromString(envelope).signatures
+    parsed = SignedEnvelope.FromString(envelope)  # per record, or one signature over its root
+    (signature,) = parsed.signatures or parsed.root_signatures
     keyid: str = signature.keyid
     return keyid
 

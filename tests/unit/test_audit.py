@@ -8,6 +8,8 @@ from dataclasses import replace
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
 from gateway.audit import audit_journal
+from gateway.wire.declaration_pb2 import Declaration
+from gateway.wire.envelope_pb2 import SignedEnvelope
 from tests.unit.test_pipeline import KEY, PUBLIC, Rig, make_rig, message, sample
 
 
@@ -29,6 +31,54 @@ async def test_a_journal_written_by_the_pipeline_verifies() -> None:
     assert report.messages == 3
     assert report.records == len(rig.store.journal)
     assert report.last_position == report.records
+    # sealed in the Merkle form: one root signature per message, a proof per record
+    envelopes = [SignedEnvelope.FromString(e.envelope) for e in rig.store.journal]
+    assert all(e.HasField("inclusion") and not e.signatures for e in envelopes)
+    assert len({bytes(e.root_signatures[0].sig) for e in envelopes}) == 3
+
+
+async def test_records_signed_one_by_one_before_the_merkle_form_still_verify() -> None:
+    rig = await _journal()
+    store = rig.store
+    for n in (0, 2):
+        entry = store.journal[n]
+        payload = SignedEnvelope.FromString(entry.envelope).payload
+        old = DsseSigner(KEY).sign("application/vnd.aedgw.declaration.v1+protobuf", payload)
+        store.journal[n] = replace(entry, envelope=old)
+
+    report = await audit_journal(store, PUBLIC)
+
+    assert report.ok, report.problems
+
+
+async def test_a_tampered_record_under_a_merkle_root_is_named() -> None:
+    rig = await _journal()
+    store = rig.store
+    entry = store.journal[1]
+    envelope = SignedEnvelope.FromString(entry.envelope)
+    declaration = Declaration.FromString(envelope.payload)
+    declaration.total_value.amount = "0.01"
+    envelope.payload = declaration.SerializeToString(deterministic=True)
+    store.journal[1] = replace(entry, envelope=envelope.SerializeToString())
+
+    report = await audit_journal(store, PUBLIC)
+
+    assert report.problem_count == 1
+    assert "position 2: signature does not verify (bad-signature" in report.problems[0]
+
+
+async def test_a_record_moved_to_another_leaf_index_is_named() -> None:
+    rig = await _journal()
+    store = rig.store
+    entry = store.journal[0]
+    envelope = SignedEnvelope.FromString(entry.envelope)
+    envelope.inclusion.leaf_index += 1
+    store.journal[0] = replace(entry, envelope=envelope.SerializeToString())
+
+    report = await audit_journal(store, PUBLIC)
+
+    assert report.problem_count == 1
+    assert "position 1: signature does not verify" in report.problems[0]
 
 
 async def test_a_record_signed_by_an_unknown_key_is_named() -> None:

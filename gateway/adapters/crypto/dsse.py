@@ -1,14 +1,36 @@
 """DSSE envelopes (Dead Simple Signing Envelope) around the gateway's canonical records.
 
-Each signature is over the pre-authentication encoding
+Signatures are over the pre-authentication encoding
 
     PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
 
 with LEN the ASCII decimal byte length, so neither the type nor the body can be shifted into the
 other. The envelope travels as the protobuf `aedgw.v1.SignedEnvelope`; a consumer checks it
-offline with the keys from the JWKS (`keys_from_jwks`).
+offline with the keys from the JWKS (`keys_from_jwks`). It comes in two forms:
 
-Envelopes carry no signing time, so `verify_envelope` does not look at a key's validity window:
+- **per record** (`DsseSigner.sign`): `signatures` over PAE(payload_type, payload). Share
+  reports, and every journal record written before the Merkle form, are signed so.
+- **per message, Merkle form** (`DsseSigner.sign_batch`, what the pipeline seals a message's
+  records with): one signature per message instead of one per record. Each record's leaf is
+  `SHA-256(0x00 || PAE(payload_type, payload))`; the leaves, in the message's order, make an
+  RFC 9162 tree (interior nodes `SHA-256(0x01 || left || right)`, gateway.domain.merkle); the
+  active key signs once the DSSE PAE of
+
+      ROOT_TYPE = "application/vnd.aedgw.merkle-root.v1+json"
+      statement = {"alg":"rfc9162-sha256","root":"<64 lowercase hex>","treeSize":<n>}
+
+  (exactly these bytes: keys in this order, no whitespace, `root_statement`). Each record's
+  envelope keeps its payload and payload_type, leaves `signatures` empty, and carries
+  `inclusion` (leaf index, tree size, audit path) and `root_signatures`. A verifier hashes the
+  leaf, walks the path to a root (RFC 9162 §2.1.3.2), rebuilds the statement and checks a root
+  signature: what a record proves offline is unchanged (this payload, this type, signed by this
+  key), and no record can be moved to another index, tree size or message.
+
+`verify_envelope` accepts both forms. Records of one message share one root signature, so an
+`EnvelopeVerifier` (or a `RootCache` passed to `verify_envelope`) checks each distinct
+(statement, keyid, signature) once and then costs a hash path per record.
+
+Envelopes carry no signing time, so verification does not look at a key's validity window:
 a journal record stays verifiable for as long as its key is published (see keyring.rotate).
 """
 
@@ -16,21 +38,33 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, NamedTuple, Protocol
 
 from google.protobuf.message import DecodeError
 
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey
+from gateway.domain.merkle import HASH_SIZE, MerkleTree, leaf_hash, root_from_path
 from gateway.errors import SignatureError
 from gateway.wire.envelope_pb2 import Signature, SignedEnvelope
 
+ROOT_TYPE: Final = "application/vnd.aedgw.merkle-root.v1+json"
+MERKLE_ALG: Final = "rfc9162-sha256"
+
 __all__ = [
+    "MERKLE_ALG",
+    "ROOT_TYPE",
     "ActiveKeySource",
     "DsseSigner",
+    "EnvelopeVerifier",
+    "RootCache",
+    "Verified",
     "keys_from_jwks",
     "pae",
+    "record_leaf",
+    "root_statement",
     "sign_json_envelope",
     "verify_envelope",
     "verify_json_envelope",
@@ -41,6 +75,22 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """The DSSE v1 pre-authentication encoding of (payload_type, payload)."""
     kind = payload_type.encode("utf-8")
     return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+
+
+def record_leaf(payload_type: str, payload: bytes) -> bytes:
+    """A record's Merkle leaf hash: SHA-256(0x00 || PAE(payload_type, payload))."""
+    return leaf_hash(pae(payload_type, payload))
+
+
+def root_statement(root: bytes, tree_size: int) -> bytes:
+    """The canonical statement signed for a Merkle root (the payload of a ROOT_TYPE PAE)."""
+    if len(root) != HASH_SIZE or tree_size < 1:
+        raise ValueError("a root statement needs a 32-byte root and at least one leaf")
+    return b'{"alg":"%b","root":"%b","treeSize":%d}' % (
+        MERKLE_ALG.encode(),
+        root.hex().encode(),
+        tree_size,
+    )
 
 
 class ActiveKeySource(Protocol):
@@ -79,27 +129,151 @@ class DsseSigner:
         )
         return envelope.SerializeToString(deterministic=True)
 
+    def sign_batch(self, items: Sequence[tuple[str, bytes]]) -> list[bytes]:
+        """Serialized SignedEnvelopes in the Merkle form, one per (payload_type, payload) in
+        order, under ONE signature by the active key over the root of their tree."""
+        if not items:
+            return []
+        key = self._key()
+        tree = MerkleTree([record_leaf(kind, payload) for kind, payload in items])
+        size = tree.size
+        statement = root_statement(tree.root, size)
+        signature = Signature(keyid=key.keyid, sig=key.sign(pae(ROOT_TYPE, statement)))
+        # The shared root signature (field 5, the last) is serialized once and appended: protobuf
+        # concatenation is a merge, and the bytes equal the whole envelope's deterministic form.
+        tail = SignedEnvelope(root_signatures=[signature]).SerializeToString(deterministic=True)
+        out = []
+        for index, (kind, payload) in enumerate(items):
+            envelope = SignedEnvelope(payload=payload, payload_type=kind)
+            proof = envelope.inclusion
+            proof.leaf_index = index
+            proof.tree_size = size
+            proof.audit_path.extend(tree.audit_path(index))
+            out.append(envelope.SerializeToString(deterministic=True) + tail)
+        return out
+
+
+class Verified(NamedTuple):
+    payload_type: str
+    payload: bytes
+    keyid: str  # the key whose signature verified (over the record, or over its root)
+
+
+class RootCache:
+    """Root signatures already verified, as (statement, keyid, signature); bounded, least
+    recently used first out. A hit stands for a signature check only when the keyid is still
+    among the verifier's keys (checked by the caller)."""
+
+    __slots__ = ("_max", "_seen")
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._seen: OrderedDict[tuple[bytes, str, bytes], None] = OrderedDict()
+        self._max = max_entries
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def hit(self, entry: tuple[bytes, str, bytes]) -> bool:
+        if entry in self._seen:
+            self._seen.move_to_end(entry)
+            return True
+        return False
+
+    def add(self, entry: tuple[bytes, str, bytes]) -> None:
+        self._seen[entry] = None
+        if len(self._seen) > self._max:
+            self._seen.popitem(last=False)
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+
+class EnvelopeVerifier:
+    """Verifies envelopes of both forms with `keys`, each distinct root signature once."""
+
+    __slots__ = ("cache", "keys")
+
+    def __init__(self, keys: Mapping[str, VerificationKey], cache: RootCache | None = None):
+        self.keys = keys
+        self.cache = cache if cache is not None else RootCache()
+
+    def verify(self, data: bytes | SignedEnvelope) -> Verified:
+        """See `verify_envelope`."""
+        return _verify(_parse(data), self.keys, self.cache)
+
 
 def verify_envelope(
-    data: bytes | SignedEnvelope, keys: Mapping[str, VerificationKey]
+    data: bytes | SignedEnvelope,
+    keys: Mapping[str, VerificationKey],
+    cache: RootCache | None = None,
 ) -> tuple[str, bytes]:
     """Return (payload_type, payload) when a signature by one of `keys` verifies.
 
-    The envelope is accepted when any of its signatures whose keyid is in `keys` verifies.
-    Raises SignatureError: 'malformed' (not a SignedEnvelope, no signatures, no payload type),
-    'unknown-key' (no signature by a key in `keys`), 'bad-signature' (every signature by a
-    known key fails).
+    Per-record form: any of `signatures` whose keyid is in `keys` verifies over the PAE.
+    Merkle form: the inclusion proof leads from the record's leaf to a root whose statement
+    one of `root_signatures` by a key in `keys` verifies (or, with `cache`, already verified).
+    Raises SignatureError: 'malformed' (not a SignedEnvelope, no signatures, no payload type,
+    an impossible inclusion proof), 'unknown-key' (no signature by a key in `keys`),
+    'bad-signature' (every signature by a known key fails).
     """
-    envelope = _parse(data)
+    kind, payload, _ = _verify(_parse(data), keys, cache)
+    return kind, payload
+
+
+def _verify(
+    envelope: SignedEnvelope, keys: Mapping[str, VerificationKey], cache: RootCache | None
+) -> Verified:
+    if envelope.HasField("inclusion"):
+        return _verify_merkle(envelope, keys, cache)
     message = pae(envelope.payload_type, envelope.payload)
     known = [s for s in envelope.signatures if s.keyid in keys]
     if not known:
         kids = ", ".join(repr(s.keyid) for s in envelope.signatures)
         raise SignatureError("unknown-key", f"no signature by a known key (signed by {kids})")
-    if any(keys[s.keyid].verify(message, s.sig) for s in known):
-        return envelope.payload_type, envelope.payload
+    for s in known:
+        if keys[s.keyid].verify(message, s.sig):
+            return Verified(envelope.payload_type, envelope.payload, s.keyid)
     raise SignatureError(
         "bad-signature", "the envelope's signature does not verify", keyid=known[0].keyid
+    )
+
+
+def _verify_merkle(
+    envelope: SignedEnvelope, keys: Mapping[str, VerificationKey], cache: RootCache | None
+) -> Verified:
+    proof = envelope.inclusion
+    root = root_from_path(
+        record_leaf(envelope.payload_type, envelope.payload),
+        proof.leaf_index,
+        proof.tree_size,
+        proof.audit_path,
+    )
+    if root is None:
+        raise SignatureError(
+            "malformed",
+            f"the inclusion proof cannot place leaf {proof.leaf_index} in a tree of "
+            f"{proof.tree_size} with {len(proof.audit_path)} path hashes",
+        )
+    known = [s for s in envelope.root_signatures if s.keyid in keys]
+    if not known:
+        kids = ", ".join(repr(s.keyid) for s in envelope.root_signatures)
+        raise SignatureError("unknown-key", f"no root signature by a known key (signed by {kids})")
+    statement = root_statement(root, proof.tree_size)
+    message = None
+    for s in known:
+        entry = (statement, s.keyid, s.sig)
+        if cache is not None and cache.hit(entry):
+            return Verified(envelope.payload_type, envelope.payload, s.keyid)
+        if message is None:
+            message = pae(ROOT_TYPE, statement)
+        if keys[s.keyid].verify(message, s.sig):
+            if cache is not None:
+                cache.add(entry)
+            return Verified(envelope.payload_type, envelope.payload, s.keyid)
+    raise SignatureError(
+        "bad-signature",
+        "the record's Merkle root signature does not verify (record, proof or root altered)",
+        keyid=known[0].keyid,
     )
 
 
@@ -112,8 +286,10 @@ def _parse(data: bytes | SignedEnvelope) -> SignedEnvelope:
             envelope.ParseFromString(data)
         except DecodeError as exc:
             raise SignatureError("malformed", f"not a SignedEnvelope: {exc}") from exc
-    if not envelope.signatures:
+    if not envelope.signatures and not envelope.root_signatures:
         raise SignatureError("malformed", "the envelope carries no signature")
+    if envelope.root_signatures and not envelope.HasField("inclusion"):
+        raise SignatureError("malformed", "root signatures without an inclusion proof")
     if not envelope.payload_type:
         raise SignatureError("malformed", "the envelope has no payload type")
     return envelope
