@@ -122,6 +122,30 @@ class FeedRecord(_message.Message):
 Global___FeedRecord: _TypeAlias = FeedRecord  # noqa: Y015
 
 @_typing.final
+class FeedBatch(_message.Message):
+    """Many records in one stream message (SubscribeBatched): in journal order, positions strictly
+    increasing within a batch and across the batches of one stream.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeedRecord]: ...
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___FeedRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeedBatch: _TypeAlias = FeedBatch  # noqa: Y015
+
+@_typing.final
 class GetDeclarationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -39,6 +39,11 @@ class FeedStub:
                 request_serializer=gateway_dot_wire_dot_feed__pb2.FeedRequest.SerializeToString,
                 response_deserializer=gateway_dot_wire_dot_feed__pb2.FeedRecord.FromString,
                 _registered_method=True)
+        self.SubscribeBatched = channel.stream_stream(
+                '/aedgw.v1.Feed/SubscribeBatched',
+                request_serializer=gateway_dot_wire_dot_feed__pb2.FeedRequest.SerializeToString,
+                response_deserializer=gateway_dot_wire_dot_feed__pb2.FeedBatch.FromString,
+                _registered_method=True)
 
 
 class FeedServicer:
@@ -53,6 +58,15 @@ class FeedServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeBatched(self, request_iterator, context):
+        """The same stream contract as Subscribe (requests, cursor, routing, acks by position,
+        max_in_flight counting records), with the records sent several to a message. An ack may
+        name any position sent, a batch's last or one inside it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +74,11 @@ def add_FeedServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=gateway_dot_wire_dot_feed__pb2.FeedRequest.FromString,
                     response_serializer=gateway_dot_wire_dot_feed__pb2.FeedRecord.SerializeToString,
+            ),
+            'SubscribeBatched': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubscribeBatched,
+                    request_deserializer=gateway_dot_wire_dot_feed__pb2.FeedRequest.FromString,
+                    response_serializer=gateway_dot_wire_dot_feed__pb2.FeedBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +108,33 @@ class Feed:
             '/aedgw.v1.Feed/Subscribe',
             gateway_dot_wire_dot_feed__pb2.FeedRequest.SerializeToString,
             gateway_dot_wire_dot_feed__pb2.FeedRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeBatched(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/aedgw.v1.Feed/SubscribeBatched',
+            gateway_dot_wire_dot_feed__pb2.FeedRequest.SerializeToString,
+            gateway_dot_wire_dot_feed__pb2.FeedBatch.FromString,
             options,
             channel_credentials,
             insecure,

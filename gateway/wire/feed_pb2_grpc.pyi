@@ -36,6 +36,11 @@ class FeedStub:
     consumer's routed records after its last acknowledged position, holding back when too many
     are unacknowledged.
     """
+    SubscribeBatched: _grpc.StreamStreamMultiCallable[_feed_pb2.FeedRequest, _feed_pb2.FeedBatch]
+    """The same stream contract as Subscribe (requests, cursor, routing, acks by position,
+    max_in_flight counting records), with the records sent several to a message. An ack may
+    name any position sent, a batch's last or one inside it.
+    """
 
 @_typing.type_check_only
 class FeedAsyncStub(FeedStub):
@@ -44,6 +49,11 @@ class FeedAsyncStub(FeedStub):
     """Bidirectional: send Subscribe first, then Ack as records are processed. The server sends the
     consumer's routed records after its last acknowledged position, holding back when too many
     are unacknowledged.
+    """
+    SubscribeBatched: _aio.StreamStreamMultiCallable[_feed_pb2.FeedRequest, _feed_pb2.FeedBatch]  # type: ignore[assignment]
+    """The same stream contract as Subscribe (requests, cursor, routing, acks by position,
+    max_in_flight counting records), with the records sent several to a message. An ack may
+    name any position sent, a batch's last or one inside it.
     """
 
 class FeedServicer(metaclass=_abc_1.ABCMeta):
@@ -56,6 +66,17 @@ class FeedServicer(metaclass=_abc_1.ABCMeta):
         """Bidirectional: send Subscribe first, then Ack as records are processed. The server sends the
         consumer's routed records after its last acknowledged position, holding back when too many
         are unacknowledged.
+        """
+
+    @_abc_1.abstractmethod
+    def SubscribeBatched(
+        self,
+        request_iterator: _MaybeAsyncIterator[_feed_pb2.FeedRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_feed_pb2.FeedBatch], _abc.AsyncIterator[_feed_pb2.FeedBatch]]:
+        """The same stream contract as Subscribe (requests, cursor, routing, acks by position,
+        max_in_flight counting records), with the records sent several to a message. An ack may
+        name any position sent, a batch's last or one inside it.
         """
 
 def add_FeedServicer_to_server(servicer: FeedServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

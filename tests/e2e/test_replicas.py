@@ -374,7 +374,9 @@ async def test_two_replicas_share_one_journal_through_load_a_sigkill_and_consume
             load = _jobs(kits, 40, seed=1000, tag="L")
             unanswered, from_b = await _load_until_killed(partners, ledger, load, replicas)
             again = random.Random(7).sample(from_b, 4)
-            assert await held == grpc.StatusCode.UNAVAILABLE
+            # A SIGKILL tears the connection: gRPC core reports UNAVAILABLE, or INTERNAL when
+            # the socket died mid-frame (both mean: subscribe again, elsewhere).
+            assert await held in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL}
             committed_by_b = await _resend(partners, ledger, unanswered, again)
             (restarted,) = await _serve(config_b)  # B again, on the same store and keys
             everything.append(restarted)

@@ -304,3 +304,89 @@ async def test_server_stop_ends_open_streams_and_persists_acks() -> None:
     finally:
         await server.stop(grace=None)
     assert store.cursors[ALL.name] == 1
+
+
+# SubscribeBatched: the same contract, several records per message.
+
+
+async def read_batch(call: Any) -> list[int]:
+    batch = await asyncio.wait_for(call.read(), GUARD)
+    assert isinstance(batch, feed_pb2.FeedBatch), batch
+    return [record.position for record in batch.records]
+
+
+async def test_batches_carry_every_routed_record_once_in_order() -> None:
+    store, notifier = FakeStore(), JournalNotifier()
+    mixed_journal(store, 50)
+    expected = [row.position for row in store.rows if GB.rule.matches(row.entry)]
+    async with (
+        feed_server(store, notifier, page_size=7, batch_size=4) as (target, _),
+        grpc.aio.insecure_channel(target) as channel,
+    ):
+        call = feed_pb2_grpc.FeedStub(channel).SubscribeBatched()
+        await call.write(feed_pb2.FeedRequest(subscribe=feed_pb2.Subscribe(consumer=GB.name)))
+        received: list[int] = []
+        while len(received) < len(expected):
+            batch = await read_batch(call)
+            assert 1 <= len(batch) <= 4
+            received.extend(batch)
+            await call.write(feed_pb2.FeedRequest(ack=feed_pb2.Ack(position=batch[-1])))
+        call.cancel()
+    assert received == expected
+
+
+async def test_batches_honour_max_in_flight_in_records_and_acks_inside_a_batch() -> None:
+    store, notifier = FakeStore(), JournalNotifier()
+    store.append(*(make_entry(n) for n in range(1, 31)))
+    async with (
+        feed_server(store, notifier, max_in_flight=5, batch_size=4) as (target, service),
+        grpc.aio.insecure_channel(target) as channel,
+    ):
+        call = feed_pb2_grpc.FeedStub(channel).SubscribeBatched()
+        await call.write(feed_pb2.FeedRequest(subscribe=feed_pb2.Subscribe(consumer=ALL.name)))
+        first = await read_batch(call)
+        second = await read_batch(call)
+        await until(lambda: service.streams() != [] and only_stream(service).waiting_for_acks)
+        assert (first, second) == ([1, 2, 3, 4], [5])
+        assert only_stream(service).sent == 5
+        await call.write(feed_pb2.FeedRequest(ack=feed_pb2.Ack(position=2)))  # inside a batch
+        third = await read_batch(call)
+        await until(lambda: only_stream(service).waiting_for_acks)
+        stats = only_stream(service)
+        call.cancel()
+    assert third == [6, 7]
+    assert (stats.sent, stats.in_flight, stats.acked) == (7, 5, 2)
+
+
+async def test_batched_consume_resumes_without_loss_after_a_mid_batch_stop() -> None:
+    store, notifier = FakeStore(), JournalNotifier()
+    store.append(*(make_entry(n) for n in range(1, 101)))
+    async with feed_server(store, notifier, batch_size=16) as (target, _):
+        seen: list[int] = []
+        count = await asyncio.wait_for(
+            consume(target, ALL.name, on_record=lambda r: seen.append(r.position), max_records=23),
+            GUARD,
+        )
+        assert count == 23
+        assert store.cursors[ALL.name] == 23  # acked up to the last processed, mid-batch
+        rest = await consume_until(target, ALL.name, store.rows[-1].entry.record_id)
+    assert seen + rest == list(range(1, 101))
+
+
+async def test_unbatched_consume_still_uses_subscribe() -> None:
+    store, notifier = FakeStore(), JournalNotifier()
+    store.append(*(make_entry(n) for n in range(1, 11)))
+    async with feed_server(store, notifier) as (target, _):
+        seen: list[int] = []
+        await asyncio.wait_for(
+            consume(
+                target,
+                ALL.name,
+                on_record=lambda r: seen.append(r.position),
+                max_records=10,
+                batched=False,
+            ),
+            GUARD,
+        )
+    assert seen == list(range(1, 11))
+    assert store.cursors[ALL.name] == 10

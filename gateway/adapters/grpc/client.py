@@ -7,7 +7,8 @@ caller's job (with the published keys and the crypto module); this module never 
 
 Errors from the server surface as `grpc.aio.AioRpcError` (NOT_FOUND: unknown consumer;
 PERMISSION_DENIED: the client certificate is not that consumer's; UNAVAILABLE: gateway shutting
-down, store trouble or a refused TLS handshake, subscribe again).
+down, store trouble or a refused TLS handshake, subscribe again; INTERNAL: the connection tore
+mid-frame, as when a replica is killed outright, subscribe again too).
 
 Transport security: every function takes `tls` (a `tls.ClientTls`: mTLS with the consumer's
 certificate); when it is None, the `client_tls` context variable (set with `using_tls`) is used,
@@ -66,6 +67,8 @@ ACK_DELAY = 0.05
 """Seconds a partial batch of acks (fewer than `ack_every`) waits for more records before it is
 sent anyway, so a consumer never holds back the server's in-flight window."""
 
+_NEVER = 1 << 62  # an ack_every that is never reached: batched streams ack per batch
+
 DRAIN_TIMEOUT = 10.0
 """Seconds to wait, after a clean stop, for the server to persist the acks and end the stream."""
 
@@ -75,25 +78,36 @@ async def consume(
     consumer: str,
     *,
     on_record: OnRecord,
-    ack_every: int = 1,
+    ack_every: int | None = None,
     stop: asyncio.Event | None = None,
     idle_timeout: float | None = None,
     max_records: int | None = None,
     tls: ClientTls | None = None,
+    batched: bool = True,
 ) -> int:
     """Receive `consumer`'s feed from `target` ("host:port"); return how many records arrived.
 
-    Each record goes to `on_record` (awaited when it returns an awaitable), then is acknowledged:
-    every `ack_every` records, or sooner when no further record is ready. Stops when `stop` is
-    set, after `idle_timeout` seconds without a record, or after `max_records` records; then it
-    sends the last ack, half-closes and waits until the server has persisted it. An exception
-    from `on_record` propagates; its record is not acknowledged.
+    Each record goes to `on_record` (awaited when it returns an awaitable), then is acknowledged
+    (by its position, which acknowledges every earlier record too). With `batched` (the default:
+    `Feed/SubscribeBatched`, several records per stream message) the highest processed position
+    is acknowledged after each batch, and also every `ack_every` records when that is given;
+    without it (`Feed/Subscribe`, one record per message) every `ack_every` records (default 1).
+    In both, a partial count is acknowledged when no further record is ready within `ACK_DELAY`.
+    Stops when `stop` is set, after `idle_timeout` seconds without a record, or after
+    `max_records` records; then it sends the last ack, half-closes and waits until the server
+    has persisted it. An exception from `on_record` propagates; its record is not acknowledged.
     """
-    if ack_every < 1:
+    if ack_every is not None and ack_every < 1:
         raise ValueError("ack_every must be at least 1")
     async with open_channel(target, tls) as channel:
-        call = feed_pb2_grpc.FeedStub(channel).Subscribe()
-        stream = _FeedStream(call, ack_every, stop)
+        stub = feed_pb2_grpc.FeedStub(channel)
+        if batched:
+            call = stub.SubscribeBatched()
+            every = ack_every if ack_every is not None else _NEVER
+        else:
+            call = stub.Subscribe()
+            every = ack_every if ack_every is not None else 1
+        stream = _FeedStream(call, every, stop, batched=batched)
         try:
             await call.write(feed_pb2.FeedRequest(subscribe=feed_pb2.Subscribe(consumer=consumer)))
             count = await stream.receive(on_record, idle_timeout, max_records)
@@ -106,8 +120,11 @@ async def consume(
 class _FeedStream:
     """One client-side Subscribe call: reads racing the stop event and the ack delay."""
 
-    def __init__(self, call: Any, ack_every: int, stop: asyncio.Event | None) -> None:
+    def __init__(
+        self, call: Any, ack_every: int, stop: asyncio.Event | None, *, batched: bool = False
+    ) -> None:
         self._call = call
+        self._batched = batched
         self._ack_every = ack_every
         self._read: asyncio.Future[Any] | None = None
         self._stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
@@ -119,14 +136,25 @@ class _FeedStream:
     ) -> int:
         count = 0
         while max_records is None or count < max_records:
-            record = await self._next(idle_timeout)
-            if record is None:
+            message = await self._next(idle_timeout)
+            if message is None:
                 break
-            result = on_record(record)
-            if inspect.isawaitable(result):
-                await result
-            count += 1
-            await self._processed(record.position)
+            if not self._batched:
+                result = on_record(message)
+                if inspect.isawaitable(result):
+                    await result
+                count += 1
+                await self._processed(message.position)
+                continue
+            for record in message.records:
+                if max_records is not None and count >= max_records:
+                    break
+                result = on_record(record)
+                if inspect.isawaitable(result):
+                    await result
+                count += 1
+                await self._processed(record.position)
+            await self._send_ack()  # the whole batch (or what max_records let through)
         return count
 
     async def finish(self) -> None:
@@ -156,8 +184,9 @@ class _FeedStream:
                 future.cancel()
         self._call.cancel()
 
-    async def _next(self, idle_timeout: float | None) -> feed_pb2.FeedRecord | None:
-        """The next record, or None on stop, idle timeout or end of stream."""
+    async def _next(self, idle_timeout: float | None) -> Any:
+        """The next message (a FeedRecord, or a FeedBatch when batched), or None on stop, idle
+        timeout or end of stream."""
         loop = asyncio.get_running_loop()
         deadline = None if idle_timeout is None else loop.time() + idle_timeout
         read = self._read_future()

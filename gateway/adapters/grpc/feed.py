@@ -22,6 +22,10 @@ Contract of one `Subscribe` stream:
   another replica), and with the mapped status of any `GatewayError` (store trouble:
   UNAVAILABLE).
 
+`SubscribeBatched` has exactly this contract, with the records sent several to a `FeedBatch`
+message (at most `batch_size`, and never beyond `max_in_flight` unacknowledged records: the
+window counts records, not messages); an ack may name any position sent, inside a batch too.
+
 Two streams for the same consumer are allowed (both get every record; the cursor only moves
 forward), which is what a consumer failing over between replicas briefly looks like.
 """
@@ -46,6 +50,7 @@ from gateway.ports import JournalRow
 from gateway.wire import feed_pb2, feed_pb2_grpc
 
 Write = Callable[[feed_pb2.FeedRecord], Awaitable[None]]
+WriteBatch = Callable[[feed_pb2.FeedBatch], Awaitable[None]]
 ConsumerResolver = Callable[[feed_pb2.Subscribe, Any], str]
 """(subscribe message, servicer context) -> consumer name: the identity seam (see module doc)."""
 
@@ -66,6 +71,7 @@ class FeedSettings:
     page_size: int = 500  # rows per read_journal call
     poll_interval: float = 0.5  # seconds: how soon another replica's commits are seen
     ack_flush_interval: float = 0.05  # seconds between two persisted acks of one stream
+    batch_size: int = 256  # most records per SubscribeBatched message
     on_sent: Callable[[str], None] | None = None  # called with the consumer per record sent
 
 
@@ -131,8 +137,15 @@ class _Session:
             waiting_for_acks=self._waiting,
         )
 
-    async def run(self, requests: AsyncIterator[feed_pb2.FeedRequest], write: Write) -> None:
+    async def run(
+        self,
+        requests: AsyncIterator[feed_pb2.FeedRequest],
+        write: Write | None = None,
+        write_batch: WriteBatch | None = None,
+    ) -> None:
         """Stream until the client half-closes (return) or something ends the stream (raise).
+
+        Records go one per message to `write`, or several per message to `write_batch`.
 
         Raises the GatewayError that ended it, or _ShuttingDown when the notifier closed.
         Acks received are persisted before this returns or raises.
@@ -140,7 +153,9 @@ class _Session:
         reader = asyncio.create_task(self._read_acks(requests))
         tasks = (
             reader,
-            asyncio.create_task(self._send(write)),
+            asyncio.create_task(
+                self._send(write) if write is not None else self._send_batches(_given(write_batch))
+            ),
             asyncio.create_task(self._flush_acks()),
             asyncio.create_task(self._notifier.wait_closed()),
         )
@@ -156,19 +171,48 @@ class _Session:
             raise _ShuttingDown
 
     async def _send(self, write: Write) -> None:
+        """Send the routed rows one per message (Subscribe)."""
+
+        async def send_one(records: list[feed_pb2.FeedRecord]) -> None:
+            await write(records[0])
+
+        await self._scan(send_one, 1)
+
+    async def _send_batches(self, write: WriteBatch) -> None:
+        """Send the routed rows several per message (SubscribeBatched)."""
+
+        async def send_batch(records: list[feed_pb2.FeedRecord]) -> None:
+            await write(feed_pb2.FeedBatch(records=records))
+
+        await self._scan(send_batch, self._settings.batch_size)
+
+    async def _scan(
+        self, send: Callable[[list[feed_pb2.FeedRecord]], Awaitable[None]], most: int
+    ) -> None:
+        """Read the journal after the start cursor and `send` the routed rows in order, at most
+        `most` records per call and never more than `max_in_flight` unacknowledged."""
         scan = self._start
         page = self._settings.page_size
+        matches = self._rule.matches
+        on_sent = self._settings.on_sent
         while not self._notifier.closed:
             seen = self._notifier.latest
             rows = await self._store.read_journal(scan, page)
-            for row in rows:
-                scan = row.position
-                if self._rule.matches(row.entry):
-                    await self._wait_for_space()
+            routed = [row for row in rows if matches(row.entry)]
+            if rows:
+                scan = rows[-1].position
+            start = 0
+            while start < len(routed):
+                room = await self._wait_for_space()
+                chunk = routed[start : start + min(most, room)]
+                start += len(chunk)
+                records = [feed_record(row) for row in chunk]
+                for row in chunk:
                     self._track(row.position)
-                    await write(feed_record(row))
-                    if self._settings.on_sent is not None:
-                        self._settings.on_sent(self.consumer)
+                await send(records)
+                if on_sent is not None:
+                    for _ in chunk:
+                        on_sent(self.consumer)
             if len(rows) < page:
                 # Caught up: wait for a commit beyond both what was read and what was already
                 # notified when reading (so a notification that raced the read is not lost).
@@ -176,12 +220,14 @@ class _Session:
             else:
                 await asyncio.sleep(0)  # a full page of unrouted rows must not starve the loop
 
-    async def _wait_for_space(self) -> None:
+    async def _wait_for_space(self) -> int:
+        """Wait until fewer than `max_in_flight` records are unacknowledged; return the room."""
         while len(self._in_flight) >= self._settings.max_in_flight:
             self._space.clear()
             self._waiting = True
             await self._space.wait()
         self._waiting = False
+        return self._settings.max_in_flight - len(self._in_flight)
 
     def _track(self, position: int) -> None:
         self._in_flight.append(position)
@@ -217,6 +263,12 @@ class _Session:
         if acked > self._persisted:
             await self._store.ack(self.consumer, acked)
             self._persisted = max(self._persisted, acked)
+
+
+def _given(write_batch: WriteBatch | None) -> WriteBatch:
+    if write_batch is None:
+        raise TypeError("run needs write or write_batch")
+    return write_batch
 
 
 async def _cancel(tasks: Iterable[asyncio.Task[None]]) -> None:
@@ -255,11 +307,30 @@ class FeedService(feed_pb2_grpc.FeedServicer):
         request_iterator: AsyncIterator[feed_pb2.FeedRequest],
         context: grpc.aio.ServicerContext,
     ) -> None:
+        await self._serve(request_iterator, context, batched=False)
+
+    async def SubscribeBatched(  # type: ignore[override]  # noqa: N802 (generated name)
+        self,
+        request_iterator: AsyncIterator[feed_pb2.FeedRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        await self._serve(request_iterator, context, batched=True)
+
+    async def _serve(
+        self,
+        request_iterator: AsyncIterator[feed_pb2.FeedRequest],
+        context: grpc.aio.ServicerContext,
+        *,
+        batched: bool,
+    ) -> None:
         try:
             session = await self._open(request_iterator, context)
             self._sessions.add(session)
             try:
-                await session.run(request_iterator, context.write)
+                if batched:
+                    await session.run(request_iterator, write_batch=context.write)
+                else:
+                    await session.run(request_iterator, context.write)
             finally:
                 self._sessions.discard(session)
         except GatewayError as exc:
