@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 from aiohttp import web
 
+from gateway.adapters.cpu_pool import ProcessPoolCpu
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.httpsig import NonceCache, RequestVerifier
 from gateway.adapters.crypto.keyring import Keyring
@@ -111,6 +112,16 @@ class Gateway:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
         self.signer = DsseSigner(self.keyring)
         self.rates = default_rates()
+        # [cpu] workers > 0: each message's CPU stages on a process pool signing with the
+        # keyring's active key (read per message, so SIGHUP rotation reaches the workers).
+        self.cpu: ProcessPoolCpu | None = None
+        if settings.cpu.workers > 0:
+            self.cpu = ProcessPoolCpu(
+                settings.cpu.workers,
+                lambda: self.keyring.active,
+                home_country=settings.home_country,
+                rates=self.rates,
+            )
         self.pipeline = Pipeline(
             store=self.store,
             signer=self.signer,
@@ -119,6 +130,7 @@ class Gateway:
             on_commit=self.notifier.notify,
             executor=self._executor,
             value=valuer(settings.home_country, self.rates),
+            cpu=self.cpu,
         )
         self.feeds = FeedPipeline(
             store=self.store,
@@ -220,6 +232,8 @@ class Gateway:
 
     async def start(self) -> Endpoints:
         await self.store.open()
+        if self.cpu is not None:
+            await self.cpu.start()
         # Replicas sharing the store wake this one's feed streams as they commit.
         await self.store.watch_journal(self.notifier.notify)
         self.notifier.notify(await self.store.last_position())
@@ -322,6 +336,8 @@ class Gateway:
             await self._grpc.stop(grace)
             self._grpc = None
         await self.store.close()
+        if self.cpu is not None:
+            await asyncio.to_thread(self.cpu.close)
         self._executor.shutdown(wait=True)
 
 

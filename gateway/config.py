@@ -97,6 +97,18 @@ class ShareSettings:
     trend_threshold: Decimal = Decimal("3.5")  # |robust z| at which a surge or drop is listed
 
 
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSettings:
+    """Where the CPU stages of a message (parse, XSD, rules, translation, valuation, signing)
+    run: `workers` processes (so every core works); 0: in the serving process itself."""
+
+    workers: int = field(default_factory=_cpu_count)
+
+
 @dataclass(frozen=True, slots=True)
 class PartnerKeySpec:
     """A partner's public key as its folder declares it; `demo` keys are made on first use."""
@@ -132,6 +144,7 @@ class Settings:
     log_json: bool = True
     home_country: str = "US"  # whose de minimis rules value items; the reporter of own cells
     share: ShareSettings = field(default_factory=ShareSettings)
+    cpu: CpuSettings = field(default_factory=CpuSettings)
 
 
 class _Reader:
@@ -212,6 +225,7 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
             "log_json",
             "home_country",
             "share",
+            "cpu",
         }
     )
     base = Path(os.path.normpath(path.absolute().parent))
@@ -231,7 +245,18 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
         log_json=r.get("log_json", bool, True),
         home_country=_home_country(r),
         share=_share_settings(r.sub("share")),
+        cpu=_cpu(r.sub("cpu")),
     )
+
+
+def _cpu(r: _Reader) -> CpuSettings:
+    r.reject_unknown({"workers"})
+    workers: int = r.get("workers", int, _cpu_count())
+    if workers < 0:
+        raise r.fail(
+            "workers", f"must be 0 or more, got {workers}", "use 0 (in-process) or 1 or more"
+        )
+    return CpuSettings(workers=workers)
 
 
 def _share_settings(r: _Reader) -> ShareSettings:

@@ -1,16 +1,21 @@
 """The service layer: orders the stages of one submission and owns its unit of work.
 
-    parse + XSD + rules (CPU) → sender check → idempotency → seal + sign (CPU)
-      → history rules + receipt + ONE journal commit (under the partner's lock) → notify feeds
+    [parse + XSD + rules + translation, then valuation + seal + sign]  (CPU: one task)
+      → sender check → idempotency → history rules + receipt + ONE journal commit (under the
+      partner's lock) → notify feeds
 
 Nothing is acknowledged before the commit that holds every accepted item, the message record and
-its receipt. CPU stages of large documents run on an executor so the event loop keeps serving.
+its receipt. The CPU stages of one message are one pure task (`CpuStages.run`): a `CpuRunner`
+runs it in a process pool (gateway.adapters.cpu_pool, so both cores work) or, by default, in this
+process (large documents on an executor so the event loop keeps serving). Everything that
+touches the store, the per-partner lock and the item history stays here, in the main process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,12 +23,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Protocol
 
 from gateway.domain.messages import ItemOutcome, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
-from gateway.domain.records import Provenance, seal
+from gateway.domain.records import Provenance, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
 from gateway.formats.itmatt import parse_itmatt
 from gateway.observability import Metrics
@@ -32,7 +37,6 @@ from gateway.rules.versions import apply_history_rules
 from gateway.wire.declaration_pb2 import Declaration
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 VERSION_RACE_ATTEMPTS = 3  # commits tried when replicas race on one item's version
 
 
@@ -44,6 +48,82 @@ class Submission:
     receipt: bytes
     accepted: int = 0
     rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CpuResult:
+    """What the CPU task of one message gives back (picklable: it crosses processes)."""
+
+    parsed: ParsedMessage
+    sealed: dict[int, JournalEntry]  # by item index; empty when not sealed (see CpuStages.run)
+    parse_s: float  # seconds spent parsing (XSD, rules, translation included)
+    seal_s: float  # seconds spent valuing, sealing and signing
+
+
+class CpuStages:
+    """The pure CPU work of one ITMATT message: parse, validate, translate, value, seal, sign.
+
+    Runs in whichever process holds it (the gateway's, or each worker of the process pool); it
+    touches no store and no lock. Raises MessageRejected (400) as parse_itmatt does.
+    """
+
+    def __init__(
+        self, signer: Signer, value: Callable[[Declaration, date], None] | None = None
+    ) -> None:
+        """`value` fills each accepted declaration's valuation (USD value, band, de minimis)
+        given the day received; None leaves valuations empty."""
+        self._signer, self._value = signer, value
+
+    def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+        """Parse `body`; seal its accepted items when its sender is `operator_code` (else the
+        pipeline refuses it, so nothing is signed)."""
+        start = time.perf_counter()
+        parsed = parse_itmatt(body)
+        parsed_at = time.perf_counter()
+        sealed: dict[int, JournalEntry] = {}
+        if parsed.header.sender == operator_code:
+            sealed = self._seal_all(parsed, prov)
+        return CpuResult(parsed, sealed, parsed_at - start, time.perf_counter() - parsed_at)
+
+    def _seal_all(self, parsed: ParsedMessage, prov: Provenance) -> dict[int, JournalEntry]:
+        if parsed.header.test:
+            return {}
+        accepted = [i for i in parsed.items if i.accepted]
+        if self._value is not None:
+            day = prov.received_at.astimezone(UTC).date()
+            for item in accepted:
+                assert item.declaration is not None
+                self._value(item.declaration, day)
+        return seal_all(accepted, prov, self._signer)
+
+
+class CpuRunner(Protocol):
+    """Runs `CpuStages.run` for one message somewhere (this process, a thread, a process pool).
+
+    May raise MessageRejected (400) and, when the worker running it died, Overloaded (503)."""
+
+    async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessCpu:
+    """CpuStages in this process: on the event loop, or on `executor` (threads) from
+    `offload_bytes` up so a large document does not stall the loop."""
+
+    def __init__(
+        self, stages: CpuStages, executor: Executor | None = None, offload_bytes: int = 64 * 1024
+    ) -> None:
+        self._stages, self._executor, self._offload_bytes = stages, executor, offload_bytes
+
+    async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+        work = partial(self._stages.run, body, operator_code, prov)
+        if len(body) < self._offload_bytes:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def close(self) -> None:
+        """Nothing to release: the executor belongs to whoever passed it."""
 
 
 class Pipeline:
@@ -58,26 +138,29 @@ class Pipeline:
         executor: Executor | None = None,
         offload_bytes: int = 64 * 1024,
         value: Callable[[Declaration, date], None] | None = None,
+        cpu: CpuRunner | None = None,
     ) -> None:
-        """`value` fills each accepted declaration's valuation (USD value, band, de minimis)
-        given the day received; None leaves valuations empty."""
-        self._store, self._signer, self._clock = store, signer, clock
-        self._value = value
+        """`cpu` runs each message's CPU stages (e.g. a process pool); None: in this process
+        with `signer` and `value` (see CpuStages), messages from `offload_bytes` up on
+        `executor`."""
+        self._store, self._clock = store, clock
         self._metrics, self._on_commit = metrics, on_commit
-        self._executor, self._offload_bytes = executor, offload_bytes
+        self._cpu = cpu or InProcessCpu(CpuStages(signer, value), executor, offload_bytes)
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def submit_itmatt(self, partner: Partner, body: bytes, digest: str) -> Submission:
         """Validate, seal and journal one ITMATT message from an authenticated partner.
 
-        Raises MessageRejected (400), Forbidden (403), MessageConflict (409), StoreError (503).
+        Raises MessageRejected (400), Forbidden (403), MessageConflict (409), StoreError (503),
+        Overloaded (503: the CPU worker running it died; nothing was stored).
         """
         if not partner.may_submit(ITMATT_FORMAT):
             raise Forbidden(partner.id, f"is not allowed to submit {ITMATT_FORMAT}")
-        received_at = self._clock.now()
-        big = len(body) >= self._offload_bytes
-        with self._metrics.stage("parse"):
-            parsed = await self._cpu(partial(parse_itmatt, body), offload=big)
+        # The receipt id and time are fixed before the CPU task, which seals them into records.
+        prov = Provenance(partner.id, self._clock.now(), str(uuid.uuid4()), digest)
+        done = await self._cpu.run(body, partner.operator_code or "", prov)
+        self._metrics.stage_seconds.labels("parse").observe(done.parse_s)
+        parsed, sealed = done.parsed, done.sealed
         if parsed.header.sender != partner.operator_code:
             raise Forbidden(
                 partner.id,
@@ -87,9 +170,7 @@ class Pipeline:
         existing = await self._store.find_message(partner.id, parsed.header.message_id)
         if existing is not None:
             return replay(existing, digest)
-        prov = Provenance(partner.id, received_at, str(uuid.uuid4()), digest)
-        with self._metrics.stage("sign"):
-            sealed = await self._cpu(partial(self._seal_all, parsed, prov), offload=big)
+        self._metrics.stage_seconds.labels("sign").observe(done.seal_s)
         for attempt in range(1, VERSION_RACE_ATTEMPTS + 1):
             try:
                 return await self._commit(partner, parsed, prov, sealed)
@@ -104,17 +185,6 @@ class Pipeline:
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _seal_all(self, parsed: ParsedMessage, prov: Provenance) -> dict[int, JournalEntry]:
-        if parsed.header.test:
-            return {}
-        accepted = [i for i in parsed.items if i.accepted]
-        if self._value is not None:
-            day = prov.received_at.astimezone(UTC).date()
-            for item in accepted:
-                assert item.declaration is not None
-                self._value(item.declaration, day)
-        return {i.index: seal(i, prov, self._signer) for i in accepted}
-
     async def _commit(
         self,
         partner: Partner,
@@ -126,8 +196,9 @@ class Pipeline:
         async with lock:
             states = await self._store.item_states(partner.id, {i.item_id for i in parsed.items})
             items = apply_history_rules(parsed.items, states)
-            ids = {i.index: e.record_id for i, e in _accepted(items, sealed)}
-            entries = [e for _, e in _accepted(items, sealed)]
+            accepted = _accepted(items, sealed)
+            ids = {i.index: e.record_id for i, e in accepted}
+            entries = [e for _, e in accepted]
             receipt = build_receipt(
                 receipt_id=prov.receipt_id,
                 partner=partner.id,
@@ -177,11 +248,6 @@ class Pipeline:
             self._metrics.items.labels(partner.id, outcome).inc(n)
         for (code, severity), n in findings.items():
             self._metrics.findings.labels(code, severity).inc(n)
-
-    async def _cpu(self, work: Callable[[], T], *, offload: bool) -> T:
-        if not offload:
-            return work()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
 
 def _accepted(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from gateway.config import CpuSettings
 from tests.attacks.cases import MAX_BODY_BYTES, SECRET, Env
 from tests.e2e.conftest import POSTS, World, make_settings, write_partner
 
@@ -55,8 +57,10 @@ def env(tmp_path: Path, canary: Canary) -> Env:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    """The end-to-end world, both posts limited to MAX_BODY_BYTES (set in their partner.toml)."""
+async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    """The end-to-end world, both posts limited to MAX_BODY_BYTES (set in their partner.toml).
+
+    Indirect parametrisation gives its [cpu] workers (default: the default, a process pool)."""
     root = tmp_path / "partners"
     partners = {pid: write_partner(root, pid, code, cc, alg) for pid, code, cc, alg in POSTS}
     for pid in partners:
@@ -64,7 +68,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         text = toml.read_text(encoding="utf-8")
         limited = text.replace("\n\n[[keys]]", f"\nmax_body_bytes = {MAX_BODY_BYTES}\n\n[[keys]]")
         toml.write_text(limited, encoding="utf-8")
-    w = World(make_settings(tmp_path, root), partners)
+    settings = make_settings(tmp_path, root)
+    workers = getattr(request, "param", None)
+    if workers is not None:
+        settings = replace(settings, cpu=CpuSettings(workers=workers))
+    w = World(settings, partners)
     await w.start()
     try:
         yield w

@@ -1,0 +1,213 @@
+"""The CPU stages of ITMATT messages on a process pool, so every core works (issue 6).
+
+One task per message: the body, the partner's operator code, the provenance and the gateway's
+active signing key go to a worker; a `CpuResult` (the parsed message, its sealed and signed
+journal entries, stage times) comes back. Each worker process prepares once what every message
+needs (the compiled XSD, the valuer and its rates) and keeps a signer per key id.
+
+Key rotation: each task names the key the main process signs with now (`key()` is read per
+task), with its private key in PEM; a worker that does not know that key id yet loads it, so
+after SIGHUP the next message is signed with the new key, by any worker. The PEM crosses only a
+pipe to a child process of the same user, which could read the key folder itself.
+
+A worker that dies (killed, out of memory) breaks the whole pool: every message in flight on it
+gets Overloaded (503 + Retry-After; nothing was journaled, so no receipted item is lost) and the
+next message gets a fresh pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from datetime import date
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.adapters.crypto.dsse import DsseSigner
+from gateway.adapters.crypto.keys import SigningKey, private_pem
+from gateway.domain.findings import Finding
+from gateway.domain.messages import ParsedMessage
+from gateway.domain.records import Provenance
+from gateway.errors import MessageRejected, Overloaded
+from gateway.formats.itmatt import itmatt_schema
+from gateway.pipeline import CpuResult, CpuStages
+from gateway.rules.rates import RateTable
+from gateway.rules.valuation import valuer
+from gateway.wire.declaration_pb2 import Declaration
+
+log = logging.getLogger(__name__)
+KEEP_SIGNERS = 4  # key ids a worker keeps signers for (an overlap after rotation needs 2)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMaterial:
+    """What a worker needs to sign as the main process does now."""
+
+    keyid: str
+    alg: str
+    pem: bytes  # PKCS#8, unencrypted
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    """MessageRejected, carried back as a value (the exception does not survive pickling)."""
+
+    title: str
+    findings: tuple[Finding, ...]
+
+
+# -- the worker side (runs in each pool process) ----------------------------------------------
+
+
+@dataclass
+class _Worker:
+    value: Callable[[Declaration, date], None] | None
+    stages: dict[str, CpuStages]
+
+
+_worker: _Worker | None = None
+
+
+def _initialize(home_country: str | None, rates: RateTable | None) -> None:
+    """Per worker process, once: the valuer and the compiled schema."""
+    global _worker  # noqa: PLW0603 - the per-process state of a pool worker
+    value = valuer(home_country, rates) if home_country and rates is not None else None
+    _worker = _Worker(value, {})
+    itmatt_schema()
+
+
+def _stages_for(worker: _Worker, key: KeyMaterial) -> CpuStages:
+    stages = worker.stages.get(key.keyid)
+    if stages is None:
+        private = serialization.load_pem_private_key(key.pem, password=None)
+        if not isinstance(private, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+            raise TypeError(f"key {key.keyid}: unsupported private key type")
+        stages = CpuStages(DsseSigner(SigningKey(key.keyid, key.alg, private)), worker.value)
+        while len(worker.stages) >= KEEP_SIGNERS:
+            del worker.stages[next(iter(worker.stages))]
+        worker.stages[key.keyid] = stages
+    return stages
+
+
+def run_message(
+    body: bytes, operator_code: str, prov: Provenance, key: KeyMaterial
+) -> CpuResult | _Rejected:
+    """The pool task: CpuStages.run with the named key."""
+    if _worker is None:  # pragma: no cover - the pool's initializer always ran
+        _initialize(None, None)
+    assert _worker is not None
+    try:
+        done = _stages_for(_worker, key).run(body, operator_code, prov)
+    except MessageRejected as exc:
+        return _Rejected(exc.title, exc.findings)
+    return replace(done, parsed=_without_declarations(done.parsed))
+
+
+_PLACEHOLDER = Declaration()
+
+
+def _without_declarations(parsed: ParsedMessage) -> ParsedMessage:
+    """The parsed message with each translated item's Declaration replaced by an empty one.
+
+    The main process needs only whether an item was translated (ItemOutcome.accepted); the
+    records themselves travel in `sealed`. Half the bytes to pickle, and to unpickle on the
+    event loop."""
+    items = tuple(
+        item if item.declaration is None else replace(item, declaration=_PLACEHOLDER)
+        for item in parsed.items
+    )
+    return replace(parsed, items=items)
+
+
+def _ready() -> bool:
+    return _worker is not None
+
+
+# -- the main-process side ---------------------------------------------------------------------
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """forkserver on Linux (workers fork from a clean server, never from this process with its
+    threads, gRPC and sockets), spawn elsewhere."""
+    if sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class ProcessPoolCpu:
+    """A CpuRunner (gateway.pipeline) on `workers` processes."""
+
+    def __init__(
+        self,
+        workers: int,
+        key: Callable[[], SigningKey],
+        *,
+        home_country: str | None = None,
+        rates: RateTable | None = None,
+    ) -> None:
+        """`key` gives the key to sign with now (read per message); with `home_country` and
+        `rates` the workers value each accepted item."""
+        if workers < 1:
+            raise ValueError("a process pool needs at least one worker")
+        self._workers, self._key = workers, key
+        self._initargs = (home_country, rates)
+        self._material: KeyMaterial | None = None
+        self._pool = self._new_pool()
+        self.restarts = 0  # pools replaced after a worker died
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=_context(),
+            initializer=_initialize,
+            initargs=self._initargs,
+        )
+
+    def _key_material(self) -> KeyMaterial:
+        key = self._key()
+        if self._material is None or self._material.keyid != key.keyid:
+            self._material = KeyMaterial(key.keyid, key.alg, private_pem(key.private_key))
+        return self._material
+
+    async def start(self) -> None:
+        """Start every worker now (and let each compile the schema), not on the first
+        messages."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._pool, _ready) for _ in range(self._workers))
+        )
+
+    async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+        pool = self._pool
+        try:
+            future = pool.submit(run_message, body, operator_code, prov, self._key_material())
+            result = await asyncio.wrap_future(future)
+        except BrokenProcessPool as exc:
+            self._replace(pool)
+            raise Overloaded(retry_after=1) from exc
+        if isinstance(result, _Rejected):
+            raise MessageRejected(result.title, result.findings)
+        return result
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """A fresh pool for the next messages (once per broken pool, however many failed)."""
+        if self._pool is not broken:
+            return
+        log.error("a CPU worker process died; starting a fresh pool")
+        self.restarts += 1
+        self._pool = self._new_pool()
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Let the messages in flight finish, then stop the workers."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

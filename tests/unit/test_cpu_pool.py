@@ -1,0 +1,197 @@
+"""The CPU stages on a real process pool: signed records, key rotation, a worker dying."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.adapters.cpu_pool import ProcessPoolCpu
+from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
+from gateway.adapters.crypto.httpsig import content_digest
+from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_private_key
+from gateway.config import load_settings
+from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
+from gateway.domain.records import DECLARATION_TYPE, Provenance
+from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
+from gateway.observability import Metrics
+from gateway.pipeline import CpuResult, CpuStages, Pipeline
+from gateway.rules.rates import default_rates
+from gateway.rules.valuation import valuer
+from gateway.samples import build_itmatt, generate_items
+from gateway.wire.declaration_pb2 import Declaration
+from tests.fakes import InMemoryStore
+
+pytestmark = pytest.mark.slow
+
+NOW = datetime(2026, 11, 27, 9, 15, 2, tzinfo=UTC)
+ROYAL_MAIL = Partner(
+    id="gb-royal-mail",
+    name="Royal Mail",
+    kind=PartnerKind.POST,
+    country="GB",
+    operator_code="GBA",
+    formats=frozenset({ITMATT_FORMAT}),
+    max_body_bytes=50 * 1024 * 1024,
+    key_ids=("gb-royal-mail-2026",),
+)
+FIRST = SigningKey("aedgw-pool-1", "ed25519", generate_private_key("ed25519"))
+SECOND = SigningKey("aedgw-pool-2", "ecdsa-p256-sha256", generate_private_key("ecdsa-p256-sha256"))
+PUBLIC: dict[str, VerificationKey] = {
+    k.keyid: k.verification_key("gateway") for k in (FIRST, SECOND)
+}
+PROV = Provenance("gb-royal-mail", NOW, "2b0f6c1e-0000-4000-8000-000000000001", "sha-256=:x:")
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+class ActiveKey:
+    """What the keyring's `active` is to the pool: read per message."""
+
+    def __init__(self) -> None:
+        self.key = FIRST
+
+    def __call__(self) -> SigningKey:
+        return self.key
+
+
+def message(message_id: str, n: int, *, bad_every: int = 0, sender: str = "GBA") -> bytes:
+    items = generate_items(random.Random(11), n, sender_country="GB", bad_every=bad_every)
+    return build_itmatt(message_id, sender, items)
+
+
+@pytest.fixture
+async def active() -> ActiveKey:
+    return ActiveKey()
+
+
+@pytest.fixture
+async def pool(active: ActiveKey) -> AsyncIterator[ProcessPoolCpu]:
+    cpu = ProcessPoolCpu(2, active, home_country="US", rates=default_rates())
+    await cpu.start()
+    yield cpu
+    await asyncio.to_thread(cpu.close)
+
+
+async def test_the_pool_gives_what_the_stages_give_in_process(pool: ProcessPoolCpu) -> None:
+    body = message("GBA-POOL-1", 20, bad_every=7)
+    remote = await pool.run(body, "GBA", PROV)
+    local = CpuStages(DsseSigner(FIRST), valuer("US", default_rates())).run(body, "GBA", PROV)
+
+    assert remote.parsed == local.parsed
+    assert [i.accepted for i in remote.parsed.items] == [i.accepted for i in local.parsed.items]
+    assert remote.sealed.keys() == local.sealed.keys()
+    assert len(remote.sealed) == 20 - 2
+    for index, entry in remote.sealed.items():
+        payload_type, payload = verify_envelope(entry.envelope, PUBLIC)
+        assert payload_type == DECLARATION_TYPE
+        decl = Declaration.FromString(payload)
+        expected = Declaration.FromString(verify_envelope(local.sealed[index].envelope, PUBLIC)[1])
+        assert decl == expected
+        assert decl.valuation.value_usd  # valued in the worker
+        assert entry.record_id == local.sealed[index].record_id
+    assert remote.parse_s > 0
+    assert remote.seal_s > 0
+
+
+async def test_another_senders_message_is_parsed_but_not_signed(pool: ProcessPoolCpu) -> None:
+    done = await pool.run(message("CNA-1", 2, sender="CNA"), "GBA", PROV)
+    assert done.parsed.header.sender == "CNA"
+    assert done.sealed == {}
+
+
+async def test_a_rejected_message_raises_in_the_main_process(pool: ProcessPoolCpu) -> None:
+    with pytest.raises(MessageRejected) as caught:
+        await pool.run(b"<not-itmatt/>", "GBA", PROV)
+    assert caught.value.findings
+    assert caught.value.title
+
+
+async def test_workers_sign_with_the_key_active_now(
+    pool: ProcessPoolCpu, active: ActiveKey
+) -> None:
+    body = message("GBA-ROT-1", 4)
+    before = await asyncio.gather(*(pool.run(body, "GBA", PROV) for _ in range(4)))
+    active.key = SECOND  # what SIGHUP after `gateway keys rotate` does to the keyring
+    after = await asyncio.gather(*(pool.run(body, "GBA", PROV) for _ in range(4)))
+
+    def signed_by(key: SigningKey, results: list[CpuResult]) -> bool:
+        only = {key.keyid: PUBLIC[key.keyid]}
+        return all(
+            verify_envelope(entry.envelope, only)[0] == DECLARATION_TYPE
+            for r in results
+            for entry in r.sealed.values()
+        )
+
+    assert signed_by(FIRST, before)
+    assert signed_by(SECOND, after)
+    with pytest.raises(SignatureError):
+        signed_by(FIRST, after)
+
+
+async def test_a_dead_worker_gives_overloaded_and_a_fresh_pool(pool: ProcessPoolCpu) -> None:
+    """A worker killed while messages are in flight: those get 503 (Overloaded), nothing is
+    journaled, and the next message is served by a new pool."""
+    store = InMemoryStore()
+    await store.open()
+    commits: list[int] = []
+    pipeline = Pipeline(
+        store=store,
+        signer=DsseSigner(FIRST),
+        clock=FixedClock(),
+        metrics=Metrics(),
+        on_commit=commits.append,
+        cpu=pool,
+    )
+    body = message("GBA-KILL-1", 500)
+    in_flight = asyncio.create_task(pipeline.submit_itmatt(ROYAL_MAIL, body, content_digest(body)))
+    await asyncio.sleep(0)  # the message is handed to the pool (~0.2 s of work)
+    pool._pool.submit(os._exit, 1)
+    with pytest.raises(Overloaded):
+        await in_flight
+    assert store.journal == []
+    assert commits == []
+    assert pool.restarts == 1
+
+    again = await pipeline.submit_itmatt(ROYAL_MAIL, body, content_digest(body))
+    assert again.http_status == 202
+    assert again.accepted == 500
+    assert len(store.journal) == 500
+    for entry in store.journal:
+        verify_envelope(entry.envelope, PUBLIC)
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def test_cpu_workers_default_to_the_cpu_count_and_zero_means_in_process(tmp_path: Path) -> None:
+    assert load_settings(None).cpu.workers == (os.cpu_count() or 1)
+    config = tmp_path / "gw.toml"
+    config.write_text("[cpu]\nworkers = 0\n", encoding="utf-8")
+    assert load_settings(config).cpu.workers == 0
+    config.write_text("[cpu]\nworkers = 3\n", encoding="utf-8")
+    assert load_settings(config).cpu.workers == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[cpu]\nworkers = -1\n", "must be 0 or more"),
+        ('[cpu]\nworkers = "2"\n', "must be a int"),
+        ("[cpu]\nthreads = 2\n", "threads"),
+    ],
+)
+def test_bad_cpu_settings_name_the_key(tmp_path: Path, text: str, problem: str) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=problem) as caught:
+        load_settings(config)
+    assert "cpu." in str(caught.value)
