@@ -49,7 +49,7 @@ from gateway.errors import ConfigError
 from gateway.feeds import FeedPipeline
 from gateway.formats.b5 import load_mapping
 from gateway.observability import Metrics
-from gateway.pipeline import Pipeline, SystemClock
+from gateway.pipeline import CpuStages, InProcessCpu, Pipeline, SystemClock
 from gateway.ports import Store, StoredReport
 from gateway.rules.valuation import default_rates, valuer
 from gateway.share.trends import TrendConfig
@@ -114,6 +114,8 @@ class Gateway:
         self.rates = default_rates()
         # [cpu] workers > 0: each message's CPU stages on a process pool signing with the
         # keyring's active key (read per message, so SIGHUP rotation reaches the workers).
+        value = valuer(settings.home_country, self.rates)
+        in_process = InProcessCpu(CpuStages(self.signer, value), self._executor)
         self.cpu: ProcessPoolCpu | None = None
         if settings.cpu.workers > 0:
             self.cpu = ProcessPoolCpu(
@@ -121,6 +123,8 @@ class Gateway:
                 lambda: self.keyring.active,
                 home_country=settings.home_country,
                 rates=self.rates,
+                inline=in_process,
+                inline_bytes=settings.cpu.inline_bytes,
             )
         self.pipeline = Pipeline(
             store=self.store,
@@ -128,9 +132,7 @@ class Gateway:
             clock=self.clock,
             metrics=self.metrics,
             on_commit=self.notifier.notify,
-            executor=self._executor,
-            value=valuer(settings.home_country, self.rates),
-            cpu=self.cpu,
+            cpu=self.cpu or in_process,
         )
         self.feeds = FeedPipeline(
             store=self.store,

@@ -104,9 +104,12 @@ def _cpu_count() -> int:
 @dataclass(frozen=True, slots=True)
 class CpuSettings:
     """Where the CPU stages of a message (parse, XSD, rules, translation, valuation, signing)
-    run: `workers` processes (so every core works); 0: in the serving process itself."""
+    run: `workers` processes (so every core works); 0: in the serving process itself. Bodies
+    under `inline_bytes` (a few items) run in the serving process all the same: handing them to
+    a worker costs more than the work."""
 
     workers: int = field(default_factory=_cpu_count)
+    inline_bytes: int = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,13 +253,16 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
 
 
 def _cpu(r: _Reader) -> CpuSettings:
-    r.reject_unknown({"workers"})
+    r.reject_unknown({"workers", "inline_bytes"})
     workers: int = r.get("workers", int, _cpu_count())
     if workers < 0:
         raise r.fail(
             "workers", f"must be 0 or more, got {workers}", "use 0 (in-process) or 1 or more"
         )
-    return CpuSettings(workers=workers)
+    inline: int = r.get("inline_bytes", int, 4096)
+    if inline < 0:
+        raise r.fail("inline_bytes", f"must be 0 or more, got {inline}", "use 0 to send all")
+    return CpuSettings(workers=workers, inline_bytes=inline)
 
 
 def _share_settings(r: _Reader) -> ShareSettings:

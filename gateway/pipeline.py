@@ -1,24 +1,25 @@
 """The service layer: orders the stages of one submission and owns its unit of work.
 
     [parse + XSD + rules + translation, then valuation + seal + sign]  (CPU: one task)
-      → sender check → idempotency → history rules + receipt + ONE journal commit (under the
-      partner's lock) → notify feeds
+      → sender check → idempotency → history rules + receipt + ONE journal commit (holding the
+      locks of the message's items) → notify feeds
 
 Nothing is acknowledged before the commit that holds every accepted item, the message record and
 its receipt. The CPU stages of one message are one pure task (`CpuStages.run`): a `CpuRunner`
 runs it in a process pool (gateway.adapters.cpu_pool, so both cores work) or, by default, in this
 process (large documents on an executor so the event loop keeps serving). Everything that
-touches the store, the per-partner lock and the item history stays here, in the main process.
+touches the store, the item locks and the item history stays here, in the main process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -126,6 +127,40 @@ class InProcessCpu:
         """Nothing to release: the executor belongs to whoever passed it."""
 
 
+class ItemLocks:
+    """asyncio locks per (partner, item id), taken in sorted order (two messages sharing items
+    never deadlock) and forgotten when no one holds or awaits them (bounded by the items in
+    flight, not by every item ever seen)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, partner: str, item_ids: Iterable[str]) -> AsyncIterator[None]:
+        keys = [(partner, item_id) for item_id in sorted(set(item_ids))]
+        entries = []
+        for key in keys:
+            entry = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+            entry[1][0] += 1  # a user: holding it or waiting for it
+            entries.append((key, entry))
+        held: list[asyncio.Lock] = []
+        try:
+            for _, (lock, _users) in entries:
+                await lock.acquire()
+                held.append(lock)
+            yield
+        finally:
+            for lock in held:
+                lock.release()
+            for key, (_lock, users) in entries:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._locks[key]
+
+
 class Pipeline:
     def __init__(
         self,
@@ -146,7 +181,7 @@ class Pipeline:
         self._store, self._clock = store, clock
         self._metrics, self._on_commit = metrics, on_commit
         self._cpu = cpu or InProcessCpu(CpuStages(signer, value), executor, offload_bytes)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = ItemLocks()
 
     async def submit_itmatt(self, partner: Partner, body: bytes, digest: str) -> Submission:
         """Validate, seal and journal one ITMATT message from an authenticated partner.
@@ -192,8 +227,10 @@ class Pipeline:
         prov: Provenance,
         sealed: dict[int, JournalEntry],
     ) -> Submission:
-        lock = self._locks.setdefault(partner.id, asyncio.Lock())
-        async with lock:
+        # Only messages that share an item wait for one another: the history read and the
+        # commit of an item are one step, and messages on distinct items commit together (the
+        # store groups concurrent commits into one transaction, one fsync).
+        async with self._locks.holding(partner.id, {i.item_id for i in parsed.items}):
             states = await self._store.item_states(partner.id, {i.item_id for i in parsed.items})
             items = apply_history_rules(parsed.items, states)
             accepted = _accepted(items, sealed)

@@ -10,6 +10,10 @@ task), with its private key in PEM; a worker that does not know that key id yet 
 after SIGHUP the next message is signed with the new key, by any worker. The PEM crosses only a
 pipe to a child process of the same user, which could read the key folder itself.
 
+Small messages (below `inline_bytes`, a few items) run in the serving process instead: handing
+one to a worker (pickling, the pool's feeder and manager threads, two wake-ups) costs the serving
+process more than parsing and signing it there.
+
 A worker that dies (killed, out of memory) breaks the whole pool: every message in flight on it
 gets Overloaded (503 + Retry-After; nothing was journaled, so no receipted item is lost) and the
 next message gets a fresh pool.
@@ -38,7 +42,7 @@ from gateway.domain.messages import ParsedMessage
 from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected, Overloaded
 from gateway.formats.itmatt import itmatt_schema
-from gateway.pipeline import CpuResult, CpuStages
+from gateway.pipeline import CpuResult, CpuRunner, CpuStages
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
 from gateway.wire.declaration_pb2 import Declaration
@@ -154,12 +158,16 @@ class ProcessPoolCpu:
         *,
         home_country: str | None = None,
         rates: RateTable | None = None,
+        inline: CpuRunner | None = None,
+        inline_bytes: int = 0,
     ) -> None:
         """`key` gives the key to sign with now (read per message); with `home_country` and
-        `rates` the workers value each accepted item."""
+        `rates` the workers value each accepted item. Bodies under `inline_bytes` go to
+        `inline` (the same stages in this process) instead of a worker."""
         if workers < 1:
             raise ValueError("a process pool needs at least one worker")
         self._workers, self._key = workers, key
+        self._inline, self._inline_bytes = inline, inline_bytes
         self._initargs = (home_country, rates)
         self._material: KeyMaterial | None = None
         self._pool = self._new_pool()
@@ -188,6 +196,8 @@ class ProcessPoolCpu:
         )
 
     async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+        if self._inline is not None and len(body) < self._inline_bytes:
+            return await self._inline.run(body, operator_code, prov)
         pool = self._pool
         try:
             future = pool.submit(run_message, body, operator_code, prov, self._key_material())

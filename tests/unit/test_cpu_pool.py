@@ -169,6 +169,53 @@ async def test_a_dead_worker_gives_overloaded_and_a_fresh_pool(pool: ProcessPool
         verify_envelope(entry.envelope, PUBLIC)
 
 
+class CountingInline:
+    """The in-process stages, counting the messages given to them."""
+
+    def __init__(self) -> None:
+        self.stages = CpuStages(DsseSigner(FIRST))
+        self.bodies: list[bytes] = []
+
+    async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+        self.bodies.append(body)
+        return self.stages.run(body, operator_code, prov)
+
+    def close(self) -> None:
+        pass
+
+
+async def test_small_messages_stay_in_process_and_larger_ones_go_to_a_worker(
+    active: ActiveKey,
+) -> None:
+    inline = CountingInline()
+    small, large = message("GBA-SMALL-1", 1), message("GBA-LARGE-1", 5)
+    cpu = ProcessPoolCpu(
+        1, active, home_country="US", rates=default_rates(), inline=inline, inline_bytes=4096
+    )
+    try:
+        assert len(small) < 4096 <= len(large)
+        near = await cpu.run(small, "GBA", PROV)
+        far = await cpu.run(large, "GBA", PROV)
+    finally:
+        cpu.close()
+
+    assert inline.bodies == [small]
+    assert len(near.sealed) == 1
+    assert len(far.sealed) == 5
+    for result in (near, far):
+        for entry in result.sealed.values():
+            assert verify_envelope(entry.envelope, PUBLIC)[0] == DECLARATION_TYPE
+    # Only the worker values items (this inline runner was given no valuer).
+    assert all(
+        Declaration.FromString(verify_envelope(e.envelope, PUBLIC)[1]).valuation.value_usd
+        for e in far.sealed.values()
+    )
+    assert not any(
+        Declaration.FromString(verify_envelope(e.envelope, PUBLIC)[1]).valuation.value_usd
+        for e in near.sealed.values()
+    )
+
+
 # -- configuration ---------------------------------------------------------------------------
 
 
@@ -179,6 +226,9 @@ def test_cpu_workers_default_to_the_cpu_count_and_zero_means_in_process(tmp_path
     assert load_settings(config).cpu.workers == 0
     config.write_text("[cpu]\nworkers = 3\n", encoding="utf-8")
     assert load_settings(config).cpu.workers == 3
+    assert load_settings(config).cpu.inline_bytes == 4096
+    config.write_text("[cpu]\ninline_bytes = 0\n", encoding="utf-8")
+    assert load_settings(config).cpu.inline_bytes == 0
 
 
 @pytest.mark.parametrize(
@@ -187,6 +237,7 @@ def test_cpu_workers_default_to_the_cpu_count_and_zero_means_in_process(tmp_path
         ("[cpu]\nworkers = -1\n", "must be 0 or more"),
         ('[cpu]\nworkers = "2"\n', "must be a int"),
         ("[cpu]\nthreads = 2\n", "threads"),
+        ("[cpu]\ninline_bytes = -1\n", "must be 0 or more"),
     ],
 )
 def test_bad_cpu_settings_name_the_key(tmp_path: Path, text: str, problem: str) -> None:

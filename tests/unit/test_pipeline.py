@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,8 +23,8 @@ from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
 from gateway.domain.records import DECLARATION_TYPE, declaration_id
 from gateway.errors import Forbidden, MessageConflict, MessageRejected
 from gateway.observability import Metrics
-from gateway.pipeline import Pipeline, Submission
-from gateway.ports import ItemState, JournalEntry, StoredMessage
+from gateway.pipeline import ItemLocks, Pipeline, Submission
+from gateway.ports import ItemState, JournalEntry, MessageRecord, StoredMessage
 from gateway.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 from gateway.wire.declaration_pb2 import Declaration
 from tests.fakes import InMemoryStore
@@ -287,7 +288,7 @@ class HistoryRacingStore(InMemoryStore):
 
 
 async def test_replicas_racing_on_one_item_journal_it_once_and_the_loser_decides_again() -> None:
-    """Two replicas (two pipelines, each with its own per-partner lock) on one store receive two
+    """Two replicas (two pipelines, each with its own item locks) on one store receive two
     messages declaring the same original item: one journals it; the other's commit finds the
     version taken, re-reads the history and answers with the item rejected, not a 503."""
     store = HistoryRacingStore()
@@ -317,6 +318,97 @@ async def test_replicas_racing_on_one_item_journal_it_once_and_the_loser_decides
     loser = next(r for r in results if r.rejected)
     assert loser.http_status == 422
     assert len(store.messages) == 2
+
+
+class GatheringStore(InMemoryStore):
+    """Holds each commit until `expected` commits are in progress at once (or `patience` passes),
+    and records the most that ever were."""
+
+    def __init__(self, expected: int, patience: float = 0.2) -> None:
+        super().__init__()
+        self.expected, self.patience = expected, patience
+        self.inside = self.most = 0
+        self._all_in = asyncio.Event()
+
+    async def commit_message(
+        self, message: MessageRecord, entries: Sequence[JournalEntry]
+    ) -> list[int]:
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        if self.inside >= self.expected:
+            self._all_in.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_in.wait(), self.patience)
+            return await super().commit_message(message, entries)
+        finally:
+            self.inside -= 1
+
+
+async def gathering_pipeline(store: GatheringStore) -> Pipeline:
+    await store.open()
+    return Pipeline(
+        store=store,
+        signer=DsseSigner(KEY),
+        clock=FixedClock(),
+        metrics=Metrics(),
+        on_commit=lambda _position: None,
+    )
+
+
+async def test_one_partners_messages_on_distinct_items_commit_at_once() -> None:
+    """The store can group them into one transaction: no lock per partner serialises them."""
+    store = GatheringStore(expected=3)
+    pipeline = await gathering_pipeline(store)
+    items = sample(6)
+    bodies = [message(f"GBA-PAR-{n}", *items[2 * n : 2 * n + 2]) for n in range(3)]
+
+    results = await asyncio.gather(
+        *(pipeline.submit_itmatt(ROYAL_MAIL, b, content_digest(b)) for b in bodies)
+    )
+
+    assert store.most == 3
+    assert [(r.http_status, r.accepted) for r in results] == [(202, 2)] * 3
+    assert sorted(e.item_id for e in store.journal) == sorted(i.item_id for i in items)
+
+
+async def test_messages_sharing_an_item_commit_one_after_the_other() -> None:
+    """The second reads the history after the first committed: the item is journaled once and
+    the other message is told it was already accepted (not a version race)."""
+    store = GatheringStore(expected=2)
+    pipeline = await gathering_pipeline(store)
+    shared, own = sample(2)
+    bodies = [message("GBA-SEQ-1", shared), message("GBA-SEQ-2", shared, own)]
+
+    first, second = await asyncio.gather(
+        *(pipeline.submit_itmatt(ROYAL_MAIL, b, content_digest(b)) for b in bodies)
+    )
+
+    assert store.most == 1
+    assert (first.http_status, first.accepted) == (202, 1)
+    assert (second.http_status, second.accepted, second.rejected) == (202, 1, 1)
+    assert sorted(e.item_id for e in store.journal) == sorted([shared.item_id, own.item_id])
+
+
+async def test_item_locks_are_forgotten_once_released_or_abandoned() -> None:
+    locks = ItemLocks()
+    async with locks.holding("p", ["B", "A", "A"]):
+        assert len(locks) == 2
+        waiter = asyncio.create_task(_hold(locks, "p", ["A", "C"]))
+        await asyncio.sleep(0)
+        assert len(locks) == 3  # the waiter's keys are kept while it waits
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    assert len(locks) == 0
+    async with locks.holding("p", ["A"]):  # and a key abandoned by a cancelled waiter works
+        pass
+    assert len(locks) == 0
+
+
+async def _hold(locks: ItemLocks, partner: str, items: list[str]) -> None:
+    async with locks.holding(partner, items):
+        pass
 
 
 # -- who may submit ---------------------------------------------------------------------------
