@@ -253,7 +253,8 @@ async def test_operations_endpoints_report_health_readiness_and_metrics(world: W
         'aedgw_http_requests_total{partner="gb-royal-mail",route="/v1/aed/itmatt",status="202"}'
         in text
     )
-    assert "aedgw_stage_seconds_bucket" in text
+    for stage in ("parse", "validate", "translate", "sign", "commit"):
+        assert f'aedgw_stage_seconds_count{{stage="{stage}"}}' in text, stage
     assert "aedgw_feed_lag_records" in text
     assert [k["kty"] for k in jwks["keys"]] == ["OKP"]
     assert jwks["keys"][0]["kid"] == world.running.keyring.active.keyid
