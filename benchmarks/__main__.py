@@ -602,9 +602,11 @@ class Postgres:
             return
         try:
             self.version = str(await conn.fetchval("SHOW server_version")).split()[0]
-            commit = await conn.fetchval("SHOW synchronous_commit")
-            fsync = await conn.fetchval("SHOW fsync")
-            self.settings = f"synchronous_commit={commit}, fsync={fsync}"
+            shown = {
+                name: await conn.fetchval(f"SHOW {name}")
+                for name in ("synchronous_commit", "fsync", "shared_buffers", "autovacuum")
+            }
+            self.settings = ", ".join(f"{name}={value}" for name, value in shown.items())
             self.server = await ServerCpu.find(conn)
         finally:
             await conn.close()
