@@ -16,6 +16,7 @@ from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.outbox import NotInOutbox, as_utc, bounded_error, check_lease
 from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, check_max_rejections
+from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
 from gateway.errors import DuplicateMessage, ItemVersionTaken, StoreError
 from gateway.ports import (
     CellCounts,
@@ -280,3 +281,26 @@ class InMemoryStore:
         if row is None:
             raise NotInOutbox(position)
         return row
+
+
+@dataclass(frozen=True)
+class FixedClock:
+    """A Clock that always reads `at`."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+ROYAL_MAIL = Partner(
+    id="gb-royal-mail",
+    name="Royal Mail",
+    kind=PartnerKind.POST,
+    country="GB",
+    operator_code="GBA",
+    formats=frozenset({ITMATT_FORMAT}),
+    max_body_bytes=50 * 1024 * 1024,
+    key_ids=("gb-royal-mail-2026",),
+)
+"""A post allowed to submit ITMATT, as the pipeline tests use it."""

@@ -16,7 +16,6 @@ from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_private_key
 from gateway.config import load_settings
-from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
 from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
 from gateway.observability import Metrics
@@ -25,32 +24,17 @@ from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
 from gateway.samples import build_itmatt, generate_items
 from gateway.wire.declaration_pb2 import Declaration
-from tests.fakes import InMemoryStore
+from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore
 
 pytestmark = pytest.mark.slow
 
 NOW = datetime(2026, 11, 27, 9, 15, 2, tzinfo=UTC)
-ROYAL_MAIL = Partner(
-    id="gb-royal-mail",
-    name="Royal Mail",
-    kind=PartnerKind.POST,
-    country="GB",
-    operator_code="GBA",
-    formats=frozenset({ITMATT_FORMAT}),
-    max_body_bytes=50 * 1024 * 1024,
-    key_ids=("gb-royal-mail-2026",),
-)
 FIRST = SigningKey("aedgw-pool-1", "ed25519", generate_private_key("ed25519"))
 SECOND = SigningKey("aedgw-pool-2", "ecdsa-p256-sha256", generate_private_key("ecdsa-p256-sha256"))
 PUBLIC: dict[str, VerificationKey] = {
     k.keyid: k.verification_key("gateway") for k in (FIRST, SECOND)
 }
 PROV = Provenance("gb-royal-mail", NOW, "2b0f6c1e-0000-4000-8000-000000000001", "sha-256=:x:")
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
 
 
 class ActiveKey:
@@ -146,7 +130,7 @@ async def test_a_dead_worker_gives_overloaded_and_a_fresh_pool(pool: ProcessPool
     pipeline = Pipeline(
         store=store,
         signer=DsseSigner(FIRST),
-        clock=FixedClock(),
+        clock=FixedClock(NOW),
         metrics=Metrics(),
         on_commit=commits.append,
         cpu=pool,

@@ -27,29 +27,14 @@ from gateway.pipeline import ItemLocks, Pipeline, Submission
 from gateway.ports import ItemState, JournalEntry, MessageRecord, StoredMessage
 from gateway.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 from gateway.wire.declaration_pb2 import Declaration
-from tests.fakes import InMemoryStore
+from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 NOW = datetime(2026, 11, 27, 9, 15, 2, 114000, tzinfo=UTC)
-ROYAL_MAIL = Partner(
-    id="gb-royal-mail",
-    name="Royal Mail",
-    kind=PartnerKind.POST,
-    country="GB",
-    operator_code="GBA",
-    formats=frozenset({ITMATT_FORMAT}),
-    max_body_bytes=50 * 1024 * 1024,
-    key_ids=("gb-royal-mail-2026",),
-)
 KEY = SigningKey("aedgw-test", "ed25519", generate_private_key("ed25519"))
 PUBLIC: dict[str, VerificationKey] = {KEY.keyid: KEY.verification_key("gateway")}
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
 
 
 class CountingExecutor(ThreadPoolExecutor):
@@ -88,7 +73,7 @@ async def make_rig(
     pipeline = Pipeline(
         store=store,
         signer=DsseSigner(KEY),
-        clock=FixedClock(),
+        clock=FixedClock(NOW),
         metrics=metrics,
         on_commit=commits.append,
         executor=executor,
@@ -262,7 +247,7 @@ async def test_concurrent_duplicates_commit_once_and_share_the_receipt() -> None
     pipeline = Pipeline(
         store=store,
         signer=DsseSigner(KEY),
-        clock=FixedClock(),
+        clock=FixedClock(NOW),
         metrics=Metrics(),
         on_commit=commits.append,
     )
@@ -297,7 +282,7 @@ async def test_replicas_racing_on_one_item_journal_it_once_and_the_loser_decides
         Pipeline(
             store=store,
             signer=DsseSigner(KEY),
-            clock=FixedClock(),
+            clock=FixedClock(NOW),
             metrics=Metrics(),
             on_commit=lambda _position: None,
         )
@@ -350,7 +335,7 @@ async def gathering_pipeline(store: GatheringStore) -> Pipeline:
     return Pipeline(
         store=store,
         signer=DsseSigner(KEY),
-        clock=FixedClock(),
+        clock=FixedClock(NOW),
         metrics=Metrics(),
         on_commit=lambda _position: None,
     )
