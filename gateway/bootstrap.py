@@ -125,6 +125,7 @@ class Gateway:
                 rates=self.rates,
                 inline=in_process,
                 inline_bytes=settings.cpu.inline_bytes,
+                task_timeout_s=settings.cpu.task_timeout_s,
             )
         self.pipeline = Pipeline(
             store=self.store,

@@ -110,6 +110,7 @@ class CpuSettings:
 
     workers: int = field(default_factory=_cpu_count)
     inline_bytes: int = 4096
+    task_timeout_s: float = 120.0  # a message's CPU stages on a worker, queueing included
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +254,7 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
 
 
 def _cpu(r: _Reader) -> CpuSettings:
-    r.reject_unknown({"workers", "inline_bytes"})
+    r.reject_unknown({"workers", "inline_bytes", "task_timeout_s"})
     workers: int = r.get("workers", int, _cpu_count())
     if workers < 0:
         raise r.fail(
@@ -262,7 +263,11 @@ def _cpu(r: _Reader) -> CpuSettings:
     inline: int = r.get("inline_bytes", int, 4096)
     if inline < 0:
         raise r.fail("inline_bytes", f"must be 0 or more, got {inline}", "use 0 to send all")
-    return CpuSettings(workers=workers, inline_bytes=inline)
+    return CpuSettings(
+        workers=workers,
+        inline_bytes=inline,
+        task_timeout_s=_positive_number(r, "task_timeout_s", 120.0),
+    )
 
 
 def _share_settings(r: _Reader) -> ShareSettings:

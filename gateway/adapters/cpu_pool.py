@@ -16,7 +16,9 @@ process more than parsing and signing it there.
 
 A worker that dies (killed, out of memory) breaks the whole pool: every message in flight on it
 gets Overloaded (503 + Retry-After; nothing was journaled, so no receipted item is lost) and the
-next message gets a fresh pool.
+next message gets a fresh pool. A message whose CPU stages have not finished `task_timeout_s`
+after it was handed over (queueing included: keep it far above the slowest document's time)
+is taken to have hung its worker: the pool's workers are killed, which is the same case.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class ProcessPoolCpu:
         rates: RateTable | None = None,
         inline: CpuRunner | None = None,
         inline_bytes: int = 0,
+        task_timeout_s: float | None = None,
     ) -> None:
         """`key` gives the key to sign with now (read per message); with `home_country` and
         `rates` the workers value each accepted item. Bodies under `inline_bytes` go to
@@ -168,6 +171,7 @@ class ProcessPoolCpu:
             raise ValueError("a process pool needs at least one worker")
         self._workers, self._key = workers, key
         self._inline, self._inline_bytes = inline, inline_bytes
+        self._timeout = task_timeout_s
         self._initargs = (home_country, rates)
         self._material: KeyMaterial | None = None
         self._pool = self._new_pool()
@@ -201,13 +205,27 @@ class ProcessPoolCpu:
         pool = self._pool
         try:
             future = pool.submit(run_message, body, operator_code, prov, self._key_material())
-            result = await asyncio.wrap_future(future)
+            result = await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
         except BrokenProcessPool as exc:
             self._replace(pool)
+            raise Overloaded(retry_after=1) from exc
+        except TimeoutError as exc:
+            self._hung(pool, prov, len(body))
             raise Overloaded(retry_after=1) from exc
         if isinstance(result, _Rejected):
             raise MessageRejected(result.title, result.findings)
         return result
+
+    def _hung(self, pool: ProcessPoolExecutor, prov: Provenance, size: int) -> None:
+        """A message ran past the task timeout: kill the workers, start a fresh pool."""
+        if self._pool is pool:
+            log.error(
+                "a message's CPU stages did not finish in %s s; killing the CPU workers",
+                self._timeout,
+                extra={"partner": prov.partner, "bytes": size},
+            )
+            _kill_workers(pool)
+        self._replace(pool)
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         """A fresh pool for the next messages (once per broken pool, however many failed)."""
@@ -221,3 +239,11 @@ class ProcessPoolCpu:
     def close(self) -> None:
         """Let the messages in flight finish, then stop the workers."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL every worker of `pool` (a hung one cannot be told apart, nor stopped alone); the
+    pool then breaks and fails its other messages in flight with BrokenProcessPool."""
+    workers = dict(getattr(pool, "_processes", None) or {})  # CPython's pid -> Process map
+    for process in workers.values():
+        process.kill()

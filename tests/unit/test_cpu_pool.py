@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,6 +202,29 @@ async def test_small_messages_stay_in_process_and_larger_ones_go_to_a_worker(
     )
 
 
+async def test_a_hung_worker_is_killed_after_the_task_timeout_and_the_pool_replaced(
+    active: ActiveKey,
+) -> None:
+    """The only worker is stuck (a task that never ends): the message waiting for it gets
+    Overloaded when its timeout passes, the stuck worker is killed, and the next message is
+    served by a fresh pool."""
+    cpu = ProcessPoolCpu(1, active, task_timeout_s=0.5)
+    try:
+        await cpu.start()
+        (stuck,) = cpu._pool._processes.values()
+        cpu._pool.submit(time.sleep, 60)
+        with pytest.raises(Overloaded):
+            await cpu.run(message("GBA-HUNG-1", 2), "GBA", PROV)
+        assert cpu.restarts == 1
+        await asyncio.to_thread(stuck.join, 10)
+        assert stuck.exitcode == -signal.SIGKILL
+
+        again = await cpu.run(message("GBA-HUNG-2", 2), "GBA", PROV)
+        assert len(again.sealed) == 2
+    finally:
+        cpu.close()
+
+
 # -- configuration ---------------------------------------------------------------------------
 
 
@@ -213,6 +238,9 @@ def test_cpu_workers_default_to_the_cpu_count_and_zero_means_in_process(tmp_path
     assert load_settings(config).cpu.inline_bytes == 4096
     config.write_text("[cpu]\ninline_bytes = 0\n", encoding="utf-8")
     assert load_settings(config).cpu.inline_bytes == 0
+    assert load_settings(config).cpu.task_timeout_s == 120.0
+    config.write_text("[cpu]\ntask_timeout_s = 2.5\n", encoding="utf-8")
+    assert load_settings(config).cpu.task_timeout_s == 2.5
 
 
 @pytest.mark.parametrize(
@@ -222,6 +250,7 @@ def test_cpu_workers_default_to_the_cpu_count_and_zero_means_in_process(tmp_path
         ('[cpu]\nworkers = "2"\n', "must be a int"),
         ("[cpu]\nthreads = 2\n", "threads"),
         ("[cpu]\ninline_bytes = -1\n", "must be 0 or more"),
+        ("[cpu]\ntask_timeout_s = 0\n", "must be positive"),
     ],
 )
 def test_bad_cpu_settings_name_the_key(tmp_path: Path, text: str, problem: str) -> None:
