@@ -26,7 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import select
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -82,12 +86,53 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _initialize(home_country: str | None, rates: RateTable | None) -> None:
-    """Per worker process, once: the valuer and the compiled schema."""
+def _initialize(
+    home_country: str | None, rates: RateTable | None, serving: int | None = None
+) -> None:
+    """Per worker process, once: the valuer and the compiled schema; and, given the serving
+    process's pid, end this worker when that process is gone."""
     global _worker  # noqa: PLW0603 - the per-process state of a pool worker
+    if serving is not None:
+        _end_with(serving)
     value = valuer(home_country, rates) if home_country and rates is not None else None
     _worker = _Worker(value, {})
     itmatt_schema()
+
+
+def _end_with(serving: int) -> None:
+    """Exit this worker as soon as process `serving` has ended, however it ended.
+
+    A ProcessPoolExecutor worker waits on its task queue, whose write end it holds itself, so a
+    serving process killed outright (SIGKILL, the OOM killer) would leave its workers, and the
+    forkserver they keep alive, running forever: ~50 MB each, piling up at every crash. A thread
+    waits on a pidfd of the serving process (Linux 5.3+), or else polls it every second.
+    """
+    try:
+        pidfd = os.pidfd_open(serving)
+    except ProcessLookupError:
+        os._exit(0)  # already gone
+    except (AttributeError, OSError):
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])  # readable once the process has exited
+        else:
+            while _alive(serving):
+                time.sleep(1)
+        os._exit(0)  # no task of a dead process can be answered; nothing here to flush
+
+    threading.Thread(target=watch, name="serving-process-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stages_for(worker: _Worker, key: KeyMaterial) -> CpuStages:
@@ -172,7 +217,7 @@ class ProcessPoolCpu:
         self._workers, self._key = workers, key
         self._inline, self._inline_bytes = inline, inline_bytes
         self._timeout = task_timeout_s
-        self._initargs = (home_country, rates)
+        self._initargs = (home_country, rates, os.getpid())
         self._material: KeyMaterial | None = None
         self._pool = self._new_pool()
         self.restarts = 0  # pools replaced after a worker died

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -117,6 +118,49 @@ async def test_a_gateway_killed_right_after_receipts_delivers_every_receipted_it
         assert len(rows) == 20 * len(messages)
     finally:
         await store.close()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process under `pid` (from /proc parent ids)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _state(int(entry.name)) not in {None, "Z"}:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter (Z: a zombie, finished), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_gateway_leaves_no_cpu_worker_behind(config: Path) -> None:
+    """SIGKILL gives the serving process no chance to stop its CPU pool: the workers and the
+    forkserver must notice and end by themselves, not wait on their queue forever."""
+    config.write_text(config.read_text() + "[cpu]\nworkers = 2\n", encoding="utf-8")
+    served = Served(config)
+    try:
+        helpers = _descendants(served.process.pid)
+        assert len(helpers) >= 3  # the forkserver and two workers (and a resource tracker)
+    finally:
+        served.kill()
+    left = helpers
+    for _ in range(100):  # up to 10 s: a pidfd wakes the workers at once
+        left = {pid for pid in left if _state(pid) not in {None, "Z"}}
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, {pid: _state(pid) for pid in left}
 
 
 async def test_submit_and_consume_commands_talk_to_a_served_gateway(
