@@ -1,8 +1,8 @@
-"""Sealing: an accepted item becomes a signed canonical record ready for the journal.
+"""Sealing: a message's accepted items become signed canonical records ready for the journal.
 
-`seal_all` seals a message's accepted items together: one signature over the Merkle root of
-their records (each record's envelope carries its inclusion proof, see
-gateway.adapters.crypto.dsse), instead of one signature per record as `seal` does.
+`seal_all` seals them together: one signature over the Merkle root of their records, each
+record's envelope carrying its inclusion proof (see gateway.adapters.crypto.dsse). Records
+journaled before this form carry one signature each; verifiers accept both.
 """
 
 from __future__ import annotations
@@ -31,12 +31,6 @@ class Provenance:
     received_at: datetime
     receipt_id: str
     content_digest: str
-
-
-def seal(item: ItemOutcome, prov: Provenance, signer: Signer) -> JournalEntry:
-    """Give the item its id and provenance, sign it alone, and describe it for routing."""
-    payload = _stamp(item, prov)
-    return _entry(item, prov, signer.sign(DECLARATION_TYPE, payload))
 
 
 def seal_all(
