@@ -103,7 +103,8 @@ class CpuStages:
 class CpuRunner(Protocol):
     """Runs `CpuStages.run` for one message somewhere (this process, a thread, a process pool).
 
-    May raise MessageRejected (400) and, when the worker running it died, Overloaded (503)."""
+    May raise MessageRejected (400) and, when the worker running it died or hung, Overloaded
+    (503)."""
 
     async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult: ...
 
@@ -189,7 +190,7 @@ class Pipeline:
         """Validate, seal and journal one ITMATT message from an authenticated partner.
 
         Raises MessageRejected (400), Forbidden (403), MessageConflict (409), StoreError (503),
-        Overloaded (503: the CPU worker running it died; nothing was stored).
+        Overloaded (503: the CPU worker running it died or hung; nothing was stored).
         """
         if not partner.may_submit(ITMATT_FORMAT):
             raise Forbidden(partner.id, f"is not allowed to submit {ITMATT_FORMAT}")
