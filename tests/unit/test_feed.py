@@ -373,7 +373,21 @@ async def test_batched_consume_resumes_without_loss_after_a_mid_batch_stop() -> 
     assert seen + rest == list(range(1, 101))
 
 
-async def test_unbatched_consume_still_uses_subscribe() -> None:
+@pytest.mark.parametrize(("batched", "method"), [(False, "Subscribe"), (True, "SubscribeBatched")])
+async def test_consume_calls_the_method_it_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch, batched: bool, method: str
+) -> None:
+    called: list[str] = []
+    for name in ("Subscribe", "SubscribeBatched"):
+        original = getattr(FeedService, name)
+
+        async def recorded(
+            self: FeedService, *args: Any, _o: Any = original, _n: str = name
+        ) -> None:
+            called.append(_n)
+            await _o(self, *args)
+
+        monkeypatch.setattr(FeedService, name, recorded)
     store, notifier = FakeStore(), JournalNotifier()
     store.append(*(make_entry(n) for n in range(1, 11)))
     async with feed_server(store, notifier) as (target, _):
@@ -384,9 +398,10 @@ async def test_unbatched_consume_still_uses_subscribe() -> None:
                 ALL.name,
                 on_record=lambda r: seen.append(r.position),
                 max_records=10,
-                batched=False,
+                batched=batched,
             ),
             GUARD,
         )
+    assert called == [method]
     assert seen == list(range(1, 11))
     assert store.cursors[ALL.name] == 10
