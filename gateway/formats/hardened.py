@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from lxml import etree
 
@@ -207,22 +207,92 @@ class _FetchRefusedError(Exception):
         super().__init__(url)
 
 
+_PARSER_OPTIONS: dict[str, Any] = {
+    "encoding": "utf-8",
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "attribute_defaults": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+    "collect_ids": False,
+}
+
+
 def _new_parser() -> etree.XMLParser:
     # One parser per call: lxml parser objects must not be shared between threads.
-    parser = etree.XMLParser(
-        encoding="utf-8",
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        attribute_defaults=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-        collect_ids=False,
-    )
+    parser = etree.XMLParser(**_PARSER_OPTIONS)
     parser.resolvers.add(_RefuseFetch())
     return parser
+
+
+# -- the same hardening for a document read in pieces (gateway.formats.itmatt's stream) --------
+
+
+PullEvent = Literal["start", "end", "start-ns", "end-ns", "comment", "pi"]
+
+
+def pull_parser(events: tuple[PullEvent, ...]) -> etree.XMLPullParser:
+    """A push parser with the options and the refusing resolver of `parse_xml`, collecting
+    `events`. Its caller owns what `parse_xml` checks on a whole tree: `check_prolog` on the
+    document's first bytes, `check_doctype` once the root has started, depth, forbidden
+    namespaces and namespace declarations from the events, and `syntax_rejection` for what
+    `feed` and `close` raise."""
+    etree.clear_error_log()  # see _syntax_findings
+    parser = etree.XMLPullParser(events=events, **_PARSER_OPTIONS)
+    parser.resolvers.add(_RefuseFetch())
+    return parser
+
+
+def check_prolog(head: bytes) -> None:
+    """The encoding and DOCTYPE checks of `parse_xml`, on a document's first bytes (a DOCTYPE
+    further on is still refused by `check_doctype`)."""
+    _check_encoding(head)
+    _check_no_doctype(head)
+
+
+def check_doctype(tree: etree._ElementTree) -> None:
+    """XML_DOCTYPE_FORBIDDEN when the parsed document has a DOCTYPE."""
+    info = cast("Any", tree.docinfo)
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise _rejected("XML_DOCTYPE_FORBIDDEN", "a DOCTYPE is not accepted")
+
+
+def too_deep(element: Element, max_depth: int) -> MessageRejected:
+    """The rejection of `element`, found nesting deeper than `max_depth` levels."""
+    return _rejected(
+        "XML_TOO_DEEP", f"elements nest deeper than {max_depth} levels", source_line(element)
+    )
+
+
+def forbidden_element(element: Element, namespace: str) -> MessageRejected:
+    """The rejection of `element`, in forbidden `namespace`."""
+    return _rejected(
+        "XML_XINCLUDE_FORBIDDEN" if namespace in XINCLUDE_NAMESPACES else "XML_NAMESPACE_FORBIDDEN",
+        f"element {element.tag} is not accepted",
+        source_line(element),
+    )
+
+
+def too_many_namespaces(limit: int) -> MessageRejected:
+    return _rejected(
+        "XML_TOO_MANY_NAMESPACES",
+        f"more than {limit} namespace declarations (a message needs one or two)",
+    )
+
+
+def syntax_rejection(exc: Exception, parser: etree._FeedParser) -> MessageRejected:
+    """What `parse_xml` raises for an exception out of `parser` (not well-formed, refused
+    fetch)."""
+    if isinstance(exc, _FetchRefusedError):
+        return _rejected("XML_ENTITY_FORBIDDEN", f"external resource {exc.url!r} refused")
+    assert isinstance(exc, etree.XMLSyntaxError)
+    return MessageRejected("not well-formed XML", _syntax_findings(exc, parser))
+
+
+FETCH_REFUSED = _FetchRefusedError
 
 
 def _parse(data: bytes) -> etree._ElementTree:
@@ -236,11 +306,28 @@ def _parse(data: bytes) -> etree._ElementTree:
     return root.getroottree()
 
 
-def _syntax_findings(exc: etree.XMLSyntaxError, parser: etree.XMLParser) -> list[Finding]:
-    entries: list[tuple[str, int | None]] = [
-        (entry.message, entry.line) for entry in error_entries(parser.error_log)
-    ] or [(str(exc), exc.lineno)]
+def _syntax_findings(exc: etree.XMLSyntaxError, parser: etree._FeedParser) -> list[Finding]:
+    # A push parser's own log is empty once it has raised; the thread's log (the exception's)
+    # then holds its entries, after those of anything else this thread parsed or validated
+    # since the caller's `etree.clear_error_log()`.
+    thread_log = cast("Iterable[Any]", exc.error_log)
+    parsed = [entry for entry in thread_log if entry.domain not in _NOT_PARSING]
+    logged = error_entries(parser.error_log) or error_entries(parsed)
+    entries: list[tuple[str, int | None]] = [(entry.message, entry.line) for entry in logged] or [
+        (str(exc), exc.lineno)
+    ]
     return [error(_syntax_code(message), message, "", line) for message, line in entries]
+
+
+_NOT_PARSING = frozenset(
+    {
+        etree.ErrorDomains.SCHEMASP,
+        etree.ErrorDomains.SCHEMASV,
+        etree.ErrorDomains.XPATH,
+        etree.ErrorDomains.RELAXNGP,
+        etree.ErrorDomains.RELAXNGV,
+    }
+)
 
 
 def _syntax_code(message: str) -> str:
@@ -259,29 +346,16 @@ def _syntax_code(message: str) -> str:
 def _check_tree(
     tree: etree._ElementTree, max_depth: int, forbidden_namespaces: tuple[str, ...]
 ) -> None:
-    info = cast("Any", tree.docinfo)
-    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
-        raise _rejected("XML_DOCTYPE_FORBIDDEN", "a DOCTYPE is not accepted")
-    too_deep = _depth_probe(max_depth)(tree)
-    if isinstance(too_deep, list) and too_deep:
-        first = too_deep[0]
-        raise _rejected(
-            "XML_TOO_DEEP",
-            f"elements nest deeper than {max_depth} levels",
-            source_line(first) if isinstance(first, Element) else None,
-        )
+    check_doctype(tree)
+    deep = _depth_probe(max_depth)(tree)
+    if isinstance(deep, list) and deep and isinstance(deep[0], Element):
+        raise too_deep(deep[0], max_depth)
     wildcards = [f"{{{namespace}}}*" for namespace in forbidden_namespaces]
     if not wildcards or next(tree.iter(*wildcards), None) is None:
         return  # one walk for the common case; the loop below names the first namespace found
     for namespace in forbidden_namespaces:
         for element in tree.iter(f"{{{namespace}}}*"):
-            raise _rejected(
-                "XML_XINCLUDE_FORBIDDEN"
-                if namespace in XINCLUDE_NAMESPACES
-                else "XML_NAMESPACE_FORBIDDEN",
-                f"element {element.tag} is not accepted",
-                source_line(element),
-            )
+            raise forbidden_element(element, namespace)
 
 
 def _check_namespaces(data: bytes, limit: int) -> None:
@@ -304,10 +378,7 @@ def _check_namespaces(data: bytes, limit: int) -> None:
     )
     for count, _event in enumerate(events, 1):
         if count > limit:
-            raise _rejected(
-                "XML_TOO_MANY_NAMESPACES",
-                f"more than {limit} namespace declarations (a message needs one or two)",
-            )
+            raise too_many_namespaces(limit)
 
 
 @cache

@@ -9,13 +9,15 @@ store) are the pipeline's, in `gateway.rules.versions`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from lxml import etree
 
@@ -23,12 +25,22 @@ from gateway.domain.findings import Finding, Severity, error
 from gateway.domain.messages import ItemFunction, ItemOutcome, MessageHeader, ParsedMessage
 from gateway.errors import MessageRejected
 from gateway.formats.hardened import (
+    FETCH_REFUSED,
+    XINCLUDE_NAMESPACES,
     Element,
     ParseLimits,
+    PullEvent,
     XmlError,
+    check_doctype,
+    check_prolog,
     error_entries,
+    forbidden_element,
     parse_xml,
+    pull_parser,
     source_line,
+    syntax_rejection,
+    too_deep,
+    too_many_namespaces,
 )
 from gateway.formats.lexical import (
     datetime_with_nanos,
@@ -50,6 +62,7 @@ _NS = f"{{{NAMESPACE}}}"
 MESSAGE = _NS + "message"
 ITEM = _NS + "item"
 _MSGBODY = _NS + "msgbody"
+_MSGHEADER = _NS + "msgheader"
 _ITMATT = _NS + "itmatt_1_5_0"
 
 _FUNCTIONS = {
@@ -139,6 +152,192 @@ def _check_root(root: Element) -> None:
     )
 
 
+# -- the same, streamed: a document read in pieces, in memory bounded by an item ----------------
+
+STREAM_CHUNK = 256 * 1024  # bytes read and fed to the parser at a time
+_STREAM_EVENTS: tuple[PullEvent, ...] = ("start", "end", "start-ns")
+
+#: What the streaming parse keeps of each item: given the header and the item's outcome (with
+#: its Declaration), the outcome to hold until the end (typically without its Declaration,
+#: which the caller has sealed and written away). The default keeps the outcome as it is.
+Keep = Callable[[MessageHeader, ItemOutcome], ItemOutcome]
+
+
+def parse_itmatt_stream(
+    source: BinaryIO,
+    *,
+    limits: ParseLimits | None = None,
+    vague_terms: frozenset[str] | None = None,
+    keep: Keep | None = None,
+    timings: dict[str, float] | None = None,
+) -> ParsedMessage:
+    """`parse_itmatt` over a file read in STREAM_CHUNK pieces: the same outcomes and the same
+    rejections, in memory bounded by the largest item instead of the whole document.
+
+    Each `item` is validated against the schema's global `item` element, translated and handed
+    to `keep` as soon as its end tag is read, then emptied; what stays of it is an empty element
+    (so the envelope can still be validated, with `item` taken as any content, and its errors
+    routed as the whole-document pass routes them) and what `keep` returns. A rejection of the
+    whole message (not well-formed anywhere, DOCTYPE, too deep, XInclude, too many namespaces,
+    wrong root, envelope invalid) is raised only once the whole document has been read, so the
+    one raised is the one `parse_itmatt` raises; `keep` may have seen items of a message that
+    is then rejected, and must hold nothing it cannot drop.
+    """
+    stream = _Stream(limits or ParseLimits(), vague_terms, keep)
+    start = time.perf_counter()
+    try:
+        head = _read_at_least(source, STREAM_CHUNK)
+        if not head:
+            return parse_itmatt(head)  # raises, as libxml2 words it for a whole document
+        check_prolog(head)
+        chunk = head
+        while chunk:
+            stream.parser.feed(chunk)
+            stream.events()
+            chunk = source.read(STREAM_CHUNK)
+        root = stream.parser.close()
+        stream.events()
+    except (etree.XMLSyntaxError, FETCH_REFUSED) as exc:
+        raise syntax_rejection(exc, stream.parser) from exc
+    message = stream.finish(root)
+    if timings is not None:
+        timings["validate"] = stream.validating
+        timings["translate"] = stream.translating
+        timings["parse"] = time.perf_counter() - start - stream.validating - stream.translating
+    return message
+
+
+def _read_at_least(source: BinaryIO, size: int) -> bytes:
+    """The first `size` bytes of `source` (fewer at its end), however it hands them out."""
+    pieces, got = [], 0
+    while got < size:
+        piece = source.read(size - got)
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces)
+
+
+class _Stream:
+    """The state of one streamed document: depth, the first violation of each kind, the
+    header, the items' outcomes."""
+
+    def __init__(
+        self, limits: ParseLimits, vague_terms: frozenset[str] | None, keep: Keep | None
+    ) -> None:
+        self.parser = pull_parser(_STREAM_EVENTS)
+        self.limits, self.vague_terms, self.keep = limits, vague_terms, keep
+        self.depth = self.namespaces = 0
+        self.root: Element | None = None
+        # The first violation of each kind; raised at the end in parse_itmatt's order.
+        self.doctype: MessageRejected | None = None
+        self.deep: MessageRejected | None = None
+        self.forbidden: MessageRejected | None = None
+        self.crowded: MessageRejected | None = None
+        self.wrong_root: MessageRejected | None = None
+        self.context: _Context | None = None
+        self.outcomes: list[ItemOutcome] = []
+        self.children = 0  # elements seen in itmatt_1_5_0, items or not (parse_itmatt's index)
+        self.validating = self.translating = 0.0
+        self._forbidden = tuple(f"{{{namespace}}}" for namespace in XINCLUDE_NAMESPACES)
+
+    @property
+    def broken(self) -> bool:
+        """The message will be rejected whatever its items hold: do no more item work."""
+        return any((self.doctype, self.deep, self.forbidden, self.crowded, self.wrong_root))
+
+    def events(self) -> None:
+        for event, node in self.parser.read_events():
+            if event == "start":
+                self._start(cast("Element", node))
+            elif event == "end":
+                self._end(cast("Element", node))
+            else:
+                self.namespaces += 1
+                if self.namespaces > self.limits.max_namespaces and self.crowded is None:
+                    self.crowded = too_many_namespaces(self.limits.max_namespaces)
+
+    def _start(self, element: Element) -> None:
+        self.depth += 1
+        if self.depth == 1:
+            self.root = element
+            try:
+                check_doctype(element.getroottree())
+            except MessageRejected as exc:
+                self.doctype = exc
+            try:
+                _check_root(element)
+            except MessageRejected as exc:
+                self.wrong_root = exc
+        if self.depth > self.limits.max_depth and self.deep is None:
+            self.deep = too_deep(element, self.limits.max_depth)
+        tag = element.tag
+        if self.forbidden is None and isinstance(tag, str) and tag.startswith(self._forbidden):
+            self.forbidden = forbidden_element(element, etree.QName(tag).namespace or "")
+
+    def _end(self, element: Element) -> None:
+        depth = self.depth
+        self.depth -= 1
+        if depth == 2 and element.tag == _MSGHEADER and self.context is None:
+            # Not a valid header (KeyError, ValueError): the envelope check at the end says why.
+            with contextlib.suppress(KeyError, ValueError):
+                self.context = _Context(_read_header(element), self.vague_terms)
+        elif depth == 4 and _in_items(element):
+            self.children += 1
+            if element.tag == ITEM:
+                self._item(element)
+
+    def _item(self, element: Element) -> None:
+        context = self.context
+        if context is not None and not self.broken:
+            index = self.children
+            began = time.perf_counter()
+            errors = _validate_item(element, index)
+            validated = time.perf_counter()
+            outcome = _item_outcome(element, index, context, errors)
+            if self.keep is not None:
+                outcome = self.keep(context.header, outcome)
+            self.outcomes.append(outcome)
+            self.translating += time.perf_counter() - validated
+            self.validating += validated - began
+            line = outcome.line
+        else:
+            line = source_line(element) or 0
+        stub = cast("Any", element)  # lxml-stubs know neither keep_tail nor a settable line
+        stub.clear(keep_tail=True)
+        if line < _BIG_LINE:  # its start tag's line, for an envelope error on it (settable below)
+            stub.sourceline = line
+
+    def finish(self, root: Element) -> ParsedMessage:
+        for violation in (self.doctype, self.deep, self.forbidden, self.crowded, self.wrong_root):
+            if violation is not None:
+                raise violation
+        began = time.perf_counter()
+        on_items = _validate_envelope(root)
+        self.validating += time.perf_counter() - began
+        if self.context is None:  # pragma: no cover - the envelope check refuses such a header
+            raise MessageRejected(
+                "envelope invalid", [error("XSD_ENVELOPE", "msgheader is invalid", "/", None)]
+            )
+        items = self.outcomes
+        for index, findings in on_items.items():  # e.g. an item the envelope does not expect
+            outcome = items[index - 1]
+            items[index - 1] = replace(
+                outcome, findings=outcome.findings + tuple(findings), declaration=None
+            )
+        return ParsedMessage(self.context.header, mark_duplicates(items), SOURCE_FORMAT)
+
+
+def _in_items(element: Element) -> bool:
+    """Whether `element` (at level 4) is a child of /message/msgbody/itmatt_1_5_0."""
+    parent = element.getparent()
+    if parent is None or parent.tag != _ITMATT:
+        return False
+    body = parent.getparent()
+    return body is not None and body.tag == _MSGBODY
+
+
 # -- XSD ----------------------------------------------------------------------------------------
 
 _schemas = threading.local()
@@ -157,6 +356,51 @@ def itmatt_schema() -> etree.XMLSchema:
         document = etree.fromstring(_schema_document(), parser, base_url=str(XSD_PATH))
         schema = _schemas.itmatt = etree.XMLSchema(document)
     return schema
+
+
+def _envelope_schema() -> etree.XMLSchema:
+    """The schema with the global `item` element taken as any content: the envelope of a
+    streamed document, whose items were validated one by one and emptied."""
+    schema: etree.XMLSchema | None = getattr(_schemas, "envelope", None)
+    if schema is None:
+        parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+        document = etree.fromstring(_schema_document(), parser, base_url=str(XSD_PATH))
+        xs = "{http://www.w3.org/2001/XMLSchema}"
+        for declaration in document.iterchildren(xs + "element"):
+            if declaration.get("name") == "item":
+                del declaration.attrib["type"]
+        schema = _schemas.envelope = etree.XMLSchema(document)
+    return schema
+
+
+def _validate_item(item: Element, index: int) -> list[Finding] | None:
+    """The XSD findings of one item, validated alone, with the paths of the whole document."""
+    schema = itmatt_schema()
+    if schema.validate(item):
+        return None
+    router = _ErrorRouter(item, prefix=item_path(index))
+    return [router.route(entry)[1] for entry in error_entries(schema.error_log)]
+
+
+def _validate_envelope(root: Element) -> dict[int, list[Finding]]:
+    """Validate a streamed document's envelope (its items emptied): raise MessageRejected for
+    errors outside any item, as `_validate`; errors on an item element, by item index."""
+    schema = _envelope_schema()
+    if schema.validate(root):
+        return {}
+    router = _ErrorRouter(root)
+    envelope: list[Finding] = []
+    by_item: dict[int, list[Finding]] = {}
+    for entry in error_entries(schema.error_log):
+        item, finding = router.route(entry)
+        if item is None:
+            envelope.append(finding)
+        else:
+            index = router.index_of(item)
+            by_item.setdefault(index, []).append(finding)
+    if envelope:
+        raise MessageRejected("envelope invalid", envelope)
+    return by_item
 
 
 def _validate(tree: etree._ElementTree) -> dict[Element, list[Finding]]:
@@ -180,24 +424,46 @@ def _validate(tree: etree._ElementTree) -> dict[Element, list[Finding]]:
 
 @dataclass(slots=True)
 class _ErrorRouter:
-    """Turns libxml2's node paths (`/*/*[2]/*/*[7]/*[3]`) into elements and named paths."""
+    """Turns libxml2's node paths (`/*/*[2]/*/*[7]/*[3]`) into elements and named paths.
+
+    With a `prefix`, `root` is one item validated alone and `prefix` its path in the message.
+    """
 
     root: Element
+    prefix: str = ""
     _named: dict[tuple[Element, str], list[Element]] = field(default_factory=dict)
     _positions: dict[tuple[Element, str], dict[Element, int]] = field(default_factory=dict)
 
     def route(self, entry: XmlError) -> tuple[Element | None, Finding]:
         """(the item the error is inside or None, the finding)."""
         chain, attribute = self._resolve(entry.path)
-        named = "".join(self._step(element) for element in chain)
+        if self.prefix:
+            named = self.prefix + "".join(self._step(element) for element in chain[1:])
+        else:
+            named = "".join(self._step(element) for element in chain)
         quoted = _ATTRIBUTE.search(entry.message)
         if attribute or quoted:
             named += f"/@{attribute or (quoted.group(1) if quoted else '')}"
         message = entry.message.replace(_NS, "")
-        item = chain[3] if len(chain) > 3 and _is_item(chain) else None
+        if self.prefix:
+            item: Element | None = self.root
+        else:
+            item = chain[3] if len(chain) > 3 and _is_item(chain) else None
         code = "XSD_ENVELOPE" if item is None else "XSD"
         line = entry.line if entry.line < _BIG_LINE else source_line(chain[-1])
         return item, error(code, message, named or "/", line)
+
+    def index_of(self, item: Element) -> int:
+        """The 1-based position of `item` among the elements of its parent (parse_itmatt's
+        item index)."""
+        parent = item.getparent()
+        assert parent is not None
+        key = (parent, "*")
+        positions = self._positions.get(key)
+        if positions is None:
+            every = self._children(parent, "*")
+            positions = self._positions[key] = {e: i for i, e in enumerate(every, 1)}
+        return positions[item]
 
     def _resolve(self, path: str) -> tuple[list[Element], str]:
         steps = path.strip("/").split("/")
@@ -550,7 +816,10 @@ __all__ = [
     "MESSAGE",
     "NAMESPACE",
     "SOURCE_FORMAT",
+    "STREAM_CHUNK",
     "XSD_PATH",
+    "Keep",
     "itmatt_schema",
     "parse_itmatt",
+    "parse_itmatt_stream",
 ]
