@@ -15,23 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Protocol
 
-from gateway.domain.messages import ItemOutcome, ParsedMessage
+from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
-from gateway.domain.records import Provenance, seal_all
+from gateway.domain.records import Provenance, Sealer, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
-from gateway.formats.itmatt import parse_itmatt
+from gateway.formats.itmatt import parse_itmatt, parse_itmatt_stream
 from gateway.observability import Metrics
 from gateway.ports import Clock, JournalEntry, MessageRecord, Signer, Store, StoredMessage
 from gateway.rules.versions import apply_history_rules
@@ -39,6 +40,10 @@ from gateway.wire.declaration_pb2 import Declaration
 
 log = logging.getLogger(__name__)
 VERSION_RACE_ATTEMPTS = 3  # commits tried when replicas race on one item's version
+STREAM_BYTES = 1024 * 1024  # bodies from this size up are parsed as a stream (CpuStages.run)
+# What a translated item carries once its record is sealed and its Declaration dropped: the
+# main process needs only whether it was translated (ItemOutcome.accepted).
+TRANSLATED = Declaration()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +75,27 @@ class CpuStages:
     """
 
     def __init__(
-        self, signer: Signer, value: Callable[[Declaration, date], None] | None = None
+        self,
+        signer: Signer,
+        value: Callable[[Declaration, date], None] | None = None,
+        *,
+        stream_bytes: int = STREAM_BYTES,
     ) -> None:
         """`value` fills each accepted declaration's valuation (USD value, band, de minimis)
-        given the day received; None leaves valuations empty."""
-        self._signer, self._value = signer, value
+        given the day received; None leaves valuations empty. Bodies from `stream_bytes` up
+        are parsed as a stream (see `run`)."""
+        self._signer, self._value, self._stream_bytes = signer, value, stream_bytes
 
     def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
         """Parse `body`; seal its accepted items when its sender is `operator_code` (else the
-        pipeline refuses it, so nothing is signed)."""
+        pipeline refuses it, so nothing is signed).
+
+        A body from `stream_bytes` up is parsed as a stream (`parse_itmatt_stream`): each item
+        is valued and stamped as soon as it is read, its Declaration dropped, and no tree of
+        the whole document is ever built; the outcome is the same.
+        """
+        if len(body) >= self._stream_bytes:
+            return self._run_streamed(body, operator_code, prov)
         timings: dict[str, float] = {}
         parsed = parse_itmatt(body, timings=timings)
         sealed: dict[int, JournalEntry] = {}
@@ -86,6 +103,33 @@ class CpuStages:
             start = time.perf_counter()
             sealed = self._seal_all(parsed, prov)
             timings["sign"] = time.perf_counter() - start
+        return CpuResult(parsed, sealed, tuple(timings.items()))
+
+    def _run_streamed(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+        sealer = Sealer(prov)
+        day = prov.received_at.astimezone(UTC).date()
+        stamping = 0.0
+
+        def keep(header: MessageHeader, item: ItemOutcome) -> ItemOutcome:
+            nonlocal stamping
+            if item.declaration is None:
+                return item
+            if item.accepted and header.sender == operator_code and not header.test:
+                start = time.perf_counter()
+                if self._value is not None:
+                    self._value(item.declaration, day)
+                sealer.add(item)
+                stamping += time.perf_counter() - start
+            return replace(item, declaration=TRANSLATED)
+
+        timings: dict[str, float] = {}
+        parsed = parse_itmatt_stream(io.BytesIO(body), keep=keep, timings=timings)
+        sealed: dict[int, JournalEntry] = {}
+        if parsed.header.sender == operator_code and len(sealer):
+            start = time.perf_counter()
+            sealed = sealer.seal(self._signer)
+            timings["sign"] = stamping + time.perf_counter() - start
+            timings["translate"] -= stamping  # keep ran inside the stream's translate time
         return CpuResult(parsed, sealed, tuple(timings.items()))
 
     def _seal_all(self, parsed: ParsedMessage, prov: Provenance) -> dict[int, JournalEntry]:

@@ -48,7 +48,7 @@ from gateway.domain.messages import ParsedMessage
 from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected, Overloaded
 from gateway.formats.itmatt import itmatt_schema
-from gateway.pipeline import CpuResult, CpuRunner, CpuStages
+from gateway.pipeline import TRANSLATED, CpuResult, CpuRunner, CpuStages
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
 from gateway.wire.declaration_pb2 import Declaration
@@ -162,9 +162,6 @@ def run_message(
     return replace(done, parsed=_without_declarations(done.parsed))
 
 
-_PLACEHOLDER = Declaration()
-
-
 def _without_declarations(parsed: ParsedMessage) -> ParsedMessage:
     """The parsed message with each translated item's Declaration replaced by an empty one.
 
@@ -172,7 +169,9 @@ def _without_declarations(parsed: ParsedMessage) -> ParsedMessage:
     records themselves travel in `sealed`. Half the bytes to pickle, and to unpickle on the
     event loop."""
     items = tuple(
-        item if item.declaration is None else replace(item, declaration=_PLACEHOLDER)
+        replace(item, declaration=TRANSLATED)
+        if item.declaration is not None and item.declaration is not TRANSLATED
+        else item
         for item in parsed.items
     )
     return replace(parsed, items=items)

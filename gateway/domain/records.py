@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -38,12 +38,37 @@ def seal_all(
 ) -> dict[int, JournalEntry]:
     """Seal a message's accepted items under one signature: {item.index: entry}, each entry's
     envelope in the Merkle form (leaves in the order of `items`)."""
-    payloads = [_stamp(item, prov) for item in items]
-    envelopes = signer.sign_batch([(DECLARATION_TYPE, payload) for payload in payloads])
-    return {
-        item.index: _entry(item, prov, envelope)
-        for item, envelope in zip(items, envelopes, strict=True)
-    }
+    sealer = Sealer(prov)
+    for item in items:
+        sealer.add(item)
+    return sealer.seal(signer)
+
+
+class Sealer:
+    """`seal_all` one item at a time: `add` stamps an item and keeps its canonical bytes and
+    routing attributes (so its Declaration can go at once, as a streamed document's items do);
+    `seal` signs them all under one root."""
+
+    __slots__ = ("_prov", "_stamped")
+
+    def __init__(self, prov: Provenance) -> None:
+        self._prov = prov
+        self._stamped: list[tuple[int, JournalEntry, bytes]] = []
+
+    def __len__(self) -> int:
+        return len(self._stamped)
+
+    def add(self, item: ItemOutcome) -> None:
+        payload = _stamp(item, self._prov)
+        self._stamped.append((item.index, _entry(item, self._prov, b""), payload))
+
+    def seal(self, signer: Signer) -> dict[int, JournalEntry]:
+        stamped, self._stamped = self._stamped, []
+        envelopes = signer.sign_batch([(DECLARATION_TYPE, payload) for _, _, payload in stamped])
+        return {
+            index: replace(entry, envelope=envelope)
+            for (index, entry, _), envelope in zip(stamped, envelopes, strict=True)
+        }
 
 
 def _stamp(item: ItemOutcome, prov: Provenance) -> bytes:

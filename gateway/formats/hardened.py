@@ -234,14 +234,16 @@ def _new_parser() -> etree.XMLParser:
 PullEvent = Literal["start", "end", "start-ns", "end-ns", "comment", "pi"]
 
 
-def pull_parser(events: tuple[PullEvent, ...]) -> etree.XMLPullParser:
+def pull_parser(
+    events: tuple[PullEvent, ...], tags: tuple[str, ...] | None = None
+) -> etree.XMLPullParser:
     """A push parser with the options and the refusing resolver of `parse_xml`, collecting
-    `events`. Its caller owns what `parse_xml` checks on a whole tree: `check_prolog` on the
-    document's first bytes, `check_doctype` once the root has started, depth, forbidden
-    namespaces and namespace declarations from the events, and `syntax_rejection` for what
-    `feed` and `close` raise."""
+    `events` (of elements named `tags` only, when given). Its caller owns what `parse_xml`
+    checks on a whole tree: `check_prolog` on the document's first bytes, `check_doctype`,
+    `subtree_violations` (depth, XInclude), the namespace declarations (from `start-ns`
+    events), and `syntax_rejection` for what `feed` and `close` raise."""
     etree.clear_error_log()  # see _syntax_findings
-    parser = etree.XMLPullParser(events=events, **_PARSER_OPTIONS)
+    parser = etree.XMLPullParser(events=events, tag=tags, **_PARSER_OPTIONS)
     parser.resolvers.add(_RefuseFetch())
     return parser
 
@@ -258,6 +260,27 @@ def check_doctype(tree: etree._ElementTree) -> None:
     info = cast("Any", tree.docinfo)
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise _rejected("XML_DOCTYPE_FORBIDDEN", "a DOCTYPE is not accepted")
+
+
+def subtree_violations(
+    element: Element, level: int, max_depth: int
+) -> tuple[MessageRejected | None, MessageRejected | None]:
+    """What `parse_xml` would refuse inside the subtree of `element` (at `level`, the root
+    being 1): its first element deeper than `max_depth`, its first XInclude element, or None
+    for each. Both searches run in C, one pass each."""
+    deep = None
+    if level > max_depth:
+        deep = too_deep(element, max_depth)
+    else:
+        found = _depth_probe(max_depth - level, relative=True)(element)
+        if isinstance(found, list) and found and isinstance(found[0], Element):
+            deep = too_deep(found[0], max_depth)
+    wildcards = [f"{{{namespace}}}*" for namespace in XINCLUDE_NAMESPACES]
+    first = next(element.iter(*wildcards), None)
+    forbidden = None
+    if first is not None:
+        forbidden = forbidden_element(first, etree.QName(first).namespace or "")
+    return deep, forbidden
 
 
 def too_deep(element: Element, max_depth: int) -> MessageRejected:
@@ -382,8 +405,11 @@ def _check_namespaces(data: bytes, limit: int) -> None:
 
 
 @cache
-def _depth_probe(max_depth: int) -> etree.XPath:
-    """An XPath selecting the elements at level max_depth + 1: one pass in C, no recursion."""
+def _depth_probe(max_depth: int, *, relative: bool = False) -> etree.XPath:
+    """An XPath selecting the elements at level max_depth + 1: one pass in C, no recursion.
+    `relative`: the levels are counted below the context element (which is level 0)."""
+    if relative:
+        return etree.XPath("/".join(["*"] * (max_depth + 1)))
     return etree.XPath("/*" * (max_depth + 1))
 
 

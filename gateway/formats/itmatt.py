@@ -26,7 +26,6 @@ from gateway.domain.messages import ItemFunction, ItemOutcome, MessageHeader, Pa
 from gateway.errors import MessageRejected
 from gateway.formats.hardened import (
     FETCH_REFUSED,
-    XINCLUDE_NAMESPACES,
     Element,
     ParseLimits,
     PullEvent,
@@ -34,12 +33,11 @@ from gateway.formats.hardened import (
     check_doctype,
     check_prolog,
     error_entries,
-    forbidden_element,
     parse_xml,
     pull_parser,
     source_line,
+    subtree_violations,
     syntax_rejection,
-    too_deep,
     too_many_namespaces,
 )
 from gateway.formats.lexical import (
@@ -155,7 +153,7 @@ def _check_root(root: Element) -> None:
 # -- the same, streamed: a document read in pieces, in memory bounded by an item ----------------
 
 STREAM_CHUNK = 256 * 1024  # bytes read and fed to the parser at a time
-_STREAM_EVENTS: tuple[PullEvent, ...] = ("start", "end", "start-ns")
+_STREAM_EVENTS: tuple[PullEvent, ...] = ("end", "start-ns")
 
 #: What the streaming parse keeps of each item: given the header and the item's outcome (with
 #: its Declaration), the outcome to hold until the end (typically without its Declaration,
@@ -220,79 +218,57 @@ def _read_at_least(source: BinaryIO, size: int) -> bytes:
 
 
 class _Stream:
-    """The state of one streamed document: depth, the first violation of each kind, the
-    header, the items' outcomes."""
+    """The state of one streamed document: the first violation of each kind, the header, the
+    items' outcomes.
+
+    Only two kinds of element reach Python as events (the end of `msgheader` and of `item`),
+    plus namespace declarations; what `parse_xml` checks on a whole tree is checked in C on
+    each item before it is emptied, and on what remains of the document at the end.
+    """
 
     def __init__(
         self, limits: ParseLimits, vague_terms: frozenset[str] | None, keep: Keep | None
     ) -> None:
-        self.parser = pull_parser(_STREAM_EVENTS)
+        self.parser = pull_parser(_STREAM_EVENTS, tags=(_MSGHEADER, ITEM))
         self.limits, self.vague_terms, self.keep = limits, vague_terms, keep
-        self.depth = self.namespaces = 0
-        self.root: Element | None = None
-        # The first violation of each kind; raised at the end in parse_itmatt's order.
-        self.doctype: MessageRejected | None = None
+        self.namespaces = 0
+        # The first violation of each kind inside an item; raised at the end in parse_xml's
+        # order, after what the rest of the document holds (`finish`).
         self.deep: MessageRejected | None = None
         self.forbidden: MessageRejected | None = None
         self.crowded: MessageRejected | None = None
-        self.wrong_root: MessageRejected | None = None
         self.context: _Context | None = None
         self.outcomes: list[ItemOutcome] = []
-        self.children = 0  # elements seen in itmatt_1_5_0, items or not (parse_itmatt's index)
         self.validating = self.translating = 0.0
-        self._forbidden = tuple(f"{{{namespace}}}" for namespace in XINCLUDE_NAMESPACES)
 
     @property
     def broken(self) -> bool:
         """The message will be rejected whatever its items hold: do no more item work."""
-        return any((self.doctype, self.deep, self.forbidden, self.crowded, self.wrong_root))
+        return any((self.deep, self.forbidden, self.crowded))
 
     def events(self) -> None:
         for event, node in self.parser.read_events():
-            if event == "start":
-                self._start(cast("Element", node))
-            elif event == "end":
-                self._end(cast("Element", node))
+            if event == "end":
+                element = cast("Element", node)
+                if element.tag == ITEM:
+                    if _in_items(element):
+                        self._item(element)
+                elif self.context is None and _is_header(element):
+                    # Not a valid header (KeyError, ValueError): the envelope check says why.
+                    with contextlib.suppress(KeyError, ValueError):
+                        self.context = _Context(_read_header(element), self.vague_terms)
             else:
                 self.namespaces += 1
                 if self.namespaces > self.limits.max_namespaces and self.crowded is None:
                     self.crowded = too_many_namespaces(self.limits.max_namespaces)
 
-    def _start(self, element: Element) -> None:
-        self.depth += 1
-        if self.depth == 1:
-            self.root = element
-            try:
-                check_doctype(element.getroottree())
-            except MessageRejected as exc:
-                self.doctype = exc
-            try:
-                _check_root(element)
-            except MessageRejected as exc:
-                self.wrong_root = exc
-        if self.depth > self.limits.max_depth and self.deep is None:
-            self.deep = too_deep(element, self.limits.max_depth)
-        tag = element.tag
-        if self.forbidden is None and isinstance(tag, str) and tag.startswith(self._forbidden):
-            self.forbidden = forbidden_element(element, etree.QName(tag).namespace or "")
-
-    def _end(self, element: Element) -> None:
-        depth = self.depth
-        self.depth -= 1
-        if depth == 2 and element.tag == _MSGHEADER and self.context is None:
-            # Not a valid header (KeyError, ValueError): the envelope check at the end says why.
-            with contextlib.suppress(KeyError, ValueError):
-                self.context = _Context(_read_header(element), self.vague_terms)
-        elif depth == 4 and _in_items(element):
-            self.children += 1
-            if element.tag == ITEM:
-                self._item(element)
-
     def _item(self, element: Element) -> None:
+        deep, forbidden = subtree_violations(element, 4, self.limits.max_depth)
+        self.deep, self.forbidden = self.deep or deep, self.forbidden or forbidden
         context = self.context
         if context is not None and not self.broken:
-            index = self.children
             began = time.perf_counter()
+            index = len(self.outcomes) + 1
             errors = _validate_item(element, index)
             validated = time.perf_counter()
             outcome = _item_outcome(element, index, context, errors)
@@ -310,9 +286,16 @@ class _Stream:
             stub.sourceline = line
 
     def finish(self, root: Element) -> ParsedMessage:
-        for violation in (self.doctype, self.deep, self.forbidden, self.crowded, self.wrong_root):
+        check_doctype(root.getroottree())
+        # What the rest of the document holds, the items being empty now; the first in the
+        # document of each kind is the one parse_xml names.
+        deep, forbidden = subtree_violations(root, 1, self.limits.max_depth)
+        for violation in (_first(deep, self.deep), _first(forbidden, self.forbidden)):
             if violation is not None:
                 raise violation
+        if self.crowded is not None:
+            raise self.crowded
+        _check_root(root)
         began = time.perf_counter()
         on_items = _validate_envelope(root)
         self.validating += time.perf_counter() - began
@@ -329,13 +312,28 @@ class _Stream:
         return ParsedMessage(self.context.header, mark_duplicates(items), SOURCE_FORMAT)
 
 
+def _first(a: MessageRejected | None, b: MessageRejected | None) -> MessageRejected | None:
+    """Of two rejections, the one whose finding comes first in the document."""
+    if a is None or b is None:
+        return a or b
+    return a if (a.findings[0].line or 0) <= (b.findings[0].line or 0) else b
+
+
+def _is_header(element: Element) -> bool:
+    parent = element.getparent()
+    return element.tag == _MSGHEADER and parent is not None and parent.getparent() is None
+
+
 def _in_items(element: Element) -> bool:
-    """Whether `element` (at level 4) is a child of /message/msgbody/itmatt_1_5_0."""
+    """Whether `element` is a child of /message/msgbody/itmatt_1_5_0."""
     parent = element.getparent()
     if parent is None or parent.tag != _ITMATT:
         return False
     body = parent.getparent()
-    return body is not None and body.tag == _MSGBODY
+    if body is None or body.tag != _MSGBODY:
+        return False
+    root = body.getparent()
+    return root is not None and root.tag == MESSAGE and root.getparent() is None
 
 
 # -- XSD ----------------------------------------------------------------------------------------

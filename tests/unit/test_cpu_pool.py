@@ -88,6 +88,32 @@ async def test_the_pool_gives_what_the_stages_give_in_process(pool: ProcessPoolC
     assert all(seconds > 0 for _, seconds in remote.seconds)
 
 
+@pytest.mark.parametrize("sender", ["GBA", "CNA"])
+def test_a_streamed_body_gives_what_the_whole_document_path_gives(sender: str) -> None:
+    body = message("GBA-STREAM-1", 40, bad_every=9, sender=sender)
+    value = valuer("US", default_rates())
+    whole = CpuStages(DsseSigner(FIRST), value).run(body, "GBA", PROV)
+    streamed = CpuStages(DsseSigner(FIRST), value, stream_bytes=len(body)).run(body, "GBA", PROV)
+
+    assert [(i.index, i.accepted, i.findings) for i in streamed.parsed.items] == [
+        (i.index, i.accepted, i.findings) for i in whole.parsed.items
+    ]
+    assert streamed.parsed.header == whole.parsed.header
+    assert all(i.declaration in (None, Declaration()) for i in streamed.parsed.items)
+    # the same records, byte for byte: the same leaves in the same order under the same key
+    assert streamed.sealed == whole.sealed
+    assert len(whole.sealed) == (40 - 4 if sender == "GBA" else 0)
+    for entry in streamed.sealed.values():
+        assert Declaration.FromString(
+            verify_envelope(entry.envelope, PUBLIC)[1]
+        ).valuation.value_usd
+    assert [stage for stage, _ in streamed.seconds] == (
+        ["validate", "translate", "parse", "sign"]
+        if sender == "GBA"
+        else ["validate", "translate", "parse"]
+    )
+
+
 async def test_another_senders_message_is_parsed_but_not_signed(pool: ProcessPoolCpu) -> None:
     done = await pool.run(message("CNA-1", 2, sender="CNA"), "GBA", PROV)
     assert done.parsed.header.sender == "CNA"
