@@ -126,6 +126,7 @@ class Gateway:
                 inline=in_process,
                 inline_bytes=settings.cpu.inline_bytes,
                 task_timeout_s=settings.cpu.task_timeout_s,
+                spool_dir=settings.data_dir / "spool",  # large bodies on their way to a worker
             )
         self.pipeline = Pipeline(
             store=self.store,

@@ -25,7 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
@@ -95,7 +95,7 @@ class CpuStages:
         the whole document is ever built; the outcome is the same.
         """
         if len(body) >= self._stream_bytes:
-            return self._run_streamed(body, operator_code, prov)
+            return self.run_file(io.BytesIO(body), operator_code, prov)
         timings: dict[str, float] = {}
         parsed = parse_itmatt(body, timings=timings)
         sealed: dict[int, JournalEntry] = {}
@@ -105,7 +105,9 @@ class CpuStages:
             timings["sign"] = time.perf_counter() - start
         return CpuResult(parsed, sealed, tuple(timings.items()))
 
-    def _run_streamed(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+    def run_file(self, source: BinaryIO, operator_code: str, prov: Provenance) -> CpuResult:
+        """`run` for a body in a file, always as a stream: memory bounded by an item and the
+        records sealed, never by the document."""
         sealer = Sealer(prov)
         day = prov.received_at.astimezone(UTC).date()
         stamping = 0.0
@@ -123,7 +125,7 @@ class CpuStages:
             return replace(item, declaration=TRANSLATED)
 
         timings: dict[str, float] = {}
-        parsed = parse_itmatt_stream(io.BytesIO(body), keep=keep, timings=timings)
+        parsed = parse_itmatt_stream(source, keep=keep, timings=timings)
         sealed: dict[int, JournalEntry] = {}
         if parsed.header.sender == operator_code and len(sealer):
             start = time.perf_counter()

@@ -27,8 +27,10 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import pickle
 import select
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -48,7 +51,7 @@ from gateway.domain.messages import ParsedMessage
 from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected, Overloaded
 from gateway.formats.itmatt import itmatt_schema
-from gateway.pipeline import TRANSLATED, CpuResult, CpuRunner, CpuStages
+from gateway.pipeline import STREAM_BYTES, TRANSLATED, CpuResult, CpuRunner, CpuStages
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
 from gateway.wire.declaration_pb2 import Declaration
@@ -162,6 +165,49 @@ def run_message(
     return replace(done, parsed=_without_declarations(done.parsed))
 
 
+def run_spooled(
+    path: str, operator_code: str, prov: Provenance, key: KeyMaterial
+) -> str | _Rejected:
+    """The pool task for a body spooled to `path`: CpuStages.run_file, the result pickled to a
+    file beside it (its name returned), so neither the body nor the records cross the pipe."""
+    if _worker is None:  # pragma: no cover - the pool's initializer always ran
+        _initialize(None, None)
+    assert _worker is not None
+    try:
+        with Path(path).open("rb") as source:
+            done = _stages_for(_worker, key).run_file(source, operator_code, prov)
+    except MessageRejected as exc:
+        return _Rejected(exc.title, exc.findings)
+    out = path + ".result"
+    with Path(out).open("wb") as sink:
+        pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
+    return out
+
+
+def _spool(body: bytes, folder: Path | None) -> str:
+    """Write `body` to a new file in `folder` (the system's temporary folder when None)."""
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="itmatt-", suffix=".xml", dir=folder)
+    with os.fdopen(handle, "wb") as sink:
+        sink.write(body)
+    return name
+
+
+def _load_result(name: str) -> CpuResult:
+    try:
+        with Path(name).open("rb") as source:
+            result = pickle.load(source)  # noqa: S301 - written just now by our own worker
+    finally:
+        _unlink(name)
+    assert isinstance(result, CpuResult)
+    return result
+
+
+def _unlink(name: str) -> None:
+    Path(name).unlink(missing_ok=True)
+
+
 def _without_declarations(parsed: ParsedMessage) -> ParsedMessage:
     """The parsed message with each translated item's Declaration replaced by an empty one.
 
@@ -207,15 +253,20 @@ class ProcessPoolCpu:
         inline: CpuRunner | None = None,
         inline_bytes: int = 0,
         task_timeout_s: float | None = None,
+        spool_bytes: int = STREAM_BYTES,
+        spool_dir: Path | None = None,
     ) -> None:
         """`key` gives the key to sign with now (read per message); with `home_country` and
         `rates` the workers value each accepted item. Bodies under `inline_bytes` go to
-        `inline` (the same stages in this process) instead of a worker."""
+        `inline` (the same stages in this process) instead of a worker; bodies from
+        `spool_bytes` up go to a worker through a file in `spool_dir` (the system's temporary
+        folder when None) and are parsed there as a stream."""
         if workers < 1:
             raise ValueError("a process pool needs at least one worker")
         self._workers, self._key = workers, key
         self._inline, self._inline_bytes = inline, inline_bytes
         self._timeout = task_timeout_s
+        self._spool_bytes, self._spool_dir = spool_bytes, spool_dir
         self._initargs = (home_country, rates, os.getpid())
         self._material: KeyMaterial | None = None
         self._pool = self._new_pool()
@@ -246,19 +297,47 @@ class ProcessPoolCpu:
     async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
         if self._inline is not None and len(body) < self._inline_bytes:
             return await self._inline.run(body, operator_code, prov)
+        if len(body) >= self._spool_bytes:
+            return await self._run_spooled(body, operator_code, prov)
+        result = await self._submit(run_message, body, operator_code, prov, size=len(body))
+        if isinstance(result, _Rejected):
+            raise MessageRejected(result.title, result.findings)
+        assert isinstance(result, CpuResult)
+        return result
+
+    async def _run_spooled(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+        """A large body goes to its worker as a file, and its records come back as one: a
+        50 MiB document pickled through the pipe would cost its size twice in each process."""
+        name = await asyncio.to_thread(_spool, body, self._spool_dir)
+        try:
+            result = await self._submit(run_spooled, name, operator_code, prov, size=len(body))
+        finally:
+            _unlink(name)
+        if isinstance(result, _Rejected):
+            raise MessageRejected(result.title, result.findings)
+        assert isinstance(result, str)
+        return await asyncio.to_thread(_load_result, result)
+
+    async def _submit(
+        self,
+        task: Callable[..., object],
+        first: object,
+        operator_code: str,
+        prov: Provenance,
+        *,
+        size: int,
+    ) -> object:
+        """Run `task` on a worker; Overloaded when the pool broke or the task hung."""
         pool = self._pool
         try:
-            future = pool.submit(run_message, body, operator_code, prov, self._key_material())
-            result = await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+            future = pool.submit(task, first, operator_code, prov, self._key_material())
+            return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
         except BrokenProcessPool as exc:
             self._replace(pool)
             raise Overloaded(retry_after=1) from exc
         except TimeoutError as exc:
-            self._hung(pool, prov, len(body))
+            self._hung(pool, prov, size)
             raise Overloaded(retry_after=1) from exc
-        if isinstance(result, _Rejected):
-            raise MessageRejected(result.title, result.findings)
-        return result
 
     def _hung(self, pool: ProcessPoolExecutor, prov: Provenance, size: int) -> None:
         """A message ran past the task timeout: kill the workers, start a fresh pool."""

@@ -114,6 +114,34 @@ def test_a_streamed_body_gives_what_the_whole_document_path_gives(sender: str) -
     )
 
 
+async def test_a_large_body_goes_to_its_worker_as_a_file_and_comes_back_the_same(
+    active: ActiveKey, tmp_path: Path
+) -> None:
+    body = message("GBA-SPOOL-1", 30, bad_every=7)
+    spool = tmp_path / "spool"
+    cpu = ProcessPoolCpu(
+        1,
+        active,
+        home_country="US",
+        rates=default_rates(),
+        spool_bytes=len(body) - 100,
+        spool_dir=spool,
+    )
+    try:
+        spooled = await cpu.run(body, "GBA", PROV)
+        with pytest.raises(MessageRejected) as caught:
+            await cpu.run(body[:-40], "GBA", PROV)
+    finally:
+        cpu.close()
+    local = CpuStages(DsseSigner(FIRST), valuer("US", default_rates())).run(body, "GBA", PROV)
+    assert spooled.sealed == local.sealed
+    assert [(i.accepted, i.findings) for i in spooled.parsed.items] == [
+        (i.accepted, i.findings) for i in local.parsed.items
+    ]
+    assert caught.value.findings[0].code == "XML_NOT_WELL_FORMED"
+    assert list(spool.iterdir()) == []  # neither the bodies nor the results are left behind
+
+
 async def test_another_senders_message_is_parsed_but_not_signed(pool: ProcessPoolCpu) -> None:
     done = await pool.run(message("CNA-1", 2, sender="CNA"), "GBA", PROV)
     assert done.parsed.header.sender == "CNA"
