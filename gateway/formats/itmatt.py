@@ -383,30 +383,24 @@ def _validate_item(item: Element, index: int) -> list[Finding] | None:
 def _validate_envelope(root: Element) -> dict[int, list[Finding]]:
     """Validate a streamed document's envelope (its items emptied): raise MessageRejected for
     errors outside any item, as `_validate`; errors on an item element, by item index."""
-    schema = _envelope_schema()
-    if schema.validate(root):
-        return {}
     router = _ErrorRouter(root)
-    envelope: list[Finding] = []
-    by_item: dict[int, list[Finding]] = {}
-    for entry in error_entries(schema.error_log):
-        item, finding = router.route(entry)
-        if item is None:
-            envelope.append(finding)
-        else:
-            index = router.index_of(item)
-            by_item.setdefault(index, []).append(finding)
-    if envelope:
-        raise MessageRejected("envelope invalid", envelope)
-    return by_item
+    by_item = _routed(_envelope_schema(), root, router)
+    return {router.index_of(item): findings for item, findings in by_item.items()}
 
 
 def _validate(tree: etree._ElementTree) -> dict[Element, list[Finding]]:
     """XSD errors by item element; raise MessageRejected for errors outside any item."""
-    schema = itmatt_schema()
-    if schema.validate(tree):
+    root = tree.getroot()
+    return _routed(itmatt_schema(), root, _ErrorRouter(root))
+
+
+def _routed(
+    schema: etree.XMLSchema, root: Element, router: _ErrorRouter
+) -> dict[Element, list[Finding]]:
+    """Validate `root`: its errors by the item element they are in; MessageRejected
+    (XSD_ENVELOPE) for errors outside any item."""
+    if schema.validate(root):
         return {}
-    router = _ErrorRouter(tree.getroot())
     envelope: list[Finding] = []
     by_item: dict[Element, list[Finding]] = {}
     for entry in error_entries(schema.error_log):

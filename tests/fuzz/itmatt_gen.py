@@ -341,3 +341,14 @@ def _mutate_bytes(draw: st.DrawFn, doc: Doc) -> Doc:
     else:
         data = data.replace(b"\n", b"\r\n")
     return replace(doc, raw=data)
+
+
+def arbitrary_bytes() -> st.SearchStrategy[bytes]:
+    """Random bytes, or a valid document cut anywhere: what the parse stage must refuse with
+    findings (or, for a cut that leaves a whole document, accept)."""
+    return st.one_of(
+        st.binary(max_size=300),
+        documents(max_items=2)
+        .map(lambda d: d.bytes("M"))
+        .flatmap(lambda good: st.integers(0, len(good)).map(lambda cut: good[:cut])),
+    )

@@ -25,7 +25,7 @@ from gateway.formats.itmatt import parse_itmatt
 from gateway.rules.items import item_path
 from gateway.validate import FileReport, validate_file, write_report
 from tests.fuzz.budget import count, fuzz
-from tests.fuzz.itmatt_gen import Doc, documents, mutated
+from tests.fuzz.itmatt_gen import Doc, arbitrary_bytes, documents, mutated
 
 MESSAGE_ID = "FUZZ-0001"
 # Findings about the body as a whole, before any line exists (gzip, file system).
@@ -117,14 +117,7 @@ def test_mutated_documents_get_findings_never_an_exception(
 
 
 @fuzz(200)
-@given(
-    data=st.one_of(
-        st.binary(max_size=300),
-        documents(max_items=2)
-        .map(lambda d: d.bytes("M"))
-        .flatmap(lambda good: st.integers(0, len(good)).map(lambda cut: good[:cut])),
-    )
-)
+@given(data=arbitrary_bytes())
 def test_the_parse_stage_refuses_arbitrary_bytes_with_findings(data: bytes) -> None:
     count("test_the_parse_stage_refuses_arbitrary_bytes_with_findings")
     try:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fuzz.budget import count, fuzz
-from tests.fuzz.itmatt_gen import documents, mutated
+from tests.fuzz.itmatt_gen import arbitrary_bytes, mutated
 from tests.unit.test_itmatt_stream import outcome_of, streamed_outcome
 
 MESSAGE_ID = "FUZZ-STREAM-1"
@@ -27,15 +27,7 @@ def test_mutated_documents_stream_to_the_same_outcome(doc: object, piece: int) -
 
 
 @fuzz(150)
-@given(
-    data=st.one_of(
-        st.binary(max_size=300),
-        documents(max_items=2)
-        .map(lambda d: d.bytes("M"))
-        .flatmap(lambda good: st.integers(0, len(good)).map(lambda cut: good[:cut])),
-    ),
-    piece=st.integers(1, 512),
-)
+@given(data=arbitrary_bytes(), piece=st.integers(1, 512))
 def test_arbitrary_bytes_stream_to_the_same_outcome(data: bytes, piece: int) -> None:
     count("test_arbitrary_bytes_stream_to_the_same_outcome")
     assert streamed_outcome(data, piece) == outcome_of(data)
