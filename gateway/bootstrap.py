@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import ssl
 import uuid
@@ -22,7 +23,7 @@ from pathlib import Path
 import grpc
 from aiohttp import web
 
-from gateway.adapters.cpu_pool import ProcessPoolCpu
+from gateway.adapters.cpu_pool import ProcessPoolCpu, process_alive
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.httpsig import NonceCache, RequestVerifier
 from gateway.adapters.crypto.keyring import Keyring
@@ -110,6 +111,7 @@ class Gateway:
         self.notifier = JournalNotifier()
         self.clock = SystemClock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
+        self.spool_dir = prepare_spool(settings.data_dir / "spool")
         self.signer = DsseSigner(self.keyring)
         self.rates = default_rates()
         # [cpu] workers > 0: each message's CPU stages on a process pool signing with the
@@ -126,7 +128,7 @@ class Gateway:
                 inline=in_process,
                 inline_bytes=settings.cpu.inline_bytes,
                 task_timeout_s=settings.cpu.task_timeout_s,
-                spool_dir=settings.data_dir / "spool",  # large bodies on their way to a worker
+                spool_dir=self.spool_dir,
             )
         self.pipeline = Pipeline(
             store=self.store,
@@ -193,6 +195,7 @@ class Gateway:
             max_open_requests=self.settings.http.max_open_requests,
             header_timeout_s=self.settings.http.header_timeout_s,
             body_timeout_s=self.settings.http.body_timeout_s,
+            spool_dir=self.spool_dir,
         )
 
     def reload_keys(self) -> None:
@@ -352,3 +355,16 @@ def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
     return context
+
+
+def prepare_spool(root: Path) -> Path:
+    """This process's folder for large bodies and their results (`root/<pid>`), after removing
+    the folders of processes that are gone (a crash leaves its files behind; replicas sharing
+    a data folder keep theirs)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in root.iterdir():
+        if folder.name.isdigit() and not process_alive(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+    mine = root / str(os.getpid())
+    mine.mkdir(exist_ok=True)
+    return mine

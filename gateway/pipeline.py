@@ -34,7 +34,16 @@ from gateway.domain.records import Provenance, Sealer, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
 from gateway.formats.itmatt import parse_itmatt, parse_itmatt_stream
 from gateway.observability import Metrics
-from gateway.ports import Clock, JournalEntry, MessageRecord, Signer, Store, StoredMessage
+from gateway.ports import (
+    Body,
+    Clock,
+    JournalEntry,
+    MessageRecord,
+    Signer,
+    SpooledBody,
+    Store,
+    StoredMessage,
+)
 from gateway.rules.versions import apply_history_rules
 from gateway.wire.declaration_pb2 import Declaration
 
@@ -152,7 +161,7 @@ class CpuRunner(Protocol):
     May raise MessageRejected (400) and, when the worker running it died or hung, Overloaded
     (503)."""
 
-    async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult: ...
+    async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult: ...
 
     def close(self) -> None: ...
 
@@ -166,14 +175,24 @@ class InProcessCpu:
     ) -> None:
         self._stages, self._executor, self._offload_bytes = stages, executor, offload_bytes
 
-    async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
-        work = partial(self._stages.run, body, operator_code, prov)
-        if len(body) < self._offload_bytes:
-            return work()
+    async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
+        if isinstance(body, SpooledBody):
+            work = partial(_run_spooled, self._stages, body, operator_code, prov)
+        else:
+            work = partial(self._stages.run, body, operator_code, prov)
+            if len(body) < self._offload_bytes:
+                return work()
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def close(self) -> None:
         """Nothing to release: the executor belongs to whoever passed it."""
+
+
+def _run_spooled(
+    stages: CpuStages, body: SpooledBody, operator_code: str, prov: Provenance
+) -> CpuResult:
+    with body.path.open("rb") as source:
+        return stages.run_file(source, operator_code, prov)
 
 
 class ItemLocks:
@@ -232,7 +251,7 @@ class Pipeline:
         self._cpu = cpu or InProcessCpu(CpuStages(signer, value), executor, offload_bytes)
         self._locks = ItemLocks()
 
-    async def submit_itmatt(self, partner: Partner, body: bytes, digest: str) -> Submission:
+    async def submit_itmatt(self, partner: Partner, body: Body, digest: str) -> Submission:
         """Validate, seal and journal one ITMATT message from an authenticated partner.
 
         Raises MessageRejected (400), Forbidden (403), MessageConflict (409), StoreError (503),

@@ -52,6 +52,7 @@ from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected, Overloaded
 from gateway.formats.itmatt import itmatt_schema
 from gateway.pipeline import STREAM_BYTES, TRANSLATED, CpuResult, CpuRunner, CpuStages
+from gateway.ports import Body, SpooledBody
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
 from gateway.wire.declaration_pb2 import Declaration
@@ -121,14 +122,15 @@ def _end_with(serving: int) -> None:
         if pidfd is not None:
             select.select([pidfd], [], [])  # readable once the process has exited
         else:
-            while _alive(serving):
+            while process_alive(serving):
                 time.sleep(1)
         os._exit(0)  # no task of a dead process can be answered; nothing here to flush
 
     threading.Thread(target=watch, name="serving-process-watch", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (signal 0; another user's process counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -294,7 +296,9 @@ class ProcessPoolCpu:
             *(loop.run_in_executor(self._pool, _ready) for _ in range(self._workers))
         )
 
-    async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+    async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
+        if isinstance(body, SpooledBody):  # the edge wrote it to a file as it arrived
+            return await self._run_file(str(body.path), operator_code, prov, len(body))
         if self._inline is not None and len(body) < self._inline_bytes:
             return await self._inline.run(body, operator_code, prov)
         if len(body) >= self._spool_bytes:
@@ -310,9 +314,14 @@ class ProcessPoolCpu:
         50 MiB document pickled through the pipe would cost its size twice in each process."""
         name = await asyncio.to_thread(_spool, body, self._spool_dir)
         try:
-            result = await self._submit(run_spooled, name, operator_code, prov, size=len(body))
+            return await self._run_file(name, operator_code, prov, len(body))
         finally:
             _unlink(name)
+
+    async def _run_file(
+        self, name: str, operator_code: str, prov: Provenance, size: int
+    ) -> CpuResult:
+        result = await self._submit(run_spooled, name, operator_code, prov, size=size)
         if isinstance(result, _Rejected):
             raise MessageRejected(result.title, result.findings)
         assert isinstance(result, str)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, NamedTuple, cast
@@ -105,33 +105,52 @@ def gunzip_bounded(data: bytes, limit: int) -> bytes:
     GUNZIP_INPUT_STEP, so what zlib copies after each member's end is one slice at most, not the
     whole rest of the body (a flood of tiny members would be quadratic otherwise).
     """
-    out: list[bytes] = []
     view = memoryview(data)
-    position, size, members = 0, 0, 0
-    try:
-        while position < len(data):
-            members += 1
-            if members > MAX_GZIP_MEMBERS:
-                raise _rejected(
-                    "GZIP_INVALID", f"the gzip body has more than {MAX_GZIP_MEMBERS} members"
-                )
-            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            while not inflater.eof:
-                if position >= len(data):
-                    raise _rejected("GZIP_INVALID", "the gzip body is truncated")
-                piece = view[position : position + GUNZIP_INPUT_STEP]
-                position += len(piece)
-                size = _inflate(inflater, piece, out, size, limit)
-            position -= len(inflater.unused_data)  # the next member starts in this slice
-    except zlib.error as exc:
-        raise _rejected("GZIP_INVALID", f"the gzip body cannot be decompressed: {exc}") from exc
+    out: list[bytes] = []
+    pieces = (view[at : at + GUNZIP_INPUT_STEP] for at in range(0, len(data), GUNZIP_INPUT_STEP))
+    gunzip_stream(pieces, out.append, limit)
     return b"".join(out)
 
 
-def _inflate(
-    inflater: Any, piece: memoryview | bytes, out: list[bytes], size: int, limit: int
+def gunzip_stream(
+    pieces: Iterable[bytes | memoryview], write: Callable[[bytes], object], limit: int
 ) -> int:
-    """Inflate one input slice into `out` (`size` bytes so far); return the new size."""
+    """`gunzip_bounded` over a body given as `pieces` (of at most GUNZIP_INPUT_STEP bytes),
+    its output handed to `write` in steps of at most GUNZIP_CHUNK bytes; the output's size."""
+    size = members = 0
+    inflater: Any = None
+    try:
+        for piece in pieces:
+            pending: bytes | memoryview = piece
+            while pending:
+                if inflater is None:
+                    members += 1
+                    if members > MAX_GZIP_MEMBERS:
+                        raise _rejected(
+                            "GZIP_INVALID",
+                            f"the gzip body has more than {MAX_GZIP_MEMBERS} members",
+                        )
+                    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                size = _inflate(inflater, pending, write, size, limit)
+                if inflater.eof:  # the next member, if any, starts in what is left
+                    pending, inflater = inflater.unused_data, None
+                else:
+                    pending = b""
+    except zlib.error as exc:
+        raise _rejected("GZIP_INVALID", f"the gzip body cannot be decompressed: {exc}") from exc
+    if inflater is not None:
+        raise _rejected("GZIP_INVALID", "the gzip body is truncated")
+    return size
+
+
+def _inflate(
+    inflater: Any,
+    piece: memoryview | bytes,
+    write: Callable[[bytes], object],
+    size: int,
+    limit: int,
+) -> int:
+    """Inflate one input slice into `write` (`size` bytes so far); return the new size."""
     pending: memoryview | bytes = piece
     while True:
         step = inflater.decompress(pending, min(GUNZIP_CHUNK, limit + 1 - size))
@@ -139,7 +158,7 @@ def _inflate(
         if size > limit:
             raise PayloadTooLarge(limit)
         if step:
-            out.append(step)
+            write(step)
         if inflater.eof:
             return size
         pending = inflater.unconsumed_tail

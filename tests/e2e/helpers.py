@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -41,7 +42,8 @@ async def raw_post(
             created=created, nonce=nonce,
         )  # fmt: skip
     sent |= dict(tamper or {})
-    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=sent) as r:
+    data = io.BytesIO(body) if len(body) > 1 << 20 else body  # aiohttp warns on large bytes
+    async with aiohttp.ClientSession() as session, session.post(url, data=data, headers=sent) as r:
         data = await r.read()
         try:
             doc = await r.json(content_type=None)

@@ -22,6 +22,7 @@ from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
 from gateway.observability import Metrics
 from gateway.pipeline import CpuResult, CpuStages, Pipeline
+from gateway.ports import Body
 from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
 from gateway.samples import build_itmatt, generate_items
@@ -214,10 +215,11 @@ class CountingInline:
 
     def __init__(self) -> None:
         self.stages = CpuStages(DsseSigner(FIRST))
-        self.bodies: list[bytes] = []
+        self.bodies: list[Body] = []
 
-    async def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+    async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
         self.bodies.append(body)
+        assert isinstance(body, bytes)
         return self.stages.run(body, operator_code, prov)
 
     def close(self) -> None:

@@ -45,6 +45,7 @@ from http_sfv.item import InnerList, Item
 from gateway.adapters.crypto.keys import ALGORITHMS, SigningKey, VerificationKey
 from gateway.adapters.crypto.nonces import NonceCache
 from gateway.errors import SignatureError
+from gateway.ports import Body, SpooledBody
 
 __all__ = [
     "CONTENT_DIGEST",
@@ -99,12 +100,17 @@ KeyResolver = Callable[[str], VerificationKey | None]
 # -- Content-Digest (RFC 9530) ---------------------------------------------------------------
 
 
-def content_digest(body: bytes) -> str:
+def content_digest(body: Body) -> str:
     """The Content-Digest field value for `body`: `sha-256=:<base64>:`."""
-    return f"sha-256=:{base64.b64encode(hashlib.sha256(body).digest()).decode('ascii')}:"
+    return f"sha-256=:{base64.b64encode(_sha256(body)).decode('ascii')}:"
 
 
-def verify_content_digest(value: str | None, body: bytes) -> None:
+def _sha256(body: Body) -> bytes:
+    """SHA-256 of the body (of a spooled one: computed as it was written)."""
+    return body.sha256 if isinstance(body, SpooledBody) else hashlib.sha256(body).digest()
+
+
+def verify_content_digest(value: str | None, body: Body) -> None:
     """Accept when the field has a sha-256 member equal to SHA-256(body); other members ignored.
 
     Raises SignatureError('bad-digest') when the field is absent, unparsable, lacks sha-256, or
@@ -116,7 +122,7 @@ def verify_content_digest(value: str | None, body: bytes) -> None:
     member = digests.get("sha-256")
     if member is None or not isinstance(member, Item) or not isinstance(member.value, bytes):
         raise SignatureError("bad-digest", "Content-Digest has no sha-256 byte sequence")
-    if not hmac.compare_digest(member.value, hashlib.sha256(body).digest()):
+    if not hmac.compare_digest(member.value, _sha256(body)):
         raise SignatureError("bad-digest", "Content-Digest does not match the received body")
 
 
@@ -457,7 +463,7 @@ def _check_time(parsed: _Parsed, key: VerificationKey, now: datetime, window_s: 
             )
 
 
-def _check_digest(fields: dict[str, list[str]], body: bytes, keyid: str) -> None:
+def _check_digest(fields: dict[str, list[str]], body: Body, keyid: str) -> None:
     value = _field(fields, "content-digest")
     if body or value is not None:
         try:
@@ -498,12 +504,13 @@ class RequestVerifier:
         self._nonces = nonces if nonces is not None else NonceCache(window_s)
 
     def verify(
-        self, method: str, target_uri: str, headers: Headers, body: bytes, now: datetime
+        self, method: str, target_uri: str, headers: Headers, body: Body, now: datetime
     ) -> VerificationKey:
         """Return the key that signed the request; raise SignatureError naming what failed.
 
-        `headers` may be a case-insensitive multidict; `body` the bytes as received (still
-        content-encoded: the digest is over what was sent); `now` timezone-aware.
+        `headers` may be a case-insensitive multidict; `body` the bytes as received, or their
+        spooled file (still content-encoded: the digest is over what was sent); `now`
+        timezone-aware.
         """
         fields = _fields(headers)
         parsed = _parse(fields, self._label)

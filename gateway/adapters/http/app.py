@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
+import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -28,10 +32,10 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.feeds import FeedPipeline
-from gateway.formats.hardened import gunzip_bounded
+from gateway.formats.hardened import GUNZIP_INPUT_STEP, gunzip_bounded, gunzip_stream
 from gateway.observability import Metrics
-from gateway.pipeline import Pipeline
-from gateway.ports import Clock, RejectionRecord, Store
+from gateway.pipeline import STREAM_BYTES, Pipeline
+from gateway.ports import Body, Clock, RejectionRecord, SpooledBody, Store
 
 from .problems import PROBLEM_JSON, BodyTimeout, problem, problem_for, status_of
 from .ratelimit import Admission, RateLimiter
@@ -70,6 +74,8 @@ class EdgeDeps:
     max_open_requests: int = 1024  # POSTs in progress, bodies still arriving included
     header_timeout_s: float = 20.0  # request head deadline; idle keep-alive connections too
     body_timeout_s: float = 60.0  # request body deadline
+    spool_dir: Path | None = None  # large bodies' files (the system's temporary folder if None)
+    spool_bytes: int = STREAM_BYTES  # bodies from this size are written to a file as they come
 
 
 DEPS = web.AppKey("deps", EdgeDeps)
@@ -229,25 +235,105 @@ def _target_uri(request: web.Request, base: str) -> str:
     return (base or f"{request.scheme}://{request.host}") + request.raw_path
 
 
-async def _read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
-    """The whole body, at most `limit` bytes, within `deadline_s` (BodyTimeout: 408)."""
+async def _read_body(request: web.Request, limit: int, deps: EdgeDeps) -> Body:
+    """The whole body, at most `limit` bytes, within `deps.body_timeout_s` (BodyTimeout: 408):
+    its bytes, or from `deps.spool_bytes` on a SpooledBody in `deps.spool_dir` (hashed as it is
+    written; the caller deletes it)."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
+    body = _Receiving(limit, deps.spool_bytes, deps.spool_dir)
     try:
-        async with asyncio.timeout(deadline_s):
+        async with asyncio.timeout(deps.body_timeout_s):
             async for chunk in request.content.iter_chunked(_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(limit)
-                chunks.append(chunk)
+                body.add(chunk)
     except TimeoutError:
-        raise BodyTimeout(deadline_s) from None
-    return b"".join(chunks)
+        body.discard()
+        raise BodyTimeout(deps.body_timeout_s) from None
+    except BaseException:
+        body.discard()
+        raise
+    return body.received()
 
 
-def _authenticate(request: web.Request, body: bytes) -> Partner:
+class _Receiving:
+    """A body arriving: held in memory up to `spool_bytes`, then written to a _Spool."""
+
+    def __init__(self, limit: int, spool_bytes: int, folder: Path | None) -> None:
+        self._limit, self._spool_bytes, self._folder = limit, spool_bytes, folder
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._spool: _Spool | None = None
+
+    def add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            raise PayloadTooLarge(self._limit)
+        if self._spool is None and self._size >= self._spool_bytes:
+            self._spool = _Spool(self._folder)
+            for held in self._chunks:
+                self._spool.write(held)
+            self._chunks.clear()
+        if self._spool is not None:
+            self._spool.write(chunk)
+        else:
+            self._chunks.append(chunk)
+
+    def received(self) -> Body:
+        return self._spool.close() if self._spool is not None else b"".join(self._chunks)
+
+    def discard(self) -> None:
+        if self._spool is not None:
+            self._spool.discard()
+
+
+class _Spool:
+    """A body being written to a file in `folder` as it arrives, hashed on the way.
+
+    Writes go to the page cache (a 256 KiB chunk at a time), so they are done on the event loop.
+    """
+
+    def __init__(self, folder: Path | None) -> None:
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix="body-", dir=folder)
+        self._file, self.path = os.fdopen(handle, "wb"), Path(name)
+        self._hash, self._size = hashlib.sha256(), 0
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._hash.update(chunk)
+        self._size += len(chunk)
+
+    def close(self) -> SpooledBody:
+        self._file.close()
+        return SpooledBody(self.path, self._size, self._hash.digest())
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _discard(body: Body) -> None:
+    if isinstance(body, SpooledBody):
+        body.path.unlink(missing_ok=True)
+
+
+def _gunzip(body: Body, limit: int, deps: EdgeDeps) -> Body:
+    """The gunzipped body: bytes from bytes, a new spooled file from a spooled one."""
+    if not isinstance(body, SpooledBody):
+        return gunzip_bounded(body, limit)
+    spool = _Spool(deps.spool_dir)
+    try:
+        with body.path.open("rb") as source:
+            pieces = iter(lambda: source.read(GUNZIP_INPUT_STEP), b"")
+            gunzip_stream(pieces, spool.write, limit)
+    except BaseException:
+        spool.discard()
+        raise
+    return spool.close()
+
+
+def _authenticate(request: web.Request, body: Body) -> Partner:
     deps = request.app[DEPS]
     key = deps.verifier.verify(
         request.method,
@@ -267,7 +353,7 @@ def _authenticate(request: web.Request, body: bytes) -> Partner:
 @contextlib.asynccontextmanager
 async def _submission(
     request: web.Request, fmt: str, media_types: frozenset[str]
-) -> AsyncIterator[tuple[Partner, bytes, str]]:
+) -> AsyncIterator[tuple[Partner, Body, str]]:
     """An authenticated partner's body, gunzipped: (partner, body, content digest as received),
     admitted as work in progress for as long as the caller holds it.
 
@@ -281,21 +367,27 @@ async def _submission(
     if media not in media_types:
         raise UnsupportedMediaType(media, " or ".join(sorted(media_types)))
     limit = max(p.max_body_bytes for p in deps.partners.values())
-    body = await _read_body(request, limit, deps.body_timeout_s)
-    partner = _authenticate(request, body)
-    deps.limiter.check(partner)
-    with request.app[ADMISSION].admit(partner):
-        if len(body) > partner.max_body_bytes:
-            raise PayloadTooLarge(partner.max_body_bytes)
-        if not partner.may_submit(fmt):
-            raise Forbidden(partner.id, f"is not allowed to submit {fmt}")
-        digest = content_digest(body)
-        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding == "gzip":
-            body = gunzip_bounded(body, partner.max_body_bytes)
-        elif encoding != "identity":
-            raise UnsupportedMediaType(f"Content-Encoding: {encoding}", "identity or gzip")
-        yield partner, body, digest
+    received = await _read_body(request, limit, deps)
+    body = received
+    try:
+        partner = _authenticate(request, received)
+        deps.limiter.check(partner)
+        with request.app[ADMISSION].admit(partner):
+            if len(received) > partner.max_body_bytes:
+                raise PayloadTooLarge(partner.max_body_bytes)
+            if not partner.may_submit(fmt):
+                raise Forbidden(partner.id, f"is not allowed to submit {fmt}")
+            digest = content_digest(received)
+            encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding == "gzip":
+                body = _gunzip(received, partner.max_body_bytes, deps)
+            elif encoding != "identity":
+                raise UnsupportedMediaType(f"Content-Encoding: {encoding}", "identity or gzip")
+            yield partner, body, digest
+    finally:
+        _discard(received)
+        if body is not received:
+            _discard(body)
 
 
 async def submit_itmatt(request: web.Request) -> web.Response:
@@ -307,7 +399,13 @@ async def submit_itmatt(request: web.Request) -> web.Response:
 
 async def submit_feed(request: web.Request) -> web.Response:
     """POST /v1/b5/feeds: a customs partner's trend feed in its agreed layout; a signed receipt."""
-    async with _submission(request, B5_FEED_FORMAT, FEED_TYPES) as (partner, body, digest):
+    async with _submission(request, B5_FEED_FORMAT, FEED_TYPES) as (partner, received, digest):
+        # Feeds are parsed whole (a week's counts): a spooled one is read back.
+        body = (
+            await asyncio.to_thread(received.path.read_bytes)
+            if isinstance(received, SpooledBody)
+            else received
+        )
         result = await request.app[DEPS].feeds.submit(partner, body, digest)
     return _signed(request, result.http_status, result.receipt, "application/json")
 
