@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -30,7 +30,7 @@ from typing import BinaryIO, Protocol
 from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
-from gateway.domain.records import Provenance, Sealer, seal_all
+from gateway.domain.records import PayloadLog, Provenance, Sealer, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
 from gateway.formats.itmatt import parse_itmatt, parse_itmatt_stream
 from gateway.observability import Metrics
@@ -76,6 +76,24 @@ class CpuResult:
     seconds: tuple[tuple[str, float], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A document parsed as a stream (CpuStages.stream_file): its outcomes and stage times so
+    far, and its sealed entries, made as they are iterated."""
+
+    parsed: ParsedMessage
+    seconds: dict[str, float]
+    sealed: Iterator[tuple[int, JournalEntry]]  # (item index, entry)
+    stamping: float | None  # seconds valuing and stamping; None when nothing is to be sealed
+
+    def result(self, sealed: dict[int, JournalEntry], sealing: float) -> CpuResult:
+        """The CpuResult, given the entries iterated out of `sealed` and the seconds it took."""
+        seconds = dict(self.seconds)
+        if self.stamping is not None:
+            seconds["sign"] = self.stamping + sealing
+        return CpuResult(self.parsed, sealed, tuple(seconds.items()))
+
+
 class CpuStages:
     """The pure CPU work of one ITMATT message: parse, validate, translate, value, seal, sign.
 
@@ -117,7 +135,22 @@ class CpuStages:
     def run_file(self, source: BinaryIO, operator_code: str, prov: Provenance) -> CpuResult:
         """`run` for a body in a file, always as a stream: memory bounded by an item and the
         records sealed, never by the document."""
-        sealer = Sealer(prov)
+        streamed = self.stream_file(source, operator_code, prov)
+        start = time.perf_counter()
+        sealed = dict(streamed.sealed)
+        return streamed.result(sealed, time.perf_counter() - start)
+
+    def stream_file(
+        self,
+        source: BinaryIO,
+        operator_code: str,
+        prov: Provenance,
+        payloads: PayloadLog | None = None,
+    ) -> Streamed:
+        """Parse the document in `source` as a stream, valuing and stamping each accepted item
+        as it is read (its payload kept in `payloads`, a list by default); the records are
+        signed and made one at a time as `Streamed.sealed` is iterated."""
+        sealer = Sealer(prov, self._signer, payloads)
         day = prov.received_at.astimezone(UTC).date()
         stamping = 0.0
 
@@ -135,13 +168,10 @@ class CpuStages:
 
         timings: dict[str, float] = {}
         parsed = parse_itmatt_stream(source, keep=keep, timings=timings)
-        sealed: dict[int, JournalEntry] = {}
-        if parsed.header.sender == operator_code and len(sealer):
-            start = time.perf_counter()
-            sealed = sealer.seal(self._signer)
-            timings["sign"] = stamping + time.perf_counter() - start
-            timings["translate"] -= stamping  # keep ran inside the stream's translate time
-        return CpuResult(parsed, sealed, tuple(timings.items()))
+        if parsed.header.sender != operator_code:
+            return Streamed(parsed, timings, iter(()), None)
+        timings["translate"] -= stamping  # keep ran inside the stream's translate time
+        return Streamed(parsed, timings, sealer.seal(), stamping)
 
     def _seal_all(self, parsed: ParsedMessage, prov: Provenance) -> dict[int, JournalEntry]:
         if parsed.header.test:

@@ -310,6 +310,18 @@ class Signer(Protocol):
         ONE signature over the Merkle root of their leaves, each with its inclusion proof
         (the Merkle form of gateway.adapters.crypto.dsse)."""
 
+    def leaf(self, payload_type: str, payload: bytes) -> bytes:
+        """A record's Merkle leaf hash."""
+
+    def seal_root(self, leaves: Sequence[bytes]) -> RootSeal:
+        """`sign_batch` in two steps: sign the root over these leaf hashes now, make each
+        record's envelope later (RootSeal.envelope), one at a time."""
+
+
+class RootSeal(Protocol):
+    def envelope(self, index: int, payload_type: str, payload: bytes) -> bytes:
+        """The serialized envelope of leaf `index` of the sealed tree, given its record."""
+
 
 class Clock(Protocol):
     def now(self) -> datetime:

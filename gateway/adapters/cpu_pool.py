@@ -33,12 +33,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -52,7 +53,7 @@ from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected, Overloaded
 from gateway.formats.itmatt import itmatt_schema
 from gateway.pipeline import STREAM_BYTES, TRANSLATED, CpuResult, CpuRunner, CpuStages
-from gateway.ports import Body, SpooledBody
+from gateway.ports import Body, JournalEntry, SpooledBody
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
 from gateway.wire.declaration_pb2 import Declaration
@@ -170,20 +171,49 @@ def run_message(
 def run_spooled(
     path: str, operator_code: str, prov: Provenance, key: KeyMaterial
 ) -> str | _Rejected:
-    """The pool task for a body spooled to `path`: CpuStages.run_file, the result pickled to a
-    file beside it (its name returned), so neither the body nor the records cross the pipe."""
+    """The pool task for a body spooled to `path`: CpuStages.stream_file, its result written
+    to a file beside it (its name returned), so neither the body nor the records cross the
+    pipe and neither process holds all the records twice: the payloads wait in a scratch file,
+    each record is sealed and written out on its own (one pickle each), then the outcomes."""
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         _initialize(None, None)
     assert _worker is not None
-    try:
-        with Path(path).open("rb") as source:
-            done = _stages_for(_worker, key).run_file(source, operator_code, prov)
-    except MessageRejected as exc:
-        return _Rejected(exc.title, exc.findings)
+    stages = _stages_for(_worker, key)
     out = path + ".result"
-    with Path(out).open("wb") as sink:
-        pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
+    folder = Path(path).parent
+    with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=folder) as scratch:
+        try:
+            streamed = stages.stream_file(source, operator_code, prov, _FilePayloads(scratch))
+        except MessageRejected as exc:
+            return _Rejected(exc.title, exc.findings)
+        with Path(out).open("wb") as sink:
+            start = time.perf_counter()
+            for sealed in streamed.sealed:
+                pickle.dump(sealed, sink, protocol=5)
+            done = streamed.result({}, time.perf_counter() - start)
+            pickle.dump(_END, sink, protocol=5)
+            pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
     return out
+
+
+_END = "end"  # between a result file's entries and its CpuResult
+
+
+class _FilePayloads:
+    """A PayloadLog in a scratch file: length-prefixed payloads, read back once in order."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+
+    def append(self, payload: bytes, /) -> None:
+        self._file.write(len(payload).to_bytes(4, "big"))
+        self._file.write(payload)
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._file.seek(0)
+        read = self._file.read
+        while size := read(4):
+            yield read(int.from_bytes(size, "big"))
 
 
 def _spool(body: bytes, folder: Path | None) -> str:
@@ -197,13 +227,18 @@ def _spool(body: bytes, folder: Path | None) -> str:
 
 
 def _load_result(name: str) -> CpuResult:
+    """Read a result file of `run_spooled`: the sealed entries one by one, then the rest."""
+    sealed: dict[int, JournalEntry] = {}
     try:
         with Path(name).open("rb") as source:
-            result = pickle.load(source)  # noqa: S301 - written just now by our own worker
+            while (item := pickle.load(source)) != _END:  # noqa: S301 - our own worker's file
+                index, entry = item
+                sealed[index] = entry
+            result = pickle.load(source)  # noqa: S301
     finally:
         _unlink(name)
     assert isinstance(result, CpuResult)
-    return result
+    return replace(result, sealed=sealed)
 
 
 def _unlink(name: str) -> None:

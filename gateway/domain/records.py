@@ -8,10 +8,11 @@ journaled before this form carry one signature each; verifiers accept both.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from gateway.domain.messages import ItemOutcome
 from gateway.ports import JournalEntry, Signer
@@ -38,37 +39,52 @@ def seal_all(
 ) -> dict[int, JournalEntry]:
     """Seal a message's accepted items under one signature: {item.index: entry}, each entry's
     envelope in the Merkle form (leaves in the order of `items`)."""
-    sealer = Sealer(prov)
+    sealer = Sealer(prov, signer)
     for item in items:
         sealer.add(item)
-    return sealer.seal(signer)
+    return dict(sealer.seal())
+
+
+class PayloadLog(Protocol):
+    """Where a Sealer keeps stamped payloads until it seals: appended, then read back once in
+    order (a list, or a scratch file for a streamed document's)."""
+
+    def append(self, payload: bytes, /) -> None: ...
+
+    def __iter__(self) -> Iterator[bytes]: ...
 
 
 class Sealer:
-    """`seal_all` one item at a time: `add` stamps an item and keeps its canonical bytes and
-    routing attributes (so its Declaration can go at once, as a streamed document's items do);
-    `seal` signs them all under one root."""
+    """`seal_all` one item at a time: `add` stamps an item, keeps its routing attributes and leaf
+    hash and puts its canonical bytes in `payloads` (so its Declaration can go at once, as a
+    streamed document's items do); `seal` signs the root of all their leaves, then yields each
+    entry with its envelope, reading the payloads back in order."""
 
-    __slots__ = ("_prov", "_stamped")
+    __slots__ = ("_entries", "_leaves", "_payloads", "_prov", "_signer")
 
-    def __init__(self, prov: Provenance) -> None:
-        self._prov = prov
-        self._stamped: list[tuple[int, JournalEntry, bytes]] = []
+    def __init__(self, prov: Provenance, signer: Signer, payloads: PayloadLog | None = None):
+        self._prov, self._signer = prov, signer
+        self._payloads: PayloadLog = payloads if payloads is not None else []
+        self._entries: list[tuple[int, JournalEntry]] = []
+        self._leaves: list[bytes] = []
 
     def __len__(self) -> int:
-        return len(self._stamped)
+        return len(self._entries)
 
     def add(self, item: ItemOutcome) -> None:
         payload = _stamp(item, self._prov)
-        self._stamped.append((item.index, _entry(item, self._prov, b""), payload))
+        self._payloads.append(payload)
+        self._leaves.append(self._signer.leaf(DECLARATION_TYPE, payload))
+        self._entries.append((item.index, _entry(item, self._prov, b"")))
 
-    def seal(self, signer: Signer) -> dict[int, JournalEntry]:
-        stamped, self._stamped = self._stamped, []
-        envelopes = signer.sign_batch([(DECLARATION_TYPE, payload) for _, _, payload in stamped])
-        return {
-            index: replace(entry, envelope=envelope)
-            for (index, entry, _), envelope in zip(stamped, envelopes, strict=True)
-        }
+    def seal(self) -> Iterator[tuple[int, JournalEntry]]:
+        """(item index, sealed entry) for every item added, in order; nothing when none was."""
+        if not self._entries:
+            return
+        seal = self._signer.seal_root(self._leaves)
+        stamped = zip(self._entries, self._payloads, strict=True)
+        for position, ((index, entry), payload) in enumerate(stamped):
+            yield index, replace(entry, envelope=seal.envelope(position, DECLARATION_TYPE, payload))
 
 
 def _stamp(item: ItemOutcome, prov: Provenance) -> bytes:

@@ -60,6 +60,7 @@ __all__ = [
     "DsseSigner",
     "EnvelopeVerifier",
     "RootCache",
+    "RootSeal",
     "Verified",
     "keys_from_jwks",
     "pae",
@@ -134,23 +135,43 @@ class DsseSigner:
         order, under ONE signature by the active key over the root of their tree."""
         if not items:
             return []
+        seal = self.seal_root([record_leaf(kind, payload) for kind, payload in items])
+        return [seal.envelope(index, kind, payload) for index, (kind, payload) in enumerate(items)]
+
+    def leaf(self, payload_type: str, payload: bytes) -> bytes:
+        """The record's Merkle leaf hash (`record_leaf`)."""
+        return record_leaf(payload_type, payload)
+
+    def seal_root(self, leaves: Sequence[bytes]) -> RootSeal:
+        """Sign the root of the tree over `leaves` (record leaf hashes, in order) with the active
+        key; the RootSeal then makes each record's envelope from its payload, one at a time (a
+        large message's payloads need not all be held at once)."""
         key = self._key()
-        tree = MerkleTree([record_leaf(kind, payload) for kind, payload in items])
-        size = tree.size
-        statement = root_statement(tree.root, size)
+        tree = MerkleTree(leaves)
+        statement = root_statement(tree.root, tree.size)
         signature = Signature(keyid=key.keyid, sig=key.sign(pae(ROOT_TYPE, statement)))
         # The shared root signature (field 5, the last) is serialized once and appended: protobuf
         # concatenation is a merge, and the bytes equal the whole envelope's deterministic form.
         tail = SignedEnvelope(root_signatures=[signature]).SerializeToString(deterministic=True)
-        out = []
-        for index, (kind, payload) in enumerate(items):
-            envelope = SignedEnvelope(payload=payload, payload_type=kind)
-            proof = envelope.inclusion
-            proof.leaf_index = index
-            proof.tree_size = size
-            proof.audit_path.extend(tree.audit_path(index))
-            out.append(envelope.SerializeToString(deterministic=True) + tail)
-        return out
+        return RootSeal(tree, tail)
+
+
+class RootSeal:
+    """One message's signed Merkle root (gateway.ports.RootSeal)."""
+
+    __slots__ = ("_tail", "_tree")
+
+    def __init__(self, tree: MerkleTree, tail: bytes) -> None:
+        self._tree, self._tail = tree, tail
+
+    def envelope(self, index: int, payload_type: str, payload: bytes) -> bytes:
+        """The serialized SignedEnvelope of leaf `index`, whose record is (type, payload)."""
+        envelope = SignedEnvelope(payload=payload, payload_type=payload_type)
+        proof = envelope.inclusion
+        proof.leaf_index = index
+        proof.tree_size = self._tree.size
+        proof.audit_path.extend(self._tree.audit_path(index))
+        return envelope.SerializeToString(deterministic=True) + self._tail
 
 
 class Verified(NamedTuple):
