@@ -19,8 +19,9 @@ import io
 import logging
 import time
 import uuid
+from abc import abstractmethod
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -30,7 +31,7 @@ from typing import BinaryIO, Protocol
 from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
-from gateway.domain.records import PayloadLog, Provenance, Sealer, seal_all
+from gateway.domain.records import PayloadLog, Provenance, Sealer, declaration_id, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
 from gateway.formats.itmatt import parse_itmatt, parse_itmatt_stream
 from gateway.observability import Metrics
@@ -65,12 +66,31 @@ class Submission:
     rejected: int = 0
 
 
+class Sealed(Mapping[int, JournalEntry]):
+    """A message's sealed journal entries by item index, which can hand the store those of
+    some items, in item order (`select`; possibly read lazily from a file), and is closed once
+    the message is answered."""
+
+    @abstractmethod
+    def select(self, indexes: Sequence[int]) -> Sequence[JournalEntry]: ...
+
+    def close(self) -> None:
+        """Release what holds the entries."""
+
+
+class SealedEntries(dict[int, JournalEntry], Sealed):
+    """Sealed entries held in memory (every message but a streamed one on a worker)."""
+
+    def select(self, indexes: Sequence[int]) -> list[JournalEntry]:
+        return [self[index] for index in indexes]
+
+
 @dataclass(frozen=True, slots=True)
 class CpuResult:
     """What the CPU task of one message gives back (picklable: it crosses processes)."""
 
     parsed: ParsedMessage
-    sealed: dict[int, JournalEntry]  # by item index; empty when not sealed (see CpuStages.run)
+    sealed: Sealed  # by item index; empty when not sealed (see CpuStages.run)
     # Seconds per stage: parse (XML), validate (XSD), translate (rules and translation), sign
     # (valuation, sealing and signing).
     seconds: tuple[tuple[str, float], ...]
@@ -86,7 +106,7 @@ class Streamed:
     sealed: Iterator[tuple[int, JournalEntry]]  # (item index, entry)
     stamping: float | None  # seconds valuing and stamping; None when nothing is to be sealed
 
-    def result(self, sealed: dict[int, JournalEntry], sealing: float) -> CpuResult:
+    def result(self, sealed: Sealed, sealing: float) -> CpuResult:
         """The CpuResult, given the entries iterated out of `sealed` and the seconds it took."""
         seconds = dict(self.seconds)
         if self.stamping is not None:
@@ -125,10 +145,10 @@ class CpuStages:
             return self.run_file(io.BytesIO(body), operator_code, prov)
         timings: dict[str, float] = {}
         parsed = parse_itmatt(body, timings=timings)
-        sealed: dict[int, JournalEntry] = {}
+        sealed = SealedEntries()
         if parsed.header.sender == operator_code:
             start = time.perf_counter()
-            sealed = self._seal_all(parsed, prov)
+            sealed = SealedEntries(self._seal_all(parsed, prov))
             timings["sign"] = time.perf_counter() - start
         return CpuResult(parsed, sealed, tuple(timings.items()))
 
@@ -137,7 +157,7 @@ class CpuStages:
         records sealed, never by the document."""
         streamed = self.stream_file(source, operator_code, prov)
         start = time.perf_counter()
-        sealed = dict(streamed.sealed)
+        sealed = SealedEntries(streamed.sealed)
         return streamed.result(sealed, time.perf_counter() - start)
 
     def stream_file(
@@ -292,9 +312,15 @@ class Pipeline:
         # The receipt id and time are fixed before the CPU task, which seals them into records.
         prov = Provenance(partner.id, self._clock.now(), str(uuid.uuid4()), digest)
         done = await self._cpu.run(body, partner.operator_code or "", prov)
+        try:
+            return await self._journal(partner, done, prov)
+        finally:
+            done.sealed.close()
+
+    async def _journal(self, partner: Partner, done: CpuResult, prov: Provenance) -> Submission:
         for stage, seconds in done.seconds:
             self._metrics.stage_seconds.labels(stage).observe(seconds)
-        parsed, sealed = done.parsed, done.sealed
+        parsed, sealed, digest = done.parsed, done.sealed, prov.content_digest
         if parsed.header.sender != partner.operator_code:
             raise Forbidden(
                 partner.id,
@@ -323,7 +349,7 @@ class Pipeline:
         partner: Partner,
         parsed: ParsedMessage,
         prov: Provenance,
-        sealed: dict[int, JournalEntry],
+        sealed: Sealed,
     ) -> Submission:
         # Only messages that share an item wait for one another: the history read and the
         # commit of an item are one step, and messages on distinct items commit together (the
@@ -331,9 +357,9 @@ class Pipeline:
         async with self._locks.holding(partner.id, {i.item_id for i in parsed.items}):
             states = await self._store.item_states(partner.id, {i.item_id for i in parsed.items})
             items = apply_history_rules(parsed.items, states)
-            accepted = _accepted(items, sealed)
-            ids = {i.index: e.record_id for i, e in accepted}
-            entries = [e for _, e in accepted]
+            accepted = [i for i in items if i.accepted and i.index in sealed]
+            ids = {i.index: declaration_id(partner.id, i.item_id, i.version) for i in accepted}
+            entries = sealed.select([i.index for i in accepted])
             receipt = build_receipt(
                 receipt_id=prov.receipt_id,
                 partner=partner.id,
@@ -383,12 +409,6 @@ class Pipeline:
             self._metrics.items.labels(partner.id, outcome).inc(n)
         for (code, severity), n in findings.items():
             self._metrics.findings.labels(code, severity).inc(n)
-
-
-def _accepted(
-    items: Sequence[ItemOutcome], sealed: dict[int, JournalEntry]
-) -> list[tuple[ItemOutcome, JournalEntry]]:
-    return [(i, sealed[i.index]) for i in items if i.accepted and i.index in sealed]
 
 
 def replay(existing: StoredMessage, digest: str) -> Submission:

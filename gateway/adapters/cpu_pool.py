@@ -33,13 +33,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import IO
+from typing import IO, overload
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -52,7 +52,15 @@ from gateway.domain.messages import ParsedMessage
 from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected, Overloaded
 from gateway.formats.itmatt import itmatt_schema
-from gateway.pipeline import STREAM_BYTES, TRANSLATED, CpuResult, CpuRunner, CpuStages
+from gateway.pipeline import (
+    STREAM_BYTES,
+    TRANSLATED,
+    CpuResult,
+    CpuRunner,
+    CpuStages,
+    Sealed,
+    SealedEntries,
+)
 from gateway.ports import Body, JournalEntry, SpooledBody
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
@@ -170,33 +178,92 @@ def run_message(
 
 def run_spooled(
     path: str, operator_code: str, prov: Provenance, key: KeyMaterial
-) -> str | _Rejected:
-    """The pool task for a body spooled to `path`: CpuStages.stream_file, its result written
-    to a file beside it (its name returned), so neither the body nor the records cross the
-    pipe and neither process holds all the records twice: the payloads wait in a scratch file,
-    each record is sealed and written out on its own (one pickle each), then the outcomes."""
+) -> tuple[str, list[int]] | _Rejected:
+    """The pool task for a body spooled to `path`: CpuStages.stream_file, so neither the body
+    nor the records cross the pipe and no process holds all the records: the payloads wait in
+    a scratch file, each record is sealed and written on its own (one pickle each) to
+    `path`.entries, and the CpuResult (outcomes, stage times; no entries) to `path`.result.
+    Returns `path` and the item indexes of the entries, in file order."""
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         _initialize(None, None)
     assert _worker is not None
     stages = _stages_for(_worker, key)
-    out = path + ".result"
     folder = Path(path).parent
+    indexes: list[int] = []
     with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=folder) as scratch:
         try:
             streamed = stages.stream_file(source, operator_code, prov, _FilePayloads(scratch))
         except MessageRejected as exc:
             return _Rejected(exc.title, exc.findings)
-        with Path(out).open("wb") as sink:
+        with Path(path + _ENTRIES).open("wb") as sink:
             start = time.perf_counter()
-            for sealed in streamed.sealed:
-                pickle.dump(sealed, sink, protocol=5)
-            done = streamed.result({}, time.perf_counter() - start)
-            pickle.dump(_END, sink, protocol=5)
-            pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
-    return out
+            for index, entry in streamed.sealed:
+                pickle.dump(entry, sink, protocol=5)
+                indexes.append(index)
+            done = streamed.result(SealedEntries(), time.perf_counter() - start)
+    with Path(path + _RESULT).open("wb") as sink:
+        pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
+    return path, indexes
 
 
-_END = "end"  # between a result file's entries and its CpuResult
+_ENTRIES, _RESULT = ".entries", ".result"
+
+
+class SpooledSealed(Sealed):
+    """The sealed entries of a streamed message, in a file `run_spooled` wrote: read lazily,
+    in order, each time the store iterates what `select` gives; the file goes on `close`."""
+
+    def __init__(self, path: Path, indexes: list[int]) -> None:
+        self._path, self._indexes = path, indexes
+        self._known = frozenset(indexes)
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._known
+
+    def __len__(self) -> int:
+        return len(self._indexes)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indexes)
+
+    def __getitem__(self, index: int) -> JournalEntry:
+        """One entry (reads the file up to it: for tests and tools, not the commit path)."""
+        for found in self.select([index]):
+            return found
+        raise KeyError(index)
+
+    def select(self, indexes: Sequence[int]) -> Sequence[JournalEntry]:
+        return _EntryFile(self._path, self._indexes, frozenset(indexes))
+
+    def close(self) -> None:
+        self._path.unlink(missing_ok=True)
+
+
+class _EntryFile(Sequence[JournalEntry]):
+    """The entries of some items of a SpooledSealed, read from its file on each iteration."""
+
+    def __init__(self, path: Path, order: list[int], wanted: frozenset[int]) -> None:
+        self._path, self._order, self._wanted = path, order, wanted
+        self._count = sum(1 for index in order if index in wanted)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        with self._path.open("rb") as source:
+            for index in self._order:
+                entry = pickle.load(source)  # noqa: S301 - our own worker's file
+                if index in self._wanted:
+                    yield entry
+
+    @overload
+    def __getitem__(self, at: int) -> JournalEntry: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[JournalEntry]: ...
+
+    def __getitem__(self, at: int | slice) -> JournalEntry | Sequence[JournalEntry]:
+        return list(self)[at]
 
 
 class _FilePayloads:
@@ -226,19 +293,16 @@ def _spool(body: bytes, folder: Path | None) -> str:
     return name
 
 
-def _load_result(name: str) -> CpuResult:
-    """Read a result file of `run_spooled`: the sealed entries one by one, then the rest."""
-    sealed: dict[int, JournalEntry] = {}
+def _load_result(path: str, indexes: list[int]) -> CpuResult:
+    """The CpuResult `run_spooled` wrote for `path`, its entries left in their file."""
+    name = path + _RESULT
     try:
         with Path(name).open("rb") as source:
-            while (item := pickle.load(source)) != _END:  # noqa: S301 - our own worker's file
-                index, entry = item
-                sealed[index] = entry
-            result = pickle.load(source)  # noqa: S301
+            result = pickle.load(source)  # noqa: S301 - written just now by our own worker
     finally:
         _unlink(name)
     assert isinstance(result, CpuResult)
-    return replace(result, sealed=sealed)
+    return replace(result, sealed=SpooledSealed(Path(path + _ENTRIES), indexes))
 
 
 def _unlink(name: str) -> None:
@@ -356,11 +420,20 @@ class ProcessPoolCpu:
     async def _run_file(
         self, name: str, operator_code: str, prov: Provenance, size: int
     ) -> CpuResult:
-        result = await self._submit(run_spooled, name, operator_code, prov, size=size)
+        try:
+            result = await self._submit(run_spooled, name, operator_code, prov, size=size)
+        except BaseException:  # a dead or hung worker may have left its files half written
+            _unlink(name + _ENTRIES)
+            _unlink(name + _RESULT)
+            raise
         if isinstance(result, _Rejected):
             raise MessageRejected(result.title, result.findings)
-        assert isinstance(result, str)
-        return await asyncio.to_thread(_load_result, result)
+        assert isinstance(result, tuple)
+        try:
+            return await asyncio.to_thread(_load_result, *result)
+        except BaseException:
+            _unlink(name + _ENTRIES)
+            raise
 
     async def _submit(
         self,

@@ -4,8 +4,10 @@ does not exist (ARCHITECTURE principle 4)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -540,3 +542,48 @@ async def test_recording_a_rejection_on_a_closed_store_fails(store: Store) -> No
         await store.record_rejection(make_rejection())
     with pytest.raises(StoreError):
         await store.rejections()
+
+
+class OnDemand(Sequence[JournalEntry]):
+    """Entries given as a lazy sequence (as a streamed message's, read from a file each time it
+    is iterated): counts the iterations, holds no list the store could lean on."""
+
+    def __init__(self, entries: list[JournalEntry]) -> None:
+        self._entries, self.iterations = tuple(entries), 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        self.iterations += 1
+        yield from self._entries
+
+    def __getitem__(self, at: Any) -> Any:
+        return self._entries[at]
+
+
+async def test_entries_given_as_a_lazy_sequence_commit_like_a_list(store: Store) -> None:
+    message = make_message()
+    entries = make_entries(message, 40)
+    lazy = OnDemand(entries)
+
+    positions = await store.commit_message(message, lazy)
+
+    rows = await store.read_journal(0, 100)
+    assert [row.position for row in rows] == positions
+    assert [row.entry for row in rows] == entries
+    assert lazy.iterations >= 1
+
+
+async def test_a_lazy_sequence_with_a_journaled_item_version_is_an_item_version_taken(
+    store: Store,
+) -> None:
+    m1, m2 = make_message("M1"), make_message("M2")
+    await store.commit_message(m1, [make_entry("A", 1, message=m1)])
+    again = OnDemand([make_entry("B", 1, message=m2), make_entry("A", 1, message=m2)])
+
+    with pytest.raises(ItemVersionTaken):
+        await store.commit_message(m2, again)
+
+    assert await store.find_message(m2.partner, "M2") is None
+    assert await store.last_position() == 1

@@ -140,6 +140,12 @@ async def test_a_large_body_goes_to_its_worker_as_a_file_and_comes_back_the_same
         (i.accepted, i.findings) for i in local.parsed.items
     ]
     assert caught.value.findings[0].code == "XML_NOT_WELL_FORMED"
+    # The entries wait in their file for the commit, read each time the store iterates them.
+    accepted = [i for i in local.sealed if i % 3]  # some of them
+    assert list(spooled.sealed.select(accepted)) == local.sealed.select(accepted)
+    assert len(spooled.sealed.select(accepted)) == len(accepted)
+    assert [p.suffix for p in spool.iterdir()] == [".entries"]
+    spooled.sealed.close()
     assert list(spool.iterdir()) == []  # neither the bodies nor the results are left behind
 
 

@@ -38,14 +38,14 @@ import asyncio
 import queue
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
@@ -297,7 +297,11 @@ class SqliteStore:
         writer = self._writer
         if writer is None:
             raise StoreError(f"the SQLite store {self._path} is not open")
-        rows = [_entry_params(entry) for entry in entries]
+        rows: Sequence[Row]
+        if isinstance(entries, list | tuple):
+            rows = [_entry_params(entry) for entry in entries]
+        else:  # a lazy sequence (a large message's entries in a file): read by the writer
+            rows = _LazyRows(entries)
         commit = _Commit(message, rows, asyncio.get_running_loop().create_future())
         self._pending.append(commit)
         if self._committer is None:
@@ -522,7 +526,7 @@ class _Commit:
     """One `commit_message` call waiting for its group commit."""
 
     message: MessageRecord
-    rows: list[Row]
+    rows: Sequence[Row]
     done: asyncio.Future[list[int]]
 
 
@@ -631,7 +635,7 @@ def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
 
 
 def _commit_batch(
-    conn: sqlite3.Connection, batch: Sequence[tuple[MessageRecord, list[Row]]]
+    conn: sqlite3.Connection, batch: Sequence[tuple[MessageRecord, Sequence[Row]]]
 ) -> list[Outcome]:
     """Insert every message of `batch` in one transaction, each in its own savepoint.
 
@@ -653,7 +657,7 @@ def _commit_batch(
 
 
 def _insert_in_savepoint(
-    conn: sqlite3.Connection, message: MessageRecord, rows: list[Row]
+    conn: sqlite3.Connection, message: MessageRecord, rows: Sequence[Row]
 ) -> Outcome:
     conn.execute("SAVEPOINT message")
     try:
@@ -672,7 +676,9 @@ def _insert_in_savepoint(
     return positions
 
 
-def _insert_message(conn: sqlite3.Connection, message: MessageRecord, rows: list[Row]) -> list[int]:
+def _insert_message(
+    conn: sqlite3.Connection, message: MessageRecord, rows: Sequence[Row]
+) -> list[int]:
     inserted = conn.execute(_INSERT_MESSAGE, _message_params(message)).rowcount
     if inserted == 0:
         existing = _find_message(conn, message.partner, message.message_id)
@@ -684,6 +690,29 @@ def _insert_message(conn: sqlite3.Connection, message: MessageRecord, rows: list
     # Under the write lock AUTOINCREMENT hands out consecutive keys, so the batch is contiguous.
     last = int(_scalar("SELECT last_insert_rowid()", (), conn))
     return list(range(last - len(rows) + 1, last + 1))
+
+
+class _LazyRows(Sequence[Row]):
+    """The journal rows of entries given as a lazy sequence, made as `executemany` iterates
+    them in the writer thread: a 40,000-item message is never held as rows."""
+
+    def __init__(self, entries: Sequence[JournalEntry]) -> None:
+        self._entries = entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Row]:
+        return map(_entry_params, self._entries)
+
+    @overload
+    def __getitem__(self, at: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[Row]: ...
+
+    def __getitem__(self, at: int | slice) -> Row | Sequence[Row]:
+        return list(self)[at]
 
 
 def _journal_key_clash(exc: Exception) -> bool:
