@@ -31,7 +31,7 @@ from typing import BinaryIO, Protocol
 from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
-from gateway.domain.records import PayloadLog, Provenance, Sealer, declaration_id, seal_all
+from gateway.domain.records import Provenance, Sealer, StampLog, declaration_id, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
 from gateway.formats.itmatt import parse_itmatt, parse_itmatt_stream
 from gateway.observability import Metrics
@@ -165,12 +165,12 @@ class CpuStages:
         source: BinaryIO,
         operator_code: str,
         prov: Provenance,
-        payloads: PayloadLog | None = None,
+        log: StampLog | None = None,
     ) -> Streamed:
         """Parse the document in `source` as a stream, valuing and stamping each accepted item
-        as it is read (its payload kept in `payloads`, a list by default); the records are
+        as it is read (its entry and payload kept in `log`, a list by default); the records are
         signed and made one at a time as `Streamed.sealed` is iterated."""
-        sealer = Sealer(prov, self._signer, payloads)
+        sealer = Sealer(prov, self._signer, log)
         day = prov.received_at.astimezone(UTC).date()
         stamping = 0.0
 

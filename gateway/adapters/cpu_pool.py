@@ -49,7 +49,7 @@ from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey, private_pem
 from gateway.domain.findings import Finding
 from gateway.domain.messages import ParsedMessage
-from gateway.domain.records import Provenance
+from gateway.domain.records import Provenance, Stamped
 from gateway.errors import MessageRejected, Overloaded
 from gateway.formats.itmatt import itmatt_schema
 from gateway.pipeline import (
@@ -180,10 +180,11 @@ def run_spooled(
     path: str, operator_code: str, prov: Provenance, key: KeyMaterial
 ) -> tuple[str, list[int]] | _Rejected:
     """The pool task for a body spooled to `path`: CpuStages.stream_file, so neither the body
-    nor the records cross the pipe and no process holds all the records: the payloads wait in
-    a scratch file, each record is sealed and written on its own (one pickle each) to
-    `path`.entries, and the CpuResult (outcomes, stage times; no entries) to `path`.result.
-    Returns `path` and the item indexes of the entries, in file order."""
+    nor the records cross the pipe and no process holds all the records: the stamped items
+    (entries and payloads) wait in a scratch file, each record is sealed and written on its
+    own (one pickle each) to `path`.entries, and the CpuResult (outcomes, stage times; no
+    entries) to `path`.result. Returns `path` and the item indexes of the entries, in file
+    order."""
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         _initialize(None, None)
     assert _worker is not None
@@ -192,7 +193,7 @@ def run_spooled(
     indexes: list[int] = []
     with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=folder) as scratch:
         try:
-            streamed = stages.stream_file(source, operator_code, prov, _FilePayloads(scratch))
+            streamed = stages.stream_file(source, operator_code, prov, _FileLog(scratch))
         except MessageRejected as exc:
             return _Rejected(exc.title, exc.findings)
         with Path(path + _ENTRIES).open("wb") as sink:
@@ -266,21 +267,22 @@ class _EntryFile(Sequence[JournalEntry]):
         return list(self)[at]
 
 
-class _FilePayloads:
-    """A PayloadLog in a scratch file: length-prefixed payloads, read back once in order."""
+class _FileLog:
+    """A StampLog in a scratch file: one pickle per stamped item, read back once in order."""
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
 
-    def append(self, payload: bytes, /) -> None:
-        self._file.write(len(payload).to_bytes(4, "big"))
-        self._file.write(payload)
+    def append(self, stamped: Stamped, /) -> None:
+        pickle.dump(stamped, self._file, protocol=5)
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Stamped]:
         self._file.seek(0)
-        read = self._file.read
-        while size := read(4):
-            yield read(int.from_bytes(size, "big"))
+        while True:
+            try:
+                yield pickle.load(self._file)  # noqa: S301 - written by this very process
+            except EOFError:
+                return
 
 
 def _spool(body: bytes, folder: Path | None) -> str:

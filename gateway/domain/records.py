@@ -45,45 +45,47 @@ def seal_all(
     return dict(sealer.seal())
 
 
-class PayloadLog(Protocol):
-    """Where a Sealer keeps stamped payloads until it seals: appended, then read back once in
+#: One stamped item waiting for its message's seal: its index, its journal entry (no
+#: envelope yet) and its canonical bytes.
+Stamped = tuple[int, JournalEntry, bytes]
+
+
+class StampLog(Protocol):
+    """Where a Sealer keeps stamped items until it seals: appended, then read back once in
     order (a list, or a scratch file for a streamed document's)."""
 
-    def append(self, payload: bytes, /) -> None: ...
+    def append(self, stamped: Stamped, /) -> None: ...
 
-    def __iter__(self) -> Iterator[bytes]: ...
+    def __iter__(self) -> Iterator[Stamped]: ...
 
 
 class Sealer:
-    """`seal_all` one item at a time: `add` stamps an item, keeps its routing attributes and leaf
-    hash and puts its canonical bytes in `payloads` (so its Declaration can go at once, as a
-    streamed document's items do); `seal` signs the root of all their leaves, then yields each
-    entry with its envelope, reading the payloads back in order."""
+    """`seal_all` one item at a time: `add` stamps an item, keeps its leaf hash and puts its
+    entry and canonical bytes in `log` (so its Declaration can go at once, as a streamed
+    document's items do); `seal` signs the root of all their leaves, then yields each entry
+    with its envelope, reading the log back in order."""
 
-    __slots__ = ("_entries", "_leaves", "_payloads", "_prov", "_signer")
+    __slots__ = ("_leaves", "_log", "_prov", "_signer")
 
-    def __init__(self, prov: Provenance, signer: Signer, payloads: PayloadLog | None = None):
+    def __init__(self, prov: Provenance, signer: Signer, log: StampLog | None = None) -> None:
         self._prov, self._signer = prov, signer
-        self._payloads: PayloadLog = payloads if payloads is not None else []
-        self._entries: list[tuple[int, JournalEntry]] = []
+        self._log: StampLog = log if log is not None else []
         self._leaves: list[bytes] = []
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._leaves)
 
     def add(self, item: ItemOutcome) -> None:
         payload = _stamp(item, self._prov)
-        self._payloads.append(payload)
         self._leaves.append(self._signer.leaf(DECLARATION_TYPE, payload))
-        self._entries.append((item.index, _entry(item, self._prov, b"")))
+        self._log.append((item.index, _entry(item, self._prov, b""), payload))
 
     def seal(self) -> Iterator[tuple[int, JournalEntry]]:
         """(item index, sealed entry) for every item added, in order; nothing when none was."""
-        if not self._entries:
+        if not self._leaves:
             return
         seal = self._signer.seal_root(self._leaves)
-        stamped = zip(self._entries, self._payloads, strict=True)
-        for position, ((index, entry), payload) in enumerate(stamped):
+        for position, (index, entry, payload) in enumerate(self._log):
             yield index, replace(entry, envelope=seal.envelope(position, DECLARATION_TYPE, payload))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -279,7 +278,10 @@ async def test_a_hung_worker_is_killed_after_the_task_timeout_and_the_pool_repla
             await cpu.run(message("GBA-HUNG-1", 2), "GBA", PROV)
         assert cpu.restarts == 1
         await asyncio.to_thread(stuck.join, 10)
-        assert stuck.exitcode == -signal.SIGKILL
+        # Gone within 10 s of a 60 s sleep: killed. (Its exit code is not asserted: the broken
+        # pool's manager thread joins it too, and with forkserver whichever join reads the status
+        # pipe second sees 255 instead of -SIGKILL, a race in multiprocessing itself.)
+        assert not stuck.is_alive()
 
         again = await cpu.run(message("GBA-HUNG-2", 2), "GBA", PROV)
         assert len(again.sealed) == 2
