@@ -117,7 +117,10 @@ class Gateway:
         # [cpu] workers > 0: each message's CPU stages on a process pool signing with the
         # keyring's active key (read per message, so SIGHUP rotation reaches the workers).
         value = valuer(settings.home_country, self.rates)
-        in_process = InProcessCpu(CpuStages(self.signer, value), self._executor)
+        stream = settings.cpu.stream_bytes
+        in_process = InProcessCpu(
+            CpuStages(self.signer, value, stream_bytes=stream), self._executor
+        )
         self.cpu: ProcessPoolCpu | None = None
         if settings.cpu.workers > 0:
             self.cpu = ProcessPoolCpu(
@@ -128,6 +131,7 @@ class Gateway:
                 inline=in_process,
                 inline_bytes=settings.cpu.inline_bytes,
                 task_timeout_s=settings.cpu.task_timeout_s,
+                spool_bytes=stream,
                 spool_dir=self.spool_dir,
             )
         self.pipeline = Pipeline(
@@ -196,6 +200,7 @@ class Gateway:
             header_timeout_s=self.settings.http.header_timeout_s,
             body_timeout_s=self.settings.http.body_timeout_s,
             spool_dir=self.spool_dir,
+            spool_bytes=self.settings.cpu.stream_bytes,
         )
 
     def reload_keys(self) -> None:

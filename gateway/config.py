@@ -26,6 +26,7 @@ from gateway.domain.partners import (
 )
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.errors import ConfigError
+from gateway.pipeline import MIN_STREAM_BYTES, STREAM_BYTES
 from gateway.rules.codes import is_country
 
 CONFIG_ENV = "AEDGW_CONFIG"
@@ -111,6 +112,9 @@ class CpuSettings:
     workers: int = field(default_factory=_cpu_count)
     inline_bytes: int = 4096
     task_timeout_s: float = 120.0  # a message's CPU stages on a worker, queueing included
+    # Bodies from this size are spooled to data_dir/spool as they arrive and parsed as a
+    # stream, item by item, in memory bounded by an item instead of the document.
+    stream_bytes: int = STREAM_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +258,7 @@ def _settings(path: Path, raw: Mapping[str, Any]) -> Settings:
 
 
 def _cpu(r: _Reader) -> CpuSettings:
-    r.reject_unknown({"workers", "inline_bytes", "task_timeout_s"})
+    r.reject_unknown({"workers", "inline_bytes", "task_timeout_s", "stream_bytes"})
     workers: int = r.get("workers", int, _cpu_count())
     if workers < 0:
         raise r.fail(
@@ -267,7 +271,19 @@ def _cpu(r: _Reader) -> CpuSettings:
         workers=workers,
         inline_bytes=inline,
         task_timeout_s=_positive_number(r, "task_timeout_s", 120.0),
+        stream_bytes=_stream_bytes(r),
     )
+
+
+def _stream_bytes(r: _Reader) -> int:
+    size: int = r.get("stream_bytes", int, STREAM_BYTES)
+    if size < MIN_STREAM_BYTES:
+        raise r.fail(
+            "stream_bytes",
+            f"must be at least {MIN_STREAM_BYTES}, got {size}",
+            f"use e.g. {STREAM_BYTES} (8 MiB)",
+        )
+    return size
 
 
 def _share_settings(r: _Reader) -> ShareSettings:

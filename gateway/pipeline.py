@@ -50,7 +50,11 @@ from gateway.wire.declaration_pb2 import Declaration
 
 log = logging.getLogger(__name__)
 VERSION_RACE_ATTEMPTS = 3  # commits tried when replicas race on one item's version
-STREAM_BYTES = 1024 * 1024  # bodies from this size up are parsed as a stream (CpuStages.run)
+# Bodies from this size up are parsed as a stream (CpuStages.run; `[cpu] stream_bytes`): below
+# it the whole-document parse is cheaper per item, above it the document's tree costs ~13 times
+# its size in memory.
+STREAM_BYTES = 8 * 1024 * 1024
+MIN_STREAM_BYTES = 64 * 1024
 # What a translated item carries once its record is sealed and its Declaration dropped: the
 # main process needs only whether it was translated (ItemOutcome.accepted).
 TRANSLATED = Declaration()

@@ -305,6 +305,9 @@ def test_cpu_workers_default_to_the_cpu_count_and_zero_means_in_process(tmp_path
     assert load_settings(config).cpu.task_timeout_s == 120.0
     config.write_text("[cpu]\ntask_timeout_s = 2.5\n", encoding="utf-8")
     assert load_settings(config).cpu.task_timeout_s == 2.5
+    assert load_settings(config).cpu.stream_bytes == 8 * 1024 * 1024
+    config.write_text("[cpu]\nstream_bytes = 1048576\n", encoding="utf-8")
+    assert load_settings(config).cpu.stream_bytes == 1024 * 1024
 
 
 @pytest.mark.parametrize(
@@ -315,6 +318,7 @@ def test_cpu_workers_default_to_the_cpu_count_and_zero_means_in_process(tmp_path
         ("[cpu]\nthreads = 2\n", "threads"),
         ("[cpu]\ninline_bytes = -1\n", "must be 0 or more"),
         ("[cpu]\ntask_timeout_s = 0\n", "must be positive"),
+        ("[cpu]\nstream_bytes = 1000\n", "must be at least 65536"),
     ],
 )
 def test_bad_cpu_settings_name_the_key(tmp_path: Path, text: str, problem: str) -> None:
