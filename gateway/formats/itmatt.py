@@ -153,6 +153,7 @@ def _check_root(root: Element) -> None:
 # -- the same, streamed: a document read in pieces, in memory bounded by an item ----------------
 
 STREAM_CHUNK = 256 * 1024  # bytes read and fed to the parser at a time
+VALID_ITEM_LEVELS = 7  # the deepest element of a schema-valid item (item/contents/piece/value)
 _STREAM_EVENTS: tuple[PullEvent, ...] = ("end", "start-ns")
 
 #: What the streaming parse keeps of each item: given the header and the item's outcome (with
@@ -263,13 +264,18 @@ class _Stream:
                     self.crowded = too_many_namespaces(self.limits.max_namespaces)
 
     def _item(self, element: Element) -> None:
-        deep, forbidden = subtree_violations(element, 4, self.limits.max_depth)
-        self.deep, self.forbidden = self.deep or deep, self.forbidden or forbidden
         context = self.context
-        if context is not None and not self.broken:
+        if context is None or self.broken:
+            self._look_inside(element)  # only the first violation of each kind matters now
+            line = source_line(element) or 0
+        else:
             began = time.perf_counter()
             index = len(self.outcomes) + 1
             errors = _validate_item(element, index)
+            if errors is not None or self.limits.max_depth < VALID_ITEM_LEVELS:
+                # A schema-valid item holds only the schema's elements (no wildcard: no
+                # XInclude), none deeper than VALID_ITEM_LEVELS: only others need looking into.
+                self._look_inside(element)
             validated = time.perf_counter()
             outcome = _item_outcome(element, index, context, errors)
             if self.keep is not None:
@@ -278,12 +284,16 @@ class _Stream:
             self.translating += time.perf_counter() - validated
             self.validating += validated - began
             line = outcome.line
-        else:
-            line = source_line(element) or 0
         stub = cast("Any", element)  # lxml-stubs know neither keep_tail nor a settable line
         stub.clear(keep_tail=True)
         if line < _BIG_LINE:  # its start tag's line, for an envelope error on it (settable below)
             stub.sourceline = line
+
+    def _look_inside(self, element: Element) -> None:
+        """Record the first too-deep and the first XInclude element inside this item."""
+        if self.deep is None or self.forbidden is None:
+            deep, forbidden = subtree_violations(element, 4, self.limits.max_depth)
+            self.deep, self.forbidden = self.deep or deep, self.forbidden or forbidden
 
     def finish(self, root: Element) -> ParsedMessage:
         check_doctype(root.getroottree())
@@ -809,6 +819,7 @@ __all__ = [
     "NAMESPACE",
     "SOURCE_FORMAT",
     "STREAM_CHUNK",
+    "VALID_ITEM_LEVELS",
     "XSD_PATH",
     "Keep",
     "itmatt_schema",

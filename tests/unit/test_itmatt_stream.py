@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from gateway.domain.messages import ItemOutcome, MessageHeader
 from gateway.errors import MessageRejected
-from gateway.formats.itmatt import parse_itmatt, parse_itmatt_stream
+from gateway.formats.hardened import ParseLimits
+from gateway.formats.itmatt import VALID_ITEM_LEVELS, XSD_PATH, parse_itmatt, parse_itmatt_stream
 from gateway.samples import build_itmatt, generate_items
 from gateway.wire.declaration_pb2 import Declaration
 
@@ -97,6 +99,7 @@ def _attack_documents() -> list[tuple[str, bytes]]:
 
 
 DOCUMENTS = _xsd_documents() + _attack_documents()
+EXAMPLE = _xsd_documents()[0][1]
 
 
 @pytest.mark.parametrize("piece", [1 << 20, 61])
@@ -176,3 +179,24 @@ def test_a_rejected_document_after_items_were_kept_raises_at_the_end() -> None:
         parse_itmatt_stream(io.BytesIO(cut), keep=keep)
     assert exc.value.findings[0].code == "XML_NOT_WELL_FORMED"
     assert kept == [1, 2, 3, 4, 5]  # seen, and dropped by the caller with the rejection
+
+
+def test_no_schema_valid_item_is_deeper_than_the_stream_assumes() -> None:
+    """The stream looks for too-deep and XInclude elements only in items the schema refuses,
+    or in all when max_depth is below VALID_ITEM_LEVELS: a valid item with every optional
+    element reaches exactly that level, and the schema has no wildcard to let XInclude in."""
+    root = etree.fromstring(EXAMPLE)
+    deepest = max(len(list(e.iterancestors())) + 1 for e in root.iter())
+    assert deepest == VALID_ITEM_LEVELS
+    schema = XSD_PATH.read_bytes()
+    assert b"xs:any" not in schema
+    assert b"processContents" not in schema
+
+
+@pytest.mark.parametrize("max_depth", [6, 7, 64])
+def test_the_depth_limit_holds_for_valid_and_invalid_items(max_depth: int) -> None:
+    limits = ParseLimits(max_depth=max_depth)
+    for doc in (EXAMPLE, EXAMPLE.replace(b"<mailClass>", b"<mailClass><a><b><c><d/></c></b></a>")):
+        whole = _outcome(lambda d=doc: parse_itmatt(d, limits=limits))
+        streamed = _outcome(lambda d=doc: parse_itmatt_stream(io.BytesIO(d), limits=limits))
+        assert streamed == whole
