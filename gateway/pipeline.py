@@ -31,7 +31,7 @@ from typing import BinaryIO, Protocol
 from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
-from gateway.domain.records import Provenance, Sealer, StampLog, declaration_id, seal_all
+from gateway.domain.records import Provenance, Sealer, StampLog, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
 from gateway.formats.itmatt import parse_itmatt, parse_itmatt_stream
 from gateway.observability import Metrics
@@ -78,6 +78,10 @@ class Sealed(Mapping[int, JournalEntry]):
     @abstractmethod
     def select(self, indexes: Sequence[int]) -> Sequence[JournalEntry]: ...
 
+    @abstractmethod
+    def record_id(self, index: int) -> str:
+        """The record id (declaration id) of item `index`'s entry."""
+
     def close(self) -> None:
         """Release what holds the entries."""
 
@@ -87,6 +91,9 @@ class SealedEntries(dict[int, JournalEntry], Sealed):
 
     def select(self, indexes: Sequence[int]) -> list[JournalEntry]:
         return [self[index] for index in indexes]
+
+    def record_id(self, index: int) -> str:
+        return self[index].record_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +369,7 @@ class Pipeline:
             states = await self._store.item_states(partner.id, {i.item_id for i in parsed.items})
             items = apply_history_rules(parsed.items, states)
             accepted = [i for i in items if i.accepted and i.index in sealed]
-            ids = {i.index: declaration_id(partner.id, i.item_id, i.version) for i in accepted}
+            ids = {i.index: sealed.record_id(i.index) for i in accepted}
             entries = sealed.select([i.index for i in accepted])
             receipt = build_receipt(
                 receipt_id=prov.receipt_id,

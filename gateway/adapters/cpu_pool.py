@@ -180,19 +180,19 @@ def run_message(
 
 def run_spooled(
     path: str, operator_code: str, prov: Provenance, key: KeyMaterial
-) -> tuple[str, list[int]] | _Rejected:
+) -> tuple[str, list[tuple[int, str]]] | _Rejected:
     """The pool task for a body spooled to `path`: CpuStages.stream_file, so neither the body
     nor the records cross the pipe and no process holds all the records: the stamped items
     (entries and payloads) wait in a scratch file, each record is sealed and written on its
-    own (one marshalled row each) to `path`.entries, and the CpuResult (outcomes, stage times; no
-    entries) to `path`.result. Returns `path` and the item indexes of the entries, in file
-    order."""
+    own (one marshalled row each) to `path`.entries, and the CpuResult (outcomes, stage times;
+    no entries) to `path`.result. Returns `path` and each entry's (item index, record id), in
+    file order."""
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         _initialize(None, None)
     assert _worker is not None
     stages = _stages_for(_worker, key)
     folder = Path(path).parent
-    indexes: list[int] = []
+    indexes: list[tuple[int, str]] = []
     with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=folder) as scratch:
         try:
             streamed = stages.stream_file(source, operator_code, prov, _FileLog(scratch))
@@ -202,7 +202,7 @@ def run_spooled(
             start = time.perf_counter()
             for index, entry in streamed.sealed:
                 _put(sink, _row_of(entry))
-                indexes.append(index)
+                indexes.append((index, entry.record_id))
             done = streamed.result(SealedEntries(), time.perf_counter() - start)
     with Path(path + _RESULT).open("wb") as sink:
         pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
@@ -216,12 +216,12 @@ class SpooledSealed(Sealed):
     """The sealed entries of a streamed message, in a file `run_spooled` wrote: read lazily,
     in order, each time the store iterates what `select` gives; the file goes on `close`."""
 
-    def __init__(self, path: Path, indexes: list[int]) -> None:
-        self._path, self._indexes = path, indexes
-        self._known = frozenset(indexes)
+    def __init__(self, path: Path, ids: list[tuple[int, str]]) -> None:
+        self._path, self._indexes = path, [index for index, _ in ids]
+        self._ids = dict(ids)
 
     def __contains__(self, index: object) -> bool:
-        return index in self._known
+        return index in self._ids
 
     def __len__(self) -> int:
         return len(self._indexes)
@@ -237,6 +237,9 @@ class SpooledSealed(Sealed):
 
     def select(self, indexes: Sequence[int]) -> Sequence[JournalEntry]:
         return _EntryFile(self._path, self._indexes, frozenset(indexes))
+
+    def record_id(self, index: int) -> str:
+        return self._ids[index]
 
     def close(self) -> None:
         self._path.unlink(missing_ok=True)
@@ -333,7 +336,7 @@ def _spool(body: bytes, folder: Path | None) -> str:
     return name
 
 
-def _load_result(path: str, indexes: list[int]) -> CpuResult:
+def _load_result(path: str, ids: list[tuple[int, str]]) -> CpuResult:
     """The CpuResult `run_spooled` wrote for `path`, its entries left in their file."""
     name = path + _RESULT
     try:
@@ -342,7 +345,7 @@ def _load_result(path: str, indexes: list[int]) -> CpuResult:
     finally:
         _unlink(name)
     assert isinstance(result, CpuResult)
-    return replace(result, sealed=SpooledSealed(Path(path + _ENTRIES), indexes))
+    return replace(result, sealed=SpooledSealed(Path(path + _ENTRIES), ids))
 
 
 def _unlink(name: str) -> None:
