@@ -10,6 +10,11 @@ task), with its private key in PEM; a worker that does not know that key id yet 
 after SIGHUP the next message is signed with the new key, by any worker. The PEM crosses only a
 pipe to a child process of the same user, which could read the key folder itself.
 
+Large bodies (from `spool_bytes`, `[cpu] stream_bytes`) go to the worker as a file instead,
+spooled by the edge as they arrived (or written here): the worker parses them as a stream and
+leaves its records in a file beside the body, which the store reads as it commits
+(`run_spooled`, `SpooledSealed`); neither process ever holds the document or all its records.
+
 Small messages (below `inline_bytes`, a few items) run in the serving process instead: handing
 one to a worker (pickling, the pool's feeder and manager threads, two wake-ups) costs the serving
 process more than parsing and signing it there.
@@ -192,7 +197,7 @@ def run_spooled(
     assert _worker is not None
     stages = _stages_for(_worker, key)
     folder = Path(path).parent
-    indexes: list[tuple[int, str]] = []
+    ids: list[tuple[int, str]] = []
     with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=folder) as scratch:
         try:
             streamed = stages.stream_file(source, operator_code, prov, _FileLog(scratch))
@@ -202,11 +207,11 @@ def run_spooled(
             start = time.perf_counter()
             for index, entry in streamed.sealed:
                 _put(sink, _row_of(entry))
-                indexes.append((index, entry.record_id))
+                ids.append((index, entry.record_id))
             done = streamed.result(SealedEntries(), time.perf_counter() - start)
     with Path(path + _RESULT).open("wb") as sink:
         pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
-    return path, indexes
+    return path, ids
 
 
 _ENTRIES, _RESULT = ".entries", ".result"
