@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,11 +37,25 @@ def _status(accepted: int, rejected: int) -> ReceiptStatus:
     return ReceiptStatus.REJECTED if accepted == 0 else ReceiptStatus.PARTIALLY_ACCEPTED
 
 
-def _finish(doc: dict[str, object], accepted: int, rejected: int) -> Receipt:
+def _finish(
+    doc: dict[str, object], key: str, entries: Iterable[dict[str, object]], counts: tuple[int, int]
+) -> Receipt:
+    """The receipt of `doc` with the list `entries` as its last member, `key`.
+
+    The list is encoded entry by entry (each entry's dict is dropped as soon as it is encoded):
+    the bytes are those of `json.dumps` over the whole document, without ever holding every
+    entry's dict at once (40,000 items would cost ~25 MiB of dicts)."""
+    accepted, rejected = counts
     status = _status(accepted, rejected)
     doc["status"] = status.value
-    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    head = _dumps(doc)
+    listed = b",".join(_dumps(entry) for entry in entries)
+    body = b"".join((head[:-1], b',"', key.encode(), b'":[', listed, b"]}"))
     return Receipt(status, 202 if accepted else 422, accepted, rejected, body)
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +87,14 @@ def build_feed_receipt(
         "status": "",
         "accepted": accepted,
         "rejected": len(rows) - accepted,
-        "rows": [
-            {"row": r.row, "status": "ACCEPTED" if r.observation_id else "REJECTED"}
-            | ({"observationId": r.observation_id} if r.observation_id else {})
-            | {"findings": [f.as_json() for f in r.findings]}
-            for r in rows
-        ],
     }
-    return _finish(doc, accepted, len(rows) - accepted)
+    entries: Iterable[dict[str, object]] = (
+        {"row": r.row, "status": "ACCEPTED" if r.observation_id else "REJECTED"}
+        | ({"observationId": r.observation_id} if r.observation_id else {})
+        | {"findings": [f.as_json() for f in r.findings]}
+        for r in rows
+    )
+    return _finish(doc, "rows", entries, (accepted, len(rows) - accepted))
 
 
 def build_receipt(
@@ -107,9 +121,9 @@ def build_receipt(
         "test": test,
         "accepted": accepted,
         "rejected": rejected,
-        "items": [_item(item, declaration_ids.get(item.index)) for item in items],
     }
-    return _finish(doc, accepted, rejected)
+    entries = (_item(item, declaration_ids.get(item.index)) for item in items)
+    return _finish(doc, "items", entries, (accepted, rejected))
 
 
 def _item(item: ItemOutcome, declaration_id: str | None) -> dict[str, object]:

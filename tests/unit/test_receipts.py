@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from gateway.domain.findings import Finding, error, warning
 from gateway.domain.messages import ItemFunction, ItemOutcome
 from gateway.domain.receipts import Receipt, ReceiptStatus, build_receipt, rfc3339_millis
+from gateway.formats.itmatt import parse_itmatt
+from gateway.samples import build_itmatt, generate_items
 from gateway.wire.declaration_pb2 import Declaration
 
 RECEIVED = datetime(2026, 11, 27, 9, 15, 2, 114567, tzinfo=UTC)
@@ -187,3 +190,20 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds(when: datetime, expected: 
 def test_receipt_of_a_test_message_says_so() -> None:
     assert body(receipt_for(GOOD, test=True))["test"] is True
     assert body(receipt_for(GOOD))["test"] is False
+
+
+@pytest.mark.parametrize(("n", "bad_every"), [(0, 0), (1, 0), (30, 4)])
+def test_the_items_are_encoded_one_by_one_into_exactly_the_json_of_the_whole(
+    n: int, bad_every: int
+) -> None:
+    specs = generate_items(random.Random(n), n, sender_country="GB", bad_every=bad_every)
+    items = parse_itmatt(build_itmatt("GBA-R-1", "GBA", specs)).items if n else ()
+    ids = {i.index: f"décl-{i.index}" for i in items if i.accepted}  # non-ASCII kept as is
+    receipt = build_receipt(
+        receipt_id="r-1", partner="gb-royal-mail", message_id="GBA-R-1", content_digest="d",
+        received_at=datetime(2026, 11, 29, tzinfo=UTC), items=items, declaration_ids=ids,
+    )  # fmt: skip
+    whole = json.loads(receipt.body)
+    assert receipt.body == json.dumps(whole, ensure_ascii=False, separators=(",", ":")).encode()
+    assert len(whole["items"]) == n
+    assert list(whole)[-1] == "items"
