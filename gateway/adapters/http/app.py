@@ -32,7 +32,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.feeds import FeedPipeline
-from gateway.formats.hardened import GUNZIP_INPUT_STEP, gunzip_bounded, gunzip_stream
+from gateway.formats.hardened import GUNZIP_INPUT_STEP, gunzip_stream
 from gateway.observability import Metrics
 from gateway.pipeline import STREAM_BYTES, Pipeline
 from gateway.ports import Body, Clock, RejectionRecord, SpooledBody, Store
@@ -319,18 +319,22 @@ def _discard(body: Body) -> None:
 
 
 def _gunzip(body: Body, limit: int, deps: EdgeDeps) -> Body:
-    """The gunzipped body: bytes from bytes, a new spooled file from a spooled one."""
-    if not isinstance(body, SpooledBody):
-        return gunzip_bounded(body, limit)
-    spool = _Spool(deps.spool_dir)
+    """The gunzipped body, received like a body off the wire: bytes while it stays under
+    `deps.spool_bytes`, else a new spooled file (a small gzip body can hold a large document).
+    Runs off the event loop (`asyncio.to_thread`)."""
+    out = _Receiving(limit, deps.spool_bytes, deps.spool_dir)
     try:
-        with body.path.open("rb") as source:
-            pieces = iter(lambda: source.read(GUNZIP_INPUT_STEP), b"")
-            gunzip_stream(pieces, spool.write, limit)
+        if isinstance(body, SpooledBody):
+            with body.path.open("rb") as source:
+                gunzip_stream(iter(lambda: source.read(GUNZIP_INPUT_STEP), b""), out.add, limit)
+        else:
+            view = memoryview(body)
+            steps = range(0, len(body), GUNZIP_INPUT_STEP)
+            gunzip_stream((view[at : at + GUNZIP_INPUT_STEP] for at in steps), out.add, limit)
     except BaseException:
-        spool.discard()
+        out.discard()
         raise
-    return spool.close()
+    return out.received()
 
 
 def _authenticate(request: web.Request, body: Body) -> Partner:
@@ -380,7 +384,7 @@ async def _submission(
             digest = content_digest(received)
             encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
             if encoding == "gzip":
-                body = _gunzip(received, partner.max_body_bytes, deps)
+                body = await asyncio.to_thread(_gunzip, received, partner.max_body_bytes, deps)
             elif encoding != "identity":
                 raise UnsupportedMediaType(f"Content-Encoding: {encoding}", "identity or gzip")
             yield partner, body, digest
