@@ -12,7 +12,7 @@ import pytest
 
 from gateway.config import CpuSettings
 from tests.attacks.cases import MAX_BODY_BYTES, SECRET, Env
-from tests.e2e.conftest import POSTS, World, make_settings, write_partner
+from tests.e2e.conftest import POSTS, World, make_settings, running, write_partner
 
 
 class Canary:
@@ -72,9 +72,5 @@ async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
     workers = getattr(request, "param", None)
     if workers is not None:
         settings = replace(settings, cpu=CpuSettings(workers=workers))
-    w = World(settings, partners)
-    await w.start()
-    try:
+    async with running(settings, partners) as w:
         yield w
-    finally:
-        await w.stop()

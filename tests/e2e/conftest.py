@@ -6,6 +6,7 @@ the folder (as a real partner ships it), the private half kept by the test as th
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,11 +128,16 @@ async def world(
     tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
 ) -> AsyncIterator[World]:
     root, partners = partners_dir
-    w = World(make_settings(tmp_path, root), partners)
+    async with running(make_settings(tmp_path, root), partners) as w:
+        yield w
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, partners: dict[str, PartnerKit]) -> AsyncIterator[World]:
+    """A World whose gateway runs for the block, then stops (its client sessions closed)."""
+    w = World(settings, partners)
     await w.start()
     try:
         yield w
     finally:
-        for session in w.sessions:
-            await session.close()
         await w.stop()

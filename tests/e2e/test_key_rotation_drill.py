@@ -44,7 +44,7 @@ from gateway.config import HttpSettings
 from gateway.consume import grpc_keys
 from gateway.errors import SignatureError
 from gateway.wire.envelope_pb2 import SignedEnvelope
-from tests.e2e.conftest import PartnerKit, World, make_settings
+from tests.e2e.conftest import PartnerKit, World, make_settings, running
 from tests.e2e.helpers import document, drain, items
 
 pytestmark = pytest.mark.slow
@@ -330,12 +330,8 @@ async def fixed_world(
     """A gateway on a fixed HTTP port, so that partners reach it again after a restart."""
     root, partners = partners_dir
     http = HttpSettings(listen=f"127.0.0.1:{_free_port()}")
-    w = World(make_settings(tmp_path, root, http=http), partners)
-    await w.start()
-    try:
+    async with running(make_settings(tmp_path, root, http=http), partners) as w:
         yield w
-    finally:
-        await w.stop()
 
 
 async def test_a_partner_key_rotates_across_a_gateway_restart_while_it_submits(

@@ -15,7 +15,7 @@ from gateway.adapters.http import app as http_app
 from gateway.config import CpuSettings
 from gateway.ports import SpooledBody
 from gateway.wire.envelope_pb2 import SignedEnvelope
-from tests.e2e.conftest import PartnerKit, World, make_settings
+from tests.e2e.conftest import PartnerKit, World, make_settings, running
 from tests.e2e.helpers import document, items, raw_post
 
 pytestmark = pytest.mark.slow
@@ -28,12 +28,8 @@ async def world(
 ) -> AsyncIterator[World]:
     root, partners = partners_dir
     settings = make_settings(tmp_path, root, cpu=CpuSettings(stream_bytes=STREAM_BYTES))
-    w = World(settings, partners)
-    await w.start()
-    try:
+    async with running(settings, partners) as w:
         yield w
-    finally:
-        await w.stop()
 
 
 def large(message_id: str, *, seed: int, bad_every: int = 0) -> bytes:
@@ -107,6 +103,20 @@ async def test_a_large_gzip_body_is_spooled_and_gunzipped_as_a_stream(
     assert receipt["accepted"] == len(receipt["items"])
     assert receipt["contentDigest"] == content_digest(body)  # over the bytes as sent
     assert spooled == [len(body), len(doc)]  # as sent, then gunzipped
+    assert spooled_files(world) == []
+
+
+async def test_a_small_gzip_body_holding_a_large_document_is_spooled_once_gunzipped(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spooled = spool_spy(monkeypatch)
+    doc = large("GBA-LARGE-4", seed=24)
+    gb = await world.client("gb-royal-mail")
+    answer = await gb.submit_itmatt(doc, compress=True)
+    assert len(gzip.compress(doc, mtime=0)) < STREAM_BYTES <= len(doc)
+    assert answer.status == 202, answer.body[:300]
+    assert answer.json()["accepted"] == len(answer.json()["items"])
+    assert spooled == [len(doc)]  # held as received, written to a file as it was gunzipped
     assert spooled_files(world) == []
 
 
