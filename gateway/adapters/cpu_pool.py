@@ -39,7 +39,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -185,19 +187,19 @@ def run_message(
 
 def run_spooled(
     path: str, operator_code: str, prov: Provenance, key: KeyMaterial
-) -> tuple[str, list[tuple[int, str]]] | _Rejected:
+) -> tuple[str, RecordIdTable] | _Rejected:
     """The pool task for a body spooled to `path`: CpuStages.stream_file, so neither the body
     nor the records cross the pipe and no process holds all the records: the stamped items
     (entries and payloads) wait in a scratch file, each record is sealed and written on its
     own (one marshalled row each) to `path`.entries, and the CpuResult (outcomes, stage times;
-    no entries) to `path`.result. Returns `path` and each entry's (item index, record id), in
+    no entries) to `path`.result. Returns `path` and each entry's item index and record id, in
     file order."""
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         _initialize(None, None)
     assert _worker is not None
     stages = _stages_for(_worker, key)
     folder = Path(path).parent
-    ids: list[tuple[int, str]] = []
+    ids = RecordIdTable()
     with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=folder) as scratch:
         try:
             streamed = stages.stream_file(source, operator_code, prov, _FileLog(scratch))
@@ -207,7 +209,7 @@ def run_spooled(
             start = time.perf_counter()
             for index, entry in streamed.sealed:
                 _put(sink, _row_of(entry))
-                ids.append((index, entry.record_id))
+                ids.add(index, entry.record_id)
             done = streamed.result(SealedEntries(), time.perf_counter() - start)
     with Path(path + _RESULT).open("wb") as sink:
         pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
@@ -217,22 +219,61 @@ def run_spooled(
 _ENTRIES, _RESULT = ".entries", ".result"
 
 
-class SpooledSealed(Sealed):
-    """The sealed entries of a streamed message, in a file `run_spooled` wrote: read lazily,
-    in order, each time the store iterates what `select` gives; the file goes on `close`."""
+class RecordIdTable:
+    """(item index, record id) pairs added in rising index order, packed: 4 bytes an index and
+    a record id's UTF-8 bytes end to end, ~45 bytes a record where a dict of strings costs
+    ~150. Looked up by bisection."""
 
-    def __init__(self, path: Path, ids: list[tuple[int, str]]) -> None:
-        self._path, self._indexes = path, [index for index, _ in ids]
-        self._ids = dict(ids)
+    __slots__ = ("_ends", "_ids", "_indexes")
 
-    def __contains__(self, index: object) -> bool:
-        return index in self._ids
+    def __init__(self) -> None:
+        self._indexes, self._ends = array("I"), array("I")  # index; where its id ends in _ids
+        self._ids = bytearray()
+
+    def add(self, index: int, record_id: str) -> None:
+        if self._indexes and index <= self._indexes[-1]:
+            raise ValueError(f"item {index} added out of order (after {self._indexes[-1]})")
+        self._ids += record_id.encode()
+        self._indexes.append(index)
+        self._ends.append(len(self._ids))
 
     def __len__(self) -> int:
         return len(self._indexes)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._indexes)
+
+    def __contains__(self, index: object) -> bool:
+        return self._position(index) is not None
+
+    def record_id(self, index: int) -> str:
+        at = self._position(index)
+        if at is None:
+            raise KeyError(index)
+        return self._ids[self._ends[at - 1] if at else 0 : self._ends[at]].decode()
+
+    def _position(self, index: object) -> int | None:
+        if not isinstance(index, int):
+            return None
+        at = bisect_left(self._indexes, index)
+        return at if at < len(self._indexes) and self._indexes[at] == index else None
+
+
+class SpooledSealed(Sealed):
+    """The sealed entries of a streamed message, in a file `run_spooled` wrote: read lazily,
+    in order, each time the store iterates what `select` gives; the file goes on `close`."""
+
+    def __init__(self, path: Path, ids: RecordIdTable) -> None:
+        self._path, self._ids = path, ids
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids)
 
     def __getitem__(self, index: int) -> JournalEntry:
         """One entry (reads the file up to it: for tests and tools, not the commit path)."""
@@ -241,10 +282,10 @@ class SpooledSealed(Sealed):
         raise KeyError(index)
 
     def select(self, indexes: Sequence[int]) -> Sequence[JournalEntry]:
-        return _EntryFile(self._path, self._indexes, frozenset(indexes))
+        return _EntryFile(self._path, self._ids, frozenset(indexes))
 
     def record_id(self, index: int) -> str:
-        return self._ids[index]
+        return self._ids.record_id(index)
 
     def close(self) -> None:
         self._path.unlink(missing_ok=True)
@@ -253,7 +294,7 @@ class SpooledSealed(Sealed):
 class _EntryFile(Sequence[JournalEntry]):
     """The entries of some items of a SpooledSealed, read from its file on each iteration."""
 
-    def __init__(self, path: Path, order: list[int], wanted: frozenset[int]) -> None:
+    def __init__(self, path: Path, order: Iterable[int], wanted: frozenset[int]) -> None:
         self._path, self._order, self._wanted = path, order, wanted
         self._count = sum(1 for index in order if index in wanted)
 
@@ -341,7 +382,7 @@ def _spool(body: bytes, folder: Path | None) -> str:
     return name
 
 
-def _load_result(path: str, ids: list[tuple[int, str]]) -> CpuResult:
+def _load_result(path: str, ids: RecordIdTable) -> CpuResult:
     """The CpuResult `run_spooled` wrote for `path`, its entries left in their file."""
     name = path + _RESULT
     try:

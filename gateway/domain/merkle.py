@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, overload
 
 HASH_SIZE: Final = 32
 _LEAF: Final = b"\x00"
@@ -35,11 +35,47 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(_NODE + left + right).digest()
 
 
+class LeafHashes(Sequence[bytes]):
+    """Leaf hashes packed end to end: 32 bytes each, where a list of bytes objects costs ~73
+    (40,000 leaves: 1.2 MiB instead of 2.8)."""
+
+    __slots__ = ("_packed",)
+
+    def __init__(self) -> None:
+        self._packed = bytearray()
+
+    def append(self, leaf: bytes) -> None:
+        if len(leaf) != HASH_SIZE:
+            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes, not {len(leaf)}")
+        self._packed += leaf
+
+    def packed(self) -> bytes:
+        return bytes(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed) // HASH_SIZE
+
+    @overload
+    def __getitem__(self, at: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[bytes]: ...
+
+    def __getitem__(self, at: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(at, slice):
+            return [self[i] for i in range(*at.indices(len(self)))]
+        if not -len(self) <= at < len(self):
+            raise IndexError(at)
+        at %= len(self)
+        return bytes(self._packed[at * HASH_SIZE : (at + 1) * HASH_SIZE])
+
+
 class MerkleTree:
     """A tree over given leaf hashes, every level kept so each leaf's audit path is a lookup.
 
     Built bottom-up: pairs are hashed left to right and a level's odd last node moves up
-    unchanged, which is exactly the RFC 9162 shape (largest power of two on the left).
+    unchanged, which is exactly the RFC 9162 shape (largest power of two on the left). Each
+    level is one bytes object, its hashes end to end: a tree of n leaves holds ~64n bytes.
     """
 
     __slots__ = ("_levels",)
@@ -47,23 +83,32 @@ class MerkleTree:
     def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
         if not leaf_hashes:
             raise ValueError("a Merkle tree needs at least one leaf")
-        level = list(leaf_hashes)
+        if isinstance(leaf_hashes, LeafHashes):
+            level = leaf_hashes.packed()
+        else:
+            if any(len(h) != HASH_SIZE for h in leaf_hashes):
+                raise ValueError(f"a leaf hash is {HASH_SIZE} bytes")
+            level = b"".join(leaf_hashes)
         levels = [level]
-        while len(level) > 1:
-            up = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                up.append(level[-1])
+        while (width := len(level)) > HASH_SIZE:
+            pair = 2 * HASH_SIZE
+            up = b"".join(
+                node_hash(level[i : i + HASH_SIZE], level[i + HASH_SIZE : i + pair])
+                for i in range(0, width - HASH_SIZE, pair)
+            )
+            if width % pair:
+                up += level[-HASH_SIZE:]
             levels.append(up)
             level = up
         self._levels = levels
 
     @property
     def size(self) -> int:
-        return len(self._levels[0])
+        return len(self._levels[0]) // HASH_SIZE
 
     @property
     def root(self) -> bytes:
-        return self._levels[-1][0]
+        return self._levels[-1]
 
     def audit_path(self, index: int) -> list[bytes]:
         """The sibling hashes from leaf `index` up to the root (RFC 9162 §2.1.3.1 order)."""
@@ -71,9 +116,9 @@ class MerkleTree:
             raise IndexError(f"leaf {index} outside a tree of {self.size}")
         path = []
         for level in self._levels[:-1]:
-            sibling = index ^ 1
-            if sibling < len(level):
-                path.append(level[sibling])
+            at = (index ^ 1) * HASH_SIZE
+            if at < len(level):
+                path.append(level[at : at + HASH_SIZE])
             index >>= 1
         return path
 

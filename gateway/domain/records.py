@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from gateway.domain.merkle import LeafHashes
 from gateway.domain.messages import ItemOutcome
 from gateway.ports import JournalEntry, Signer
 
@@ -70,7 +71,7 @@ class Sealer:
     def __init__(self, prov: Provenance, signer: Signer, log: StampLog | None = None) -> None:
         self._prov, self._signer = prov, signer
         self._log: StampLog = log if log is not None else []
-        self._leaves: list[bytes] = []
+        self._leaves = LeafHashes()
 
     def __len__(self) -> int:
         return len(self._leaves)

@@ -285,7 +285,10 @@ class _Stream:
             self.validating += validated - began
             line = outcome.line
         stub = cast("Any", element)  # lxml-stubs know neither keep_tail nor a settable line
-        stub.clear(keep_tail=True)
+        # Whitespace after an item means nothing to the envelope (element-only content) and
+        # costs a text node per item (~5 MiB for 40,000); other text is kept for it to refuse.
+        tail = element.tail
+        stub.clear(keep_tail=tail is not None and not tail.isspace())
         if line < _BIG_LINE:  # its start tag's line, for an envelope error on it (settable below)
             stub.sourceline = line
 

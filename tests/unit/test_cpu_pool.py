@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import random
 import time
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.adapters.cpu_pool import ProcessPoolCpu
+from gateway.adapters.cpu_pool import ProcessPoolCpu, RecordIdTable
 from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_private_key
@@ -20,7 +21,7 @@ from gateway.config import load_settings
 from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
 from gateway.observability import Metrics
-from gateway.pipeline import CpuResult, CpuStages, Pipeline
+from gateway.pipeline import CpuResult, CpuStages, Pipeline, RecordIds
 from gateway.ports import Body
 from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
@@ -135,6 +136,7 @@ async def test_a_large_body_goes_to_its_worker_as_a_file_and_comes_back_the_same
         cpu.close()
     local = CpuStages(DsseSigner(FIRST), valuer("US", default_rates())).run(body, "GBA", PROV)
     assert spooled.sealed == local.sealed
+    assert dict(RecordIds(spooled.sealed)) == {i: e.record_id for i, e in local.sealed.items()}
     assert [(i.accepted, i.findings) for i in spooled.parsed.items] == [
         (i.accepted, i.findings) for i in local.parsed.items
     ]
@@ -146,6 +148,23 @@ async def test_a_large_body_goes_to_its_worker_as_a_file_and_comes_back_the_same
     assert [p.suffix for p in spool.iterdir()] == [".entries"]
     spooled.sealed.close()
     assert list(spool.iterdir()) == []  # neither the bodies nor the results are left behind
+
+
+def test_a_record_id_table_packs_the_ids_of_a_streamed_message() -> None:
+    table = RecordIdTable()
+    for index, record_id in [(2, "a-2"), (5, "record-5"), (9, "")]:
+        table.add(index, record_id)
+    with pytest.raises(ValueError, match="out of order"):
+        table.add(9, "again")
+    copy = pickle.loads(pickle.dumps(table))  # noqa: S301 - bytes made just above
+    for ids in (table, copy):
+        assert list(ids) == [2, 5, 9]
+        assert [ids.record_id(i) for i in ids] == ["a-2", "record-5", ""]
+        assert (5 in ids, 3 in ids, "5" in ids, 10 in ids) == (True, False, False, False)
+        with pytest.raises(KeyError):
+            ids.record_id(3)
+    table.add(10, "é")
+    assert table.record_id(10) == "é"
 
 
 async def test_another_senders_message_is_parsed_but_not_signed(pool: ProcessPoolCpu) -> None:

@@ -136,6 +136,14 @@ def test_an_element_the_envelope_does_not_expect_after_the_items() -> None:
     assert streamed_outcome(doc, 100) == whole
 
 
+@pytest.mark.parametrize("text", [b"stray text", b"  \n\t ", b"<!-- note -->", b"&#65;"])
+def test_what_follows_an_item_is_judged_as_in_the_whole_document(text: bytes) -> None:
+    """The stream drops whitespace after each emptied item; any other text stays for the
+    envelope check to refuse exactly as the whole-document parse does."""
+    doc = many_items(3).replace(b"</item>", b"</item>" + text, 2)
+    assert streamed_outcome(doc, 100) == outcome_of(doc)
+
+
 def test_keep_sees_each_item_with_its_declaration_and_holds_what_it_returns() -> None:
     doc = many_items(30)
     seen: list[tuple[str, int, bool]] = []

@@ -10,6 +10,7 @@ import random
 import pytest
 
 from gateway.domain.merkle import (
+    LeafHashes,
     MerkleTree,
     leaf_hash,
     node_hash,
@@ -122,9 +123,32 @@ def test_proofs_of_every_leaf_of_random_sizes_verify(seed: int) -> None:
         assert root_from_path(leaf_hash(leaves[m]), m, n, tree.audit_path(m)) == tree.root
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 100])
+def test_packed_leaf_hashes_make_the_same_tree(n: int) -> None:
+    hashes = [leaf_hash(leaf) for leaf in _leaves(n, seed=n)]
+    packed = LeafHashes()
+    for h in hashes:
+        packed.append(h)
+    assert (len(packed), list(packed), packed[-1], packed[1:3]) == (
+        n,
+        hashes,
+        hashes[-1],
+        hashes[1:3],
+    )
+    with pytest.raises(IndexError):
+        packed[n]
+    with pytest.raises(ValueError, match="32 bytes"):
+        packed.append(b"short")
+    tree, plain = MerkleTree(packed), MerkleTree(hashes)
+    assert (tree.size, tree.root) == (plain.size, plain.root)
+    assert [tree.audit_path(m) for m in range(n)] == [plain.audit_path(m) for m in range(n)]
+
+
 def test_a_tree_needs_a_leaf_and_paths_exist_only_for_its_leaves() -> None:
     with pytest.raises(ValueError, match="at least one leaf"):
         MerkleTree([])
+    with pytest.raises(ValueError, match="32 bytes"):
+        MerkleTree([b"not a hash"])
     tree = _tree(_leaves(3))
     with pytest.raises(IndexError):
         tree.audit_path(3)

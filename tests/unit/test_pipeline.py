@@ -381,13 +381,50 @@ async def test_item_locks_are_forgotten_once_released_or_abandoned() -> None:
         assert len(locks) == 2
         waiter = asyncio.create_task(_hold(locks, "p", ["A", "C"]))
         await asyncio.sleep(0)
-        assert len(locks) == 3  # the waiter's keys are kept while it waits
+        assert len(locks) == 2  # a waiter holds none of its items while it waits
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
     assert len(locks) == 0
     async with locks.holding("p", ["A"]):  # and a key abandoned by a cancelled waiter works
         pass
+    assert len(locks) == 0
+
+
+async def test_a_message_waiting_for_one_item_holds_none_of_its_others() -> None:
+    """Taken all at once or not at all: a message on another of its items goes first."""
+    locks = ItemLocks()
+    entered: list[str] = []
+    release = asyncio.Event()
+
+    async def hold(name: str, items: list[str], until: asyncio.Event | None = None) -> None:
+        async with locks.holding("p", items):
+            entered.append(name)
+            if until is not None:
+                await until.wait()
+
+    first = asyncio.create_task(hold("first", ["Z"], release))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(hold("waiting", ["B", "Z"]))
+    await asyncio.sleep(0)
+    other = asyncio.create_task(hold("other", ["B"]))
+    await asyncio.sleep(0)
+    assert entered == ["first", "other"]
+    assert len(locks) == 1
+
+    release.set()
+    await asyncio.gather(first, waiting, other)
+    assert entered == ["first", "other", "waiting"]
+    assert len(locks) == 0
+
+
+async def test_a_message_without_item_ids_waits_for_nothing() -> None:
+    locks = ItemLocks()
+    async with locks.holding("p", ["A"]):
+        async with locks.holding("p", []):
+            assert len(locks) == 1
+        async with locks.holding("q", []):
+            pass
     assert len(locks) == 0
 
 
