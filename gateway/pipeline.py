@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import BinaryIO, Protocol
 
-from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
+from gateway.domain.messages import TRANSLATED, ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
 from gateway.domain.records import Provenance, Sealer, StampLog, seal_all
@@ -55,9 +55,6 @@ VERSION_RACE_ATTEMPTS = 3  # commits tried when replicas race on one item's vers
 # its size in memory.
 STREAM_BYTES = 8 * 1024 * 1024
 MIN_STREAM_BYTES = 64 * 1024
-# What a translated item carries once its record is sealed and its Declaration dropped: the
-# main process needs only whether it was translated (ItemOutcome.accepted).
-TRANSLATED = Declaration()
 
 
 @dataclass(frozen=True, slots=True)

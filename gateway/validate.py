@@ -21,7 +21,7 @@ MAX_BYTES = 50 * 1024 * 1024
 class FileReport:
     path: Path
     message_errors: tuple[Finding, ...] = ()
-    items: tuple[ItemOutcome, ...] = field(default=())
+    items: Sequence[ItemOutcome] = field(default=())
     message_id: str = ""
 
     @property

@@ -22,7 +22,13 @@ from typing import Any, BinaryIO, NamedTuple, cast
 from lxml import etree
 
 from gateway.domain.findings import Finding, Severity, error
-from gateway.domain.messages import ItemFunction, ItemOutcome, MessageHeader, ParsedMessage
+from gateway.domain.messages import (
+    ItemFunction,
+    ItemOutcome,
+    MessageHeader,
+    PackedOutcomes,
+    ParsedMessage,
+)
 from gateway.errors import MessageRejected
 from gateway.formats.hardened import (
     FETCH_REFUSED,
@@ -239,7 +245,7 @@ class _Stream:
         self.forbidden: MessageRejected | None = None
         self.crowded: MessageRejected | None = None
         self.context: _Context | None = None
-        self.outcomes: list[ItemOutcome] = []
+        self.outcomes = PackedOutcomes()  # what `keep` returns as TRANSLATED packs small
         self.validating = self.translating = 0.0
 
     @property
@@ -317,11 +323,13 @@ class _Stream:
                 "envelope invalid", [error("XSD_ENVELOPE", "msgheader is invalid", "/", None)]
             )
         items = self.outcomes
+        changes = {}
         for index, findings in on_items.items():  # e.g. an item the envelope does not expect
             outcome = items[index - 1]
-            items[index - 1] = replace(
+            changes[index - 1] = replace(
                 outcome, findings=outcome.findings + tuple(findings), declaration=None
             )
+        items = items.replaced(changes) if changes else items
         return ParsedMessage(self.context.header, mark_duplicates(items), SOURCE_FORMAT)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from gateway.domain.findings import Finding, error
-from gateway.domain.messages import ItemFunction, ItemOutcome
+from gateway.domain.messages import ItemFunction, ItemOutcome, with_changes
 from gateway.ports import ItemState
 from gateway.rules.items import item_path
 
@@ -29,14 +29,15 @@ ItemPath = Callable[[int], str]
 
 def mark_duplicates(
     items: Sequence[ItemOutcome], *, path_of: ItemPath = item_path
-) -> tuple[ItemOutcome, ...]:
+) -> Sequence[ItemOutcome]:
     """DUPLICATE_IN_MESSAGE on every copy of an (itemId, version) after its first.
 
-    A flagged copy loses its Declaration, like any item the format stage rejects.
+    A flagged copy loses its Declaration, like any item the format stage rejects. Gives a
+    tuple, or PackedOutcomes for packed `items`.
     """
     seen: set[tuple[str, int]] = set()
-    out: list[ItemOutcome] = []
-    for item in items:
+    changes: dict[int, ItemOutcome] = {}
+    for position, item in enumerate(items):
         key = (item.item_id, item.version)
         if item.item_id and key in seen:
             duplicate = error(
@@ -45,10 +46,11 @@ def mark_duplicates(
                 f"{path_of(item.index)}/itemId",
                 item.line,
             )
-            item = replace(item, findings=(*item.findings, duplicate), declaration=None)  # noqa: PLW2901
+            changes[position] = replace(
+                item, findings=(*item.findings, duplicate), declaration=None
+            )
         seen.add(key)
-        out.append(item)
-    return tuple(out)
+    return with_changes(items, changes)
 
 
 def history_item_ids(items: Sequence[ItemOutcome]) -> set[str]:
@@ -61,23 +63,28 @@ def apply_history_rules(
     states: Mapping[str, ItemState],
     *,
     path_of: ItemPath = item_path,
-) -> tuple[ItemOutcome, ...]:
+) -> Sequence[ItemOutcome]:
     """Check each still-accepted item against the latest accepted state of its itemId.
 
     `states` holds the stored state of (at least) `history_item_ids(items)` from this partner.
-    Items already rejected pass through unchanged.
+    Items already rejected pass through unchanged. Gives a tuple, or PackedOutcomes for
+    packed `items`.
     """
-    latest = dict(states)
-    out: list[ItemOutcome] = []
-    for item in items:
+    latest: dict[str, ItemState] = {}  # what this message's items accepted so far, over states
+    shared: dict[tuple[int, ItemFunction], ItemState] = {}  # one ItemState per distinct value
+    changes: dict[int, ItemOutcome] = {}
+    for position, item in enumerate(items):
         if item.accepted:
-            problem = history_finding(item, latest.get(item.item_id), path_of(item.index))
+            state = latest.get(item.item_id) or states.get(item.item_id)
+            problem = history_finding(item, state, path_of(item.index))
             if problem is None:
-                latest[item.item_id] = ItemState(item.version, item.function)
+                value = (item.version, item.function)
+                latest[item.item_id] = shared.get(value) or shared.setdefault(
+                    value, ItemState(*value)
+                )
             else:
-                item = item.with_findings(problem)  # noqa: PLW2901
-        out.append(item)
-    return tuple(out)
+                changes[position] = item.with_findings(problem)
+    return with_changes(items, changes)
 
 
 def history_finding(item: ItemOutcome, state: ItemState | None, path: str) -> Finding | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -185,6 +186,24 @@ async def test_duplicate_message_raises_with_the_original_and_stores_nothing(
     assert not caught.value.retriable
     assert await store.last_position() == 2
     assert await store.find_message(original.partner, "M1") == existing
+
+
+async def test_a_large_receipt_is_kept_byte_for_byte_and_still_refuses_a_duplicate(
+    store: Store,
+) -> None:
+    """A 40,000-item message's receipt runs to megabytes (SQLite writes it in pieces)."""
+    original = make_message("M-LARGE")
+    receipt = bytes(range(256)) * (3 * 1024 * 1024 // 256 + 7)  # 3 MiB and a bit, every byte
+    large = replace(original, receipt=receipt)
+    await store.commit_message(large, make_entries(large, 2))
+
+    found = await store.find_message(large.partner, "M-LARGE")
+    assert found is not None
+    assert found.receipt == receipt
+    with pytest.raises(DuplicateMessage) as caught:
+        await store.commit_message(replace(large, content_digest="sha-256=:b:"), [])
+    assert caught.value.existing.receipt == receipt
+    assert await store.last_position() == 2
 
 
 async def test_same_message_id_from_another_partner_is_another_message(store: Store) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pytest
 
@@ -38,7 +38,7 @@ def outcome(
     )
 
 
-def codes_of(items: tuple[ItemOutcome, ...]) -> list[list[str]]:
+def codes_of(items: Sequence[ItemOutcome]) -> list[list[str]]:
     return [[f.code for f in item.findings] for item in items]
 
 

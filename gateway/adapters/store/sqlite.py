@@ -101,6 +101,15 @@ INSERT INTO messages (partner, message_id, content_digest, receipt_id, received_
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (partner, message_id) DO NOTHING
 """
+# A receipt from this size up is written into a zeroblob in pieces (Connection.blobopen):
+# bound as one parameter, SQLite would copy it whole, twice (the binding and the record).
+_BLOB_PIECE = 256 * 1024
+_INSERT_MESSAGE_ZEROBLOB = """
+INSERT INTO messages (partner, message_id, content_digest, receipt_id, received_at, status,
+                      http_status, receipt, test)
+VALUES (?, ?, ?, ?, ?, ?, ?, zeroblob(?), ?)
+ON CONFLICT (partner, message_id) DO NOTHING
+"""
 _JOURNAL_KEYS = (  # the messages of the journal's UNIQUE constraints
     "UNIQUE constraint failed: journal.record_id",
     "UNIQUE constraint failed: journal.partner, journal.item_id, journal.version",
@@ -679,11 +688,7 @@ def _insert_in_savepoint(
 def _insert_message(
     conn: sqlite3.Connection, message: MessageRecord, rows: Sequence[Row]
 ) -> list[int]:
-    inserted = conn.execute(_INSERT_MESSAGE, _message_params(message)).rowcount
-    if inserted == 0:
-        existing = _find_message(conn, message.partner, message.message_id)
-        assert existing is not None  # the conflicting row is visible inside our write transaction
-        raise DuplicateMessage(existing)
+    _put_message(conn, message)
     if not rows:
         return []
     conn.executemany(_INSERT_ENTRY, rows)
@@ -783,11 +788,29 @@ def _scalar(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> Any:
 
 
 def _commit_feed(conn: sqlite3.Connection, message: MessageRecord, rows: list[Row]) -> None:
-    if conn.execute(_INSERT_MESSAGE, _message_params(message)).rowcount == 0:
+    _put_message(conn, message)
+    conn.executemany(_INSERT_OBSERVATION, rows)
+
+
+def _put_message(conn: sqlite3.Connection, message: MessageRecord) -> None:
+    """Insert the message record; DuplicateMessage when its messageId is taken. A large
+    receipt is written in pieces, never copied whole."""
+    receipt = message.receipt
+    large = len(receipt) >= _BLOB_PIECE
+    params = _message_params(message)
+    if large:
+        params = (*params[:7], len(receipt), *params[8:])
+    cursor = conn.execute(_INSERT_MESSAGE_ZEROBLOB if large else _INSERT_MESSAGE, params)
+    if cursor.rowcount == 0:
         existing = _find_message(conn, message.partner, message.message_id)
         assert existing is not None  # the conflicting row is visible inside our write transaction
         raise DuplicateMessage(existing)
-    conn.executemany(_INSERT_OBSERVATION, rows)
+    if large:
+        assert cursor.lastrowid is not None
+        view = memoryview(receipt)
+        with conn.blobopen("messages", "receipt", cursor.lastrowid) as blob:
+            for start in range(0, len(view), _BLOB_PIECE):
+                blob.write(view[start : start + _BLOB_PIECE])
 
 
 def _observations(conn: sqlite3.Connection, weeks: list[str]) -> list[ObservationEntry]:
