@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from gateway.domain.weeks import iso_week
 from gateway.ports import CellCounts, CellKey
@@ -60,39 +61,45 @@ def hs_chapter_of(decl: Declaration) -> str:
 
 def cell_of(decl: Declaration) -> CellKey:
     """The one cell an accepted declaration is counted in (rules in the module docstring)."""
+    return CellKey(*_cell_fields(decl, {}))
+
+
+def _cell_fields(decl: Declaration, weeks: dict[str, str]) -> tuple[str, str, str, str, str, str]:
+    """cell_of's fields, in CellKey's order; `weeks` caches the ISO week of each valued_on."""
     valuation = decl.valuation
-    return CellKey(
-        week=iso_week(valuation_day(decl)),
-        channel=CHANNEL,
-        origin_country=origin_of(decl),
-        hs_chapter=hs_chapter_of(decl),
-        category=decl.category or UNSPECIFIED_CATEGORY,
-        value_band="" if valuation.rate_missing else valuation.value_band,
+    valued_on = valuation.valued_on
+    if valued_on:
+        week = weeks.get(valued_on)
+        if week is None:
+            week = weeks[valued_on] = iso_week(date.fromisoformat(valued_on))
+    else:
+        week = iso_week(valuation_day(decl))
+    return (
+        week,
+        CHANNEL,
+        origin_of(decl),
+        hs_chapter_of(decl),
+        decl.category or UNSPECIFIED_CATEGORY,
+        "" if valuation.rate_missing else valuation.value_band,
     )
 
 
 def counts_of(decl: Declaration) -> CellCounts:
     """One item's contribution; detections stay 0 (they come from decisions, not declarations)."""
+    return CellCounts(*_count_fields(decl))
+
+
+def _count_fields(decl: Declaration) -> tuple[int, Decimal, int, int, int, int]:
+    """counts_of's fields, in CellCounts' order."""
     valuation = decl.valuation
     known = not valuation.rate_missing and bool(valuation.value_usd)
-    return CellCounts(
-        items=1,
-        declared_value_usd=Decimal(valuation.value_usd) if known else Decimal(0),
-        de_minimis_items=int(valuation.de_minimis),
-        pre_suspension_items=int(valuation.pre_suspension_de_minimis),
-        detections=0,
-        rate_missing=int(valuation.rate_missing),
-    )
-
-
-def _negated(counts: CellCounts) -> CellCounts:
-    return CellCounts(
-        -counts.items,
-        -counts.declared_value_usd,
-        -counts.de_minimis_items,
-        -counts.pre_suspension_items,
-        -counts.detections,
-        -counts.rate_missing,
+    return (
+        1,
+        Decimal(valuation.value_usd) if known else Decimal(0),
+        int(valuation.de_minimis),
+        int(valuation.pre_suspension_de_minimis),
+        0,
+        int(valuation.rate_missing),
     )
 
 
@@ -115,11 +122,25 @@ def increments(changes: Iterable[Change]) -> dict[CellKey, CellCounts]:
     previous record subtracts nothing. Cells whose net increment is zero are left out. Feeding
     the journal in any chunks and summing the results equals feeding it at once.
     """
-    out: dict[CellKey, CellCounts] = {}
+    # Summed in plain lists by plain tuples (a few cells for thousands of records); the
+    # dataclasses are made once per cell at the end.
+    sums: dict[tuple[str, ...], list[Any]] = {}
+    weeks: dict[str, str] = {}
     for change in changes:
         for decl, add in _signed_terms(change):
-            key, counts = cell_of(decl), counts_of(decl)
-            out[key] = out.get(key, CellCounts()) + (counts if add else _negated(counts))
+            key = _cell_fields(decl, weeks)
+            total = sums.get(key)
+            if total is None:
+                total = sums[key] = [0, Decimal(0), 0, 0, 0, 0]
+            items, usd, de_minimis, pre_suspension, detections, missing = _count_fields(decl)
+            sign = 1 if add else -1
+            total[0] += sign * items
+            total[1] += usd if add else -usd
+            total[2] += sign * de_minimis
+            total[3] += sign * pre_suspension
+            total[4] += sign * detections
+            total[5] += sign * missing
+    out = {CellKey(*key): CellCounts(*total) for key, total in sums.items()}
     return {key: counts for key, counts in out.items() if counts != CellCounts()}
 
 
