@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 from aiohttp import web
 
-from gateway.adapters.cpu_pool import ProcessPoolCpu, process_alive
+from gateway.adapters.cpu_pool import ProcessPoolCpu, process_alive, run_spooled_here
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.httpsig import NonceCache, RequestVerifier
 from gateway.adapters.crypto.keyring import Keyring
@@ -119,7 +119,9 @@ class Gateway:
         value = valuer(settings.home_country, self.rates)
         stream = settings.cpu.stream_bytes
         in_process = InProcessCpu(
-            CpuStages(self.signer, value, stream_bytes=stream), self._executor
+            CpuStages(self.signer, value, stream_bytes=stream),
+            self._executor,
+            spooled=run_spooled_here,
         )
         self.cpu: ProcessPoolCpu | None = None
         if settings.cpu.workers > 0:

@@ -242,18 +242,29 @@ class CpuRunner(Protocol):
     def close(self) -> None: ...
 
 
+SpooledRun = Callable[[CpuStages, SpooledBody, str, Provenance], CpuResult]
+
+
 class InProcessCpu:
     """CpuStages in this process: on the event loop, or on `executor` (threads) from
-    `offload_bytes` up so a large document does not stall the loop."""
+    `offload_bytes` up so a large document does not stall the loop. A body spooled to a file
+    goes to `spooled` (the gateway's keeps its entries in a file too; by default they are
+    held in memory)."""
 
     def __init__(
-        self, stages: CpuStages, executor: Executor | None = None, offload_bytes: int = 64 * 1024
+        self,
+        stages: CpuStages,
+        executor: Executor | None = None,
+        offload_bytes: int = 64 * 1024,
+        *,
+        spooled: SpooledRun | None = None,
     ) -> None:
         self._stages, self._executor, self._offload_bytes = stages, executor, offload_bytes
+        self._spooled = spooled or _run_spooled
 
     async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
         if isinstance(body, SpooledBody):
-            work = partial(_run_spooled, self._stages, body, operator_code, prov)
+            work = partial(self._spooled, self._stages, body, operator_code, prov)
         else:
             work = partial(self._stages.run, body, operator_code, prov)
             if len(body) < self._offload_bytes:

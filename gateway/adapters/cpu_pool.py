@@ -198,25 +198,46 @@ def run_spooled(
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         _initialize(None, None)
     assert _worker is not None
-    stages = _stages_for(_worker, key)
-    folder = Path(path).parent
-    ids = RecordIdTable()
-    with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=folder) as scratch:
-        try:
-            streamed = stages.stream_file(source, operator_code, prov, _FileLog(scratch))
-        except MessageRejected as exc:
-            return _Rejected(exc.title, exc.findings)
-        with Path(path + _ENTRIES).open("wb") as sink:
-            start = time.perf_counter()
-            for index, entry in streamed.sealed:
-                _put(sink, _row_of(entry))
-                ids.add(index, entry.record_id)
-            done = streamed.result(SealedEntries(), time.perf_counter() - start)
+    try:
+        done, ids = seal_to_file(_stages_for(_worker, key), path, operator_code, prov)
+    except MessageRejected as exc:
+        return _Rejected(exc.title, exc.findings)
     with Path(path + _RESULT).open("wb") as sink:
         pickle.dump(replace(done, parsed=_without_declarations(done.parsed)), sink, protocol=5)
-    del streamed, done
+    del done
     _give_back_memory()
     return path, ids
+
+
+def seal_to_file(
+    stages: CpuStages, path: str, operator_code: str, prov: Provenance
+) -> tuple[CpuResult, RecordIdTable]:
+    """Stream the document in file `path` through `stages`, its sealed entries written to
+    `path`.entries as they are made: the CpuResult (its `sealed` empty) and each entry's item
+    index and record id. MessageRejected as CpuStages.run."""
+    ids = RecordIdTable()
+    with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=Path(path).parent) as scratch:
+        streamed = stages.stream_file(source, operator_code, prov, _FileLog(scratch))
+        try:
+            with Path(path + _ENTRIES).open("wb") as sink:
+                start = time.perf_counter()
+                for index, entry in streamed.sealed:
+                    _put(sink, _row_of(entry))
+                    ids.add(index, entry.record_id)
+        except BaseException:
+            _unlink(path + _ENTRIES)
+            raise
+        return streamed.result(SealedEntries(), time.perf_counter() - start), ids
+
+
+def run_spooled_here(
+    stages: CpuStages, body: SpooledBody, operator_code: str, prov: Provenance
+) -> CpuResult:
+    """A spooled body's CPU stages in this process (`[cpu] workers = 0`), as a worker runs
+    them: streamed, its entries left in their file for the store to read as it commits."""
+    path = str(body.path)
+    done, ids = seal_to_file(stages, path, operator_code, prov)
+    return replace(done, sealed=SpooledSealed(Path(path + _ENTRIES), ids))
 
 
 def _give_back_memory() -> None:

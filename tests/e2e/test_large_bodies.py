@@ -1,5 +1,7 @@
-"""Large ITMATT bodies end to end: written to the spool as they arrive, parsed as a stream by a
-worker, journaled and receipted exactly as small ones; no spool file outlives its request."""
+"""Large ITMATT bodies end to end: written to the spool as they arrive, parsed as a stream (by
+a worker, or by the serving process when it has none), their records sealed into a file the
+store reads as it commits, journaled and receipted exactly as small ones; no spool file
+outlives its request."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from gateway.adapters import cpu_pool
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.http import app as http_app
 from gateway.config import CpuSettings
@@ -22,12 +25,16 @@ pytestmark = pytest.mark.slow
 STREAM_BYTES = 256 * 1024  # this gateway's [cpu] stream_bytes: small, so documents stay quick
 
 
-@pytest.fixture
+@pytest.fixture(params=[2, 0], ids=["workers", "in-process"])
 async def world(
-    tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    partners_dir: tuple[Path, dict[str, PartnerKit]],
 ) -> AsyncIterator[World]:
+    """A gateway with CPU workers, and one with none (the stages in the serving process)."""
     root, partners = partners_dir
-    settings = make_settings(tmp_path, root, cpu=CpuSettings(stream_bytes=STREAM_BYTES))
+    cpu = CpuSettings(workers=request.param, stream_bytes=STREAM_BYTES)
+    settings = make_settings(tmp_path, root, cpu=cpu)
     async with running(settings, partners) as w:
         yield w
 
@@ -63,6 +70,14 @@ async def test_a_large_document_is_streamed_journaled_and_receipted_like_a_small
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spooled = spool_spy(monkeypatch)
+    from_file: list[int] = []  # messages whose records the store read from their file
+    close = cpu_pool.SpooledSealed.close
+
+    def closed(sealed: cpu_pool.SpooledSealed) -> None:
+        from_file.append(len(sealed))
+        close(sealed)
+
+    monkeypatch.setattr(cpu_pool.SpooledSealed, "close", closed)
     gb = await world.client("gb-royal-mail")
     doc = large("GBA-LARGE-1", seed=21, bad_every=50)
     answer = await gb.submit_itmatt(doc)
@@ -74,7 +89,7 @@ async def test_a_large_document_is_streamed_journaled_and_receipted_like_a_small
     assert rejected
     assert all(i["findings"] and i["findings"][0]["line"] for i in rejected)
     journal = await world.running.store.read_journal(0, 10_000)
-    assert len(journal) == receipt["accepted"]
+    assert len(journal) == receipt["accepted"] == sum(from_file)
     assert {r.entry.record_id for r in journal} == {
         i["declarationId"] for i in receipt["items"] if i["status"] == "ACCEPTED"
     }
