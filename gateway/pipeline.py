@@ -289,7 +289,9 @@ class ItemLocks:
 
     A held item costs one dict slot pointing at its message's single release future (a 40,000
     item message holds 40,000 slots, not 40,000 locks); released items are forgotten, so the
-    table is bounded by the items in flight, never by every item ever seen.
+    table is bounded by the items in flight, never by every item ever seen. No queue is kept:
+    messages sharing items are rare (an amendment close behind its original), and a waiter
+    looks again each time a message it waited for is done.
     """
 
     def __init__(self) -> None:

@@ -71,8 +71,8 @@ class PackedOutcomes(Sequence[ItemOutcome]):
     An item whose Declaration was dropped (TRANSLATED) and that has no finding, which is most
     items of a large message, is kept as its line, version, function and itemId in arrays:
     ~25 bytes where an ItemOutcome costs ~250, and pickled as a few flat buffers instead of
-    ~150,000 objects. Any other item is kept whole. Items are given back as equal
-    ItemOutcomes (made on each access). `appended` items must come in index order.
+    ~150,000 objects. Any other item (and one whose index is not its position) is kept whole.
+    Items are given back as equal ItemOutcomes, made on each access.
     """
 
     __slots__ = ("_ends", "_functions", "_ids", "_lines", "_versions", "_whole")
