@@ -23,12 +23,12 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import BinaryIO, Protocol
 
-from gateway.domain.messages import TRANSLATED, ItemOutcome, MessageHeader, ParsedMessage
+from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
 from gateway.domain.records import Provenance, Sealer, StampLog, seal_all
@@ -210,7 +210,7 @@ class CpuStages:
                     self._value(item.declaration, day)
                 sealer.add(item)
                 stamping += time.perf_counter() - start
-            return replace(item, declaration=TRANSLATED)
+            return item.declaration_dropped()
 
         timings: dict[str, float] = {}
         parsed = parse_itmatt_stream(source, keep=keep, timings=timings)

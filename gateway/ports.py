@@ -58,6 +58,14 @@ class JournalEntry:
     value_currency: str
     envelope: bytes  # serialized aedgw.v1.SignedEnvelope
 
+    def with_envelope(self, envelope: bytes) -> JournalEntry:
+        """This entry with `envelope` (as dataclasses.replace, in a quarter of its time)."""
+        return JournalEntry(
+            self.record_id, self.partner, self.message_id, self.item_id, self.version,
+            self.function, self.category, self.hs_chapters, self.origin_countries,
+            self.value_amount, self.value_currency, envelope,
+        )  # fmt: skip
+
     def __reduce__(self) -> tuple[type[JournalEntry], tuple[Any, ...]]:
         # Entries cross the CPU workers' pipe by the hundred: rebuilt by the constructor, they
         # unpickle twice as fast as through dataclasses' generic state of a slots class.

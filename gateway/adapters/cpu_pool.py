@@ -453,7 +453,7 @@ def _without_declarations(parsed: ParsedMessage) -> ParsedMessage:
     records themselves travel in `sealed`. Half the bytes to pickle, and to unpickle on the
     event loop. (A streamed message's items are that way already, and packed.)"""
     changes = {
-        n: replace(item, declaration=TRANSLATED)
+        n: item.declaration_dropped()
         for n, item in enumerate(parsed.items)
         if item.declaration is not None and item.declaration is not TRANSLATED
     }

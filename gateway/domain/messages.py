@@ -52,6 +52,16 @@ class ItemOutcome:
     def with_findings(self, *extra: Finding) -> ItemOutcome:
         return replace(self, findings=self.findings + extra)
 
+    def declaration_dropped(self) -> ItemOutcome:
+        """This item with its Declaration replaced by TRANSLATED (once its record is sealed);
+        as it is when it has none."""
+        if self.declaration is None or self.declaration is TRANSLATED:
+            return self
+        return ItemOutcome(
+            self.index, self.line, self.item_id, self.version, self.function, self.findings,
+            TRANSLATED,
+        )  # fmt: skip
+
     def __reduce__(self) -> tuple[type[ItemOutcome], tuple[Any, ...]]:
         # Crosses the CPU workers' pipe by the hundred: rebuilt by the constructor (twice as
         # fast as dataclasses' generic state of a slots class).

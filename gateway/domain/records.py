@@ -7,12 +7,15 @@ journaled before this form carry one signature each; verifiers accept both.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.domain.merkle import LeafHashes
 from gateway.domain.messages import ItemOutcome
@@ -20,11 +23,19 @@ from gateway.ports import JournalEntry, Signer
 
 DECLARATION_TYPE = "application/vnd.aedgw.declaration.v1+protobuf"
 _ID_NAMESPACE = uuid.UUID("6f1d3c1e-3f0a-5b7e-9d2c-a3e5b1c0d9f4")
+_NAMESPACE_BYTES = _ID_NAMESPACE.bytes
 
 
 def declaration_id(partner: str, item_id: str, version: int) -> str:
-    """Stable: the same (partner, itemId, version) always gets the same id (a UUIDv5)."""
-    return str(uuid.uuid5(_ID_NAMESPACE, f"{partner}/{item_id}/{version}"))
+    """Stable: the same (partner, itemId, version) always gets the same id: the UUIDv5 of
+    "partner/itemId/version" in the gateway's namespace (RFC 9562 §5.5), made straight from
+    its SHA-1 (a third of `str(uuid.uuid5(...))`'s time; a test checks they agree)."""
+    name = _NAMESPACE_BYTES + f"{partner}/{item_id}/{version}".encode()
+    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])  # UUIDv5: SHA-1
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC's variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +77,20 @@ class Sealer:
     document's items do); `seal` signs the root of all their leaves, then yields each entry
     with its envelope, reading the log back in order."""
 
-    __slots__ = ("_leaves", "_log", "_prov", "_signer")
+    __slots__ = ("_leaves", "_log", "_prov", "_received_at", "_signer")
 
     def __init__(self, prov: Provenance, signer: Signer, log: StampLog | None = None) -> None:
         self._prov, self._signer = prov, signer
         self._log: StampLog = log if log is not None else []
         self._leaves = LeafHashes()
+        self._received_at = Timestamp()  # the same for every item: converted once
+        self._received_at.FromDatetime(prov.received_at)
 
     def __len__(self) -> int:
         return len(self._leaves)
 
     def add(self, item: ItemOutcome) -> None:
-        payload = _stamp(item, self._prov)
+        payload = _stamp(item, self._prov, self._received_at)
         self._leaves.append(self._signer.leaf(DECLARATION_TYPE, payload))
         self._log.append((item.index, _entry(item, self._prov, b""), payload))
 
@@ -87,17 +100,17 @@ class Sealer:
             return
         seal = self._signer.seal_root(self._leaves)
         for position, (index, entry, payload) in enumerate(self._log):
-            yield index, replace(entry, envelope=seal.envelope(position, DECLARATION_TYPE, payload))
+            yield index, entry.with_envelope(seal.envelope(position, DECLARATION_TYPE, payload))
 
 
-def _stamp(item: ItemOutcome, prov: Provenance) -> bytes:
+def _stamp(item: ItemOutcome, prov: Provenance, received_at: Timestamp) -> bytes:
     """Give the item's declaration its id and provenance; its canonical bytes."""
     decl = item.declaration
     assert decl is not None, "only translated items are sealed"
     decl.declaration_id = declaration_id(prov.partner, item.item_id, item.version)
     p = decl.provenance
     p.partner = prov.partner
-    p.received_at.FromDatetime(prov.received_at)
+    p.received_at.CopyFrom(received_at)
     p.receipt_id = prov.receipt_id
     p.content_digest = prov.content_digest
     return decl.SerializeToString(deterministic=True)

@@ -114,3 +114,14 @@ def test_the_rules_give_packed_outcomes_the_answers_they_give_tuples() -> None:
             ["ITEM_ALREADY_ACCEPTED"],
         ]
         assert [i.accepted for i in judged] == [True, False, True, False]
+
+
+def test_dropping_a_declaration_keeps_everything_else() -> None:
+    item = plain(1, "EE123456785GB", declaration=Declaration(declaration_id="d"))
+    dropped = item.declaration_dropped()
+    assert dropped == item
+    assert dropped.declaration is TRANSLATED
+    assert dropped.accepted
+    assert dropped.declaration_dropped() is dropped
+    rejected = plain(2, "", declaration=None, findings=(error("XSD", "bad", "/y", 40),))
+    assert rejected.declaration_dropped() is rejected

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import random
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from gateway.pipeline import ItemLocks, Pipeline, Submission
 from gateway.ports import ItemState, JournalEntry, MessageRecord, StoredMessage
 from gateway.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 from gateway.wire.declaration_pb2 import Declaration
+from tests.builders import make_entry
 from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore
 
 P = ParamSpec("P")
@@ -611,3 +613,20 @@ def test_declaration_id_depends_on_partner_item_and_version() -> None:
     }
     assert base not in others
     assert len(others) == 3
+
+
+@pytest.mark.parametrize(
+    ("partner", "item_id", "version"),
+    [("gb-royal-mail", "EE123456785GB", 1), ("cn-china-post", "", 0), ("p", "ïtém/é", 2**40)],
+)
+def test_declaration_id_is_the_uuid5_of_partner_item_and_version(
+    partner: str, item_id: str, version: int
+) -> None:
+    namespace = uuid.UUID("6f1d3c1e-3f0a-5b7e-9d2c-a3e5b1c0d9f4")  # the ids already journaled
+    expected = str(uuid.uuid5(namespace, f"{partner}/{item_id}/{version}"))
+    assert declaration_id(partner, item_id, version) == expected
+
+
+def test_an_entry_with_an_envelope_is_the_entry_with_only_that_changed() -> None:
+    entry = make_entry("EE123456785GB", 3)
+    assert entry.with_envelope(b"sealed") == replace(entry, envelope=b"sealed")
