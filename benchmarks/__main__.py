@@ -671,18 +671,23 @@ async def bench(
             finally:
                 if pg:
                     await pg.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            if deployment.store == "sqlite":
+            if deployment.replicas == 1:  # SQLite and PostgreSQL x1: the large document
                 print(
-                    f"bench: sqlite, one {len(large) / MIB:.0f} MiB document ...",
+                    f"bench: {deployment.label}, one {len(large) / MIB:.0f} MiB document ...",
                     file=sys.stderr, flush=True,
                 )  # fmt: skip
-                run.large = await run_large(
-                    gateway_config(root, "large", None), key, large_warm, large,
-                    items=large_items, logs=root / "gateway-large",
-                )  # fmt: skip
+                url = store_url(pg.dsn, schema, pool_size) if pg else None
+                try:
+                    run.large = await run_large(
+                        gateway_config(root, f"large-{name}", url), key, large_warm, large,
+                        items=large_items, logs=root / f"gateway-large-{name}",
+                    )  # fmt: skip
+                finally:
+                    if pg:
+                        await pg.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
                 run.logs += [
                     f"(large document) {line}"
-                    for line in log_summary([root / "gateway-large-1.log"])
+                    for line in log_summary([root / f"gateway-large-{name}-1.log"])
                 ]
     return runs, profile
 
@@ -778,9 +783,9 @@ def report(
                 for r in run.results
             )
         )
-    large = next((run.large for run in runs if run.large is not None), None)
-    if large is not None:
-        report_large(large)
+    for label, each in [(r.deployment.label, r.large) for r in runs if r.large is not None]:
+        report_large(each, label)
+    large = next((run.large for run in runs if run.deployment.store == "sqlite"), None)
     report_targets(runs, large)
     for run in runs:
         for line in run.logs:
@@ -826,9 +831,9 @@ def report_stages(runs: list[Run], sizes: list[int], profile: dict[str, float]) 
     )
 
 
-def report_large(large: Large) -> None:
+def report_large(large: Large, label: str) -> None:
     print(
-        f"\nlarge document (sqlite, a fresh gateway): {large.size / MIB:.1f} MiB, "
+        f"\nlarge document ({label}, a fresh gateway): {large.size / MIB:.1f} MiB, "
         f"{large.items:,} items"
     )
     if large.error:

@@ -606,3 +606,28 @@ async def test_a_lazy_sequence_with_a_journaled_item_version_is_an_item_version_
 
     assert await store.find_message(m2.partner, "M2") is None
     assert await store.last_position() == 1
+
+
+async def test_a_large_lazy_message_among_others_gets_its_positions_in_order(
+    store: Store,
+) -> None:
+    """A streamed message's thousands of entries, read once, in the same group commit as small
+    messages (PostgreSQL sends them in chunks of INSERT_CHUNK)."""
+    big = make_message("BIG")
+    lazy = OnDemand(make_entries(big, 4_500, first=10_000))
+    small = [make_message(f"S{n}") for n in range(3)]
+    batches: list[Sequence[JournalEntry]] = [
+        make_entries(m, 2, first=10 * n) for n, m in enumerate(small)
+    ]
+
+    results = await asyncio.gather(
+        store.commit_message(small[0], batches[0]),
+        store.commit_message(big, lazy),
+        *(store.commit_message(m, b) for m, b in zip(small[1:], batches[1:], strict=True)),
+    )
+
+    by_position = {row.position: row.entry for row in await store.read_journal(0, 10_000)}
+    given = [batches[0], lazy, *batches[1:]]
+    for positions, entries in zip(results, given, strict=True):
+        assert positions == sorted(positions)
+        assert [by_position[p] for p in positions] == list(entries)

@@ -45,7 +45,7 @@ import asyncio
 import re
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,6 +89,10 @@ Outcome = list[int] | Exception  # one message of a group commit: its positions,
 CHANNEL = "aedgw_journal"  # NOTIFY channel: payload "<schema> <last position>"
 BATCH_MESSAGES = 256  # at most this many messages share one transaction
 BATCH_ENTRIES = 20_000  # nor more entries than this, unless a single message holds more
+# Entries given lazily (a streamed message's, read from its file) go to the server in INSERTs
+# of at most this many, in order: never all held, nor encoded, at once (a 50 MiB document's in
+# one INSERT cost ~220 MiB). A batch of entries its callers hold as lists goes in one INSERT.
+INSERT_CHUNK = 1_000
 DEFAULT_POOL_SIZE = 10
 
 # Advisory lock classes (first key); the second key is a hash of the store's schema, so stores
@@ -715,30 +719,31 @@ class PostgresStore:
                 (r[0], r[1])
                 for r in await conn.fetch(_INSERT_MESSAGES, *_message_columns(messages))
             }
-            outcomes: list[Outcome | None] = []
-            fresh: list[JournalEntry] = []
+            outcomes: list[Outcome] = []
+            fresh: list[tuple[list[int], Sequence[JournalEntry]]] = []
             for commit in batch:
                 m = commit.message
                 if (m.partner, m.message_id) in inserted:
-                    outcomes.append(None)  # positions below
-                    fresh.extend(commit.entries)
+                    positions: list[int] = []  # filled below
+                    outcomes.append(positions)
+                    fresh.append((positions, commit.entries))
                 else:
                     existing = _stored_message(
                         await conn.fetchrow(_SELECT_MESSAGE, m.partner, m.message_id)
                     )
                     assert existing is not None  # committed: ON CONFLICT waited for it
                     outcomes.append(DuplicateMessage(existing))
-            positions: dict[str, int] = {}
-            if fresh:
-                rows = await conn.fetch(_INSERT_ENTRIES, *_entry_columns(fresh))
-                positions = {r[1]: int(r[0]) for r in rows}
-                await conn.execute(
-                    _NOTIFY, CHANNEL, f"{self._schema_name} {max(positions.values())}"
-                )
-        return [
-            outcome if outcome is not None else [positions[e.record_id] for e in commit.entries]
-            for commit, outcome in zip(batch, outcomes, strict=True)
-        ]
+            last = 0
+            held = all(isinstance(entries, list | tuple) for _, entries in fresh)
+            for chunk in _chunks(fresh, None if held else INSERT_CHUNK):
+                rows = await conn.fetch(_INSERT_ENTRIES, *_entry_columns([e for _, e in chunk]))
+                given = {r[1]: int(r[0]) for r in rows}
+                for positions, entry in chunk:
+                    positions.append(given[entry.record_id])
+                last = max(last, *given.values())
+            if last:
+                await conn.execute(_NOTIFY, CHANNEL, f"{self._schema_name} {last}")
+        return outcomes
 
     # -- connections -----------------------------------------------------------------------
 
@@ -897,6 +902,22 @@ def _message_params(m: MessageRecord) -> tuple[Any, ...]:
 
 def _message_columns(messages: Sequence[MessageRecord]) -> list[list[Any]]:
     return [list(column) for column in zip(*map(_message_params, messages), strict=True)]
+
+
+def _chunks(
+    messages: list[tuple[list[int], Sequence[JournalEntry]]], size: int | None
+) -> Iterator[list[tuple[list[int], JournalEntry]]]:
+    """The entries of `messages` in order, in chunks of at most `size` (None: one chunk), each
+    entry with the list its message's positions go to (each message's entries iterated once)."""
+    chunk: list[tuple[list[int], JournalEntry]] = []
+    for positions, entries in messages:
+        for entry in entries:
+            chunk.append((positions, entry))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
 
 
 def _entry_columns(entries: Sequence[JournalEntry]) -> list[list[Any]]:
