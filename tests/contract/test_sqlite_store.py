@@ -540,3 +540,40 @@ async def test_a_stale_aggregation_from_another_gateway_is_refused(tmp_path: Pat
     finally:
         await first.close()
         await second.close()
+
+
+async def test_lookups_run_on_the_loop_and_on_a_reader_thread_when_the_file_is_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message's point lookups use the event loop's own connection, which never waits for a
+    lock: SQLITE_BUSY there sends the lookup to a reader thread (which may wait); any other
+    error is a StoreError."""
+    store = SqliteStore(tmp_path / "journal.db")
+    await store.open()
+    stored = make_message("M-1")
+    await store.commit_message(stored, make_entries(stored, 2))
+    lookup = sqlite_module._find_message
+    used: list[str] = []
+
+    def busy_on_the_loop(conn: sqlite3.Connection, **kw: str) -> object:
+        on_loop = conn is store._inline
+        used.append("loop" if on_loop else "thread")
+        if on_loop and len(used) == 2:
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise busy
+        if on_loop and len(used) == 4:
+            raise sqlite3.OperationalError("disk I/O error")
+        return lookup(conn, **kw)
+
+    monkeypatch.setattr(sqlite_module, "_find_message", busy_on_the_loop)
+    assert await store.find_message(stored.partner, "M-1") is not None
+    found = await store.find_message(stored.partner, "M-1")
+    assert found is not None
+    assert found.receipt == stored.receipt
+    assert used == ["loop", "loop", "thread"]
+    with pytest.raises(StoreError, match="disk I/O error"):
+        await store.find_message(stored.partner, "M-1")
+    states = await store.item_states(stored.partner, ["ITEM000001", "NONE"])
+    assert states.keys() == {"ITEM000001"}
+    await store.close()
