@@ -14,7 +14,7 @@ import logging
 from gateway.domain.messages import ItemFunction
 from gateway.domain.notify import JournalNotifier
 from gateway.errors import StoreError
-from gateway.ports import JournalRow, Store
+from gateway.ports import RecordRow, Store
 from gateway.share.aggregate import increments
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.envelope_pb2 import SignedEnvelope
@@ -22,9 +22,10 @@ from gateway.wire.envelope_pb2 import SignedEnvelope
 log = logging.getLogger(__name__)
 
 
-def declaration_of(row: JournalRow) -> Declaration:
-    """The canonical record a journal row carries (the gateway signed it; no re-verification)."""
-    return Declaration.FromString(SignedEnvelope.FromString(row.entry.envelope).payload)
+def declaration_in(envelope: bytes) -> Declaration:
+    """The canonical record a journal envelope carries (the gateway signed it; no
+    re-verification)."""
+    return Declaration.FromString(SignedEnvelope.FromString(envelope).payload)
 
 
 class Aggregator:
@@ -36,10 +37,15 @@ class Aggregator:
         folded = 0
         while True:
             after = await self._store.aggregation_position()
-            rows = await self._store.read_journal(after, self._page)
+            rows = await self._store.read_records(after, self._page)
             if not rows:
                 return folded
-            changes = [(declaration_of(row), await self._previous(row)) for row in rows]
+            changes = [
+                (declaration_in(row.envelope), await self._previous(row))
+                if row.function is not ItemFunction.ORIGINAL
+                else (declaration_in(row.envelope), None)
+                for row in rows
+            ]
             try:
                 await self._store.apply_aggregation(after, rows[-1].position, increments(changes))
             except StoreError:
@@ -47,14 +53,11 @@ class Aggregator:
                 continue
             folded += len(rows)
 
-    async def _previous(self, row: JournalRow) -> Declaration | None:
-        """The version this record replaces (amendment) or withdraws (cancellation)."""
-        entry = row.entry
-        if entry.function is ItemFunction.ORIGINAL:
-            return None
-        history = await self._store.item_history(entry.item_id, entry.partner)
+    async def _previous(self, row: RecordRow) -> Declaration | None:
+        """The version an amendment replaces or a cancellation withdraws."""
+        history = await self._store.item_history(row.item_id, row.partner)
         earlier = [r for r in history if r.position < row.position]
-        return declaration_of(earlier[-1]) if earlier else None
+        return declaration_in(earlier[-1].entry.envelope) if earlier else None
 
     async def run(
         self,

@@ -79,6 +79,18 @@ class JournalRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordRow:
+    """What folding a journal row into the share cells needs of it (Store.read_records): a
+    fifth of a JournalRow's columns, and none of its decoding."""
+
+    position: int
+    partner: str
+    item_id: str
+    function: ItemFunction
+    envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
     """The message as received and answered: stored with its items in one transaction."""
 
@@ -234,6 +246,9 @@ class Store(Protocol):
 
     async def read_journal(self, after: int, limit: int) -> list[JournalRow]:
         """Rows with position > after, in position order, at most `limit`."""
+
+    async def read_records(self, after: int, limit: int) -> list[RecordRow]:
+        """`read_journal`'s rows, reduced to what the share aggregation folds."""
 
     async def last_position(self) -> int: ...
 

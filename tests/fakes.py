@@ -27,6 +27,7 @@ from gateway.ports import (
     JournalRow,
     MessageRecord,
     ObservationEntry,
+    RecordRow,
     RejectionRecord,
     ReportRecord,
     StoredMessage,
@@ -122,6 +123,13 @@ class InMemoryStore:
         start = max(after, 0)
         chosen = self.journal[start : start + max(limit, 0)]
         return [JournalRow(start + i + 1, e) for i, e in enumerate(chosen)]
+
+    async def read_records(self, after: int, limit: int) -> list[RecordRow]:
+        return [
+            RecordRow(row.position, row.entry.partner, row.entry.item_id, row.entry.function,
+                      row.entry.envelope)
+            for row in await self.read_journal(after, limit)
+        ]  # fmt: skip
 
     async def last_position(self) -> int:
         await self.ping()

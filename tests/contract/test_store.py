@@ -16,7 +16,7 @@ from gateway.adapters.store import AckBeyondJournal
 from gateway.adapters.store.rejections import MAX_DETAIL_CHARS, MAX_FIELD_CHARS, prune_every
 from gateway.domain.messages import ItemFunction
 from gateway.errors import DuplicateMessage, ItemVersionTaken, StoreError
-from gateway.ports import ItemState, JournalEntry, MessageRecord, Store
+from gateway.ports import ItemState, JournalEntry, MessageRecord, RecordRow, Store
 from tests.builders import OTHER_PARTNER, make_entries, make_entry, make_message, make_rejection
 from tests.contract.conftest import Backend, MakeBackend, StoreOptions
 
@@ -631,3 +631,23 @@ async def test_a_large_lazy_message_among_others_gets_its_positions_in_order(
     for positions, entries in zip(results, given, strict=True):
         assert positions == sorted(positions)
         assert [by_position[p] for p in positions] == list(entries)
+
+
+async def test_records_read_for_the_fold_are_the_journal_rows_reduced(store: Store) -> None:
+    message = make_message()
+    entries = [
+        make_entry("A", 1, message=message),
+        make_entry("A", 2, message=message, function=ItemFunction.AMENDMENT),
+        make_entry("B", 1, message=message),
+    ]
+    await store.commit_message(message, entries)
+
+    for after, limit in [(0, 10), (1, 1), (3, 5), (0, 0)]:
+        rows = await store.read_journal(after, limit)
+        records = await store.read_records(after, limit)
+        assert records == [
+            RecordRow(r.position, r.entry.partner, r.entry.item_id, r.entry.function,
+                      r.entry.envelope)
+            for r in rows
+        ]  # fmt: skip
+        assert len(records) == min(limit, max(3 - after, 0))

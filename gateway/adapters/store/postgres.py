@@ -78,6 +78,7 @@ from gateway.ports import (
     JournalRow,
     MessageRecord,
     ObservationEntry,
+    RecordRow,
     RejectionRecord,
     ReportRecord,
     StoredMessage,
@@ -136,6 +137,10 @@ SELECT position, record_id, partner, message_id, item_id, version, function, cat
 FROM journal
 """
 _READ_JOURNAL = _ROW_COLUMNS + "WHERE position > $1 ORDER BY position LIMIT $2"
+_READ_RECORDS = """
+SELECT position, partner, item_id, function, envelope FROM journal
+WHERE position > $1 ORDER BY position LIMIT $2
+"""
 _HISTORY = _ROW_COLUMNS + "WHERE item_id = $1 ORDER BY position"
 _PARTNER_HISTORY = _ROW_COLUMNS + "WHERE partner = $1 AND item_id = $2 ORDER BY position"
 # One index probe per asked id, whatever the statistics: the plan asyncpg's prepared statement
@@ -441,6 +446,13 @@ class PostgresStore:
             return []
         async with self._connection() as conn:
             return [_journal_row(r) for r in await conn.fetch(_READ_JOURNAL, after, limit)]
+
+    async def read_records(self, after: int, limit: int) -> list[RecordRow]:
+        if limit <= 0:
+            return []
+        async with self._connection() as conn:
+            rows = await conn.fetch(_READ_RECORDS, after, limit)
+        return [RecordRow(int(r[0]), r[1], r[2], _FUNCTIONS[r[3]], bytes(r[4])) for r in rows]
 
     async def last_position(self) -> int:
         async with self._connection() as conn:

@@ -81,6 +81,7 @@ from gateway.ports import (
     JournalRow,
     MessageRecord,
     ObservationEntry,
+    RecordRow,
     RejectionRecord,
     ReportRecord,
     StoredMessage,
@@ -128,6 +129,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 _SELECT_MESSAGE = """
 SELECT partner, message_id, content_digest, http_status, receipt
 FROM messages WHERE partner = ? AND message_id = ?
+"""
+_READ_RECORDS = """
+SELECT position, partner, item_id, function, envelope FROM journal
+WHERE position > ? ORDER BY position LIMIT ?
 """
 _ROW_COLUMNS = """
 SELECT position, record_id, partner, message_id, item_id, version, function, category,
@@ -340,6 +345,11 @@ class SqliteStore:
             return []
         sql = _ROW_COLUMNS + "WHERE position > ? ORDER BY position LIMIT ?"
         return await self._read(partial(_rows, sql, (after, limit)))
+
+    async def read_records(self, after: int, limit: int) -> list[RecordRow]:
+        if limit <= 0:
+            return []
+        return await self._read(partial(_records, after, limit))
 
     async def last_position(self) -> int:
         return int(await self._read(partial(_scalar, _LAST_POSITION, ())))
@@ -806,6 +816,13 @@ def _item_states(conn: sqlite3.Connection, partner: str, ids: list[str]) -> dict
 
 def _rows(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> list[JournalRow]:
     return [_journal_row(row) for row in conn.execute(sql, params)]
+
+
+def _records(after: int, limit: int, conn: sqlite3.Connection) -> list[RecordRow]:
+    return [
+        RecordRow(int(r[0]), r[1], r[2], _FUNCTIONS[r[3]], r[4])
+        for r in conn.execute(_READ_RECORDS, (after, limit))
+    ]
 
 
 def _scalar(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> Any:
