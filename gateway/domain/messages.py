@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, overload
+from typing import Any
 
 from gateway.domain.findings import Finding
+from gateway.domain.packed import Packed
 from gateway.wire.declaration_pb2 import Declaration
 
 
@@ -75,7 +76,7 @@ _FUNCTIONS = tuple(ItemFunction)
 _MAX_PACKED = 1 << 32  # lines and versions below this are packed (array "I")
 
 
-class PackedOutcomes(Sequence[ItemOutcome]):
+class PackedOutcomes(Packed[ItemOutcome]):
     """A large message's item outcomes, the common ones packed.
 
     An item whose Declaration was dropped (TRANSLATED) and that has no finding, which is most
@@ -127,18 +128,7 @@ class PackedOutcomes(Sequence[ItemOutcome]):
     def __len__(self) -> int:
         return len(self._lines)
 
-    @overload
-    def __getitem__(self, at: int) -> ItemOutcome: ...
-
-    @overload
-    def __getitem__(self, at: slice) -> list[ItemOutcome]: ...
-
-    def __getitem__(self, at: int | slice) -> ItemOutcome | list[ItemOutcome]:
-        if isinstance(at, slice):
-            return [self[n] for n in range(*at.indices(len(self)))]
-        if not -len(self) <= at < len(self):
-            raise IndexError(at)
-        at %= len(self)
+    def _at(self, at: int) -> ItemOutcome:
         whole = self._whole.get(at)
         if whole is not None:
             return whole
@@ -152,10 +142,6 @@ class PackedOutcomes(Sequence[ItemOutcome]):
             (),
             TRANSLATED,
         )
-
-    def __iter__(self) -> Iterator[ItemOutcome]:
-        for at in range(len(self)):
-            yield self[at]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):

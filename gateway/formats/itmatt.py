@@ -28,6 +28,7 @@ from gateway.domain.messages import (
     MessageHeader,
     PackedOutcomes,
     ParsedMessage,
+    with_changes,
 )
 from gateway.errors import MessageRejected
 from gateway.formats.hardened import (
@@ -322,15 +323,14 @@ class _Stream:
             raise MessageRejected(
                 "envelope invalid", [error("XSD_ENVELOPE", "msgheader is invalid", "/", None)]
             )
-        items = self.outcomes
         changes = {}
         for index, findings in on_items.items():  # e.g. an item the envelope does not expect
-            outcome = items[index - 1]
+            outcome = self.outcomes[index - 1]
             changes[index - 1] = replace(
                 outcome, findings=outcome.findings + tuple(findings), declaration=None
             )
-        items = items.replaced(changes) if changes else items
-        return ParsedMessage(self.context.header, mark_duplicates(items), SOURCE_FORMAT)
+        items = mark_duplicates(with_changes(self.outcomes, changes))
+        return ParsedMessage(self.context.header, items, SOURCE_FORMAT)
 
 
 def _first(a: MessageRejected | None, b: MessageRejected | None) -> MessageRejected | None:

@@ -74,16 +74,16 @@ def apply_history_rules(
     shared: dict[tuple[int, ItemFunction], ItemState] = {}  # one ItemState per distinct value
     changes: dict[int, ItemOutcome] = {}
     for position, item in enumerate(items):
-        if item.accepted:
-            state = latest.get(item.item_id) or states.get(item.item_id)
-            problem = history_finding(item, state, path_of(item.index))
-            if problem is None:
-                value = (item.version, item.function)
-                latest[item.item_id] = shared.get(value) or shared.setdefault(
-                    value, ItemState(*value)
-                )
-            else:
-                changes[position] = item.with_findings(problem)
+        if not item.accepted:
+            continue
+        item_id = item.item_id
+        state = latest[item_id] if item_id in latest else states.get(item_id)
+        problem = history_finding(item, state, path_of(item.index))
+        if problem is None:
+            value = (item.version, item.function)
+            latest[item_id] = shared.setdefault(value, ItemState(*value))
+        else:
+            changes[position] = item.with_findings(problem)
     return with_changes(items, changes)
 
 

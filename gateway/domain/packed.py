@@ -1,0 +1,36 @@
+"""A sequence kept packed (arrays, bytes end to end) that makes each element on access."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import TypeVar, overload
+
+T = TypeVar("T")
+
+
+class Packed(Sequence[T]):
+    """Indexing (negative indexes too) and slicing for a packed sequence: a subclass gives
+    `__len__` and `_at`, the element at a position in range."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def _at(self, position: int) -> T: ...
+
+    @overload
+    def __getitem__(self, at: int) -> T: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[T]: ...
+
+    def __getitem__(self, at: int | slice) -> T | list[T]:
+        if isinstance(at, slice):
+            return [self._at(n) for n in range(*at.indices(len(self)))]
+        size = len(self)
+        if not -size <= at < size:
+            raise IndexError(at)
+        return self._at(at % size)
+
+    def __iter__(self) -> Iterator[T]:
+        return map(self._at, range(len(self)))
