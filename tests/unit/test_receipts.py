@@ -192,8 +192,8 @@ def test_receipt_of_a_test_message_says_so() -> None:
     assert body(receipt_for(GOOD))["test"] is False
 
 
-@pytest.mark.parametrize(("n", "bad_every"), [(0, 0), (1, 0), (30, 4)])
-def test_the_items_are_encoded_one_by_one_into_exactly_the_json_of_the_whole(
+@pytest.mark.parametrize(("n", "bad_every"), [(0, 0), (1, 0), (30, 4), (512, 0), (1100, 9)])
+def test_the_items_are_encoded_in_batches_into_exactly_the_json_of_the_whole(
     n: int, bad_every: int
 ) -> None:
     specs = generate_items(random.Random(n), n, sender_country="GB", bad_every=bad_every)
