@@ -278,8 +278,7 @@ class SqliteStore:
                 partial(_in_transaction, work=partial(_prune_rejections, keep=self._max_rejections))
             )
             await readers.start(partial(self._connect, writer=False))
-            inline = self._connect(writer=False)
-            inline.execute("PRAGMA busy_timeout = 0")
+            inline = self._connect(writer=False, wait=False)
         except sqlite3.Error as exc:
             await _stop_all(writer, readers)
             raise StoreError(f"cannot open the SQLite store {self._path}: {exc}") from exc
@@ -549,16 +548,18 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self._path}: {exc}") from exc
 
-    def _connect(self, *, writer: bool) -> sqlite3.Connection:
+    def _connect(self, *, writer: bool, wait: bool = True) -> sqlite3.Connection:
+        """A connection of this store; with `wait` False, one that never waits for a lock."""
+        busy_timeout = self._busy_timeout if wait else 0.0
         conn = sqlite3.connect(
             self._path,
-            timeout=self._busy_timeout,
+            timeout=busy_timeout,
             isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE … COMMIT
             check_same_thread=False,  # a connection moves between its lane's threads, one at a time
             cached_statements=64,
         )
         try:
-            _configure(conn, self._synchronous, int(self._busy_timeout * 1000), writer=writer)
+            _configure(conn, self._synchronous, int(busy_timeout * 1000), writer=writer)
         except BaseException:
             conn.close()
             raise
