@@ -50,7 +50,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, overload
+from typing import IO, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -61,6 +61,7 @@ from gateway.adapters.crypto.keys import SigningKey, private_pem
 from gateway.domain.findings import Finding
 from gateway.domain.messages import TRANSLATED, ItemFunction, ParsedMessage, with_changes
 from gateway.domain.records import Provenance, Stamped
+from gateway.domain.sequences import Lazy
 from gateway.errors import MessageRejected, Overloaded
 from gateway.formats.itmatt import itmatt_schema
 from gateway.pipeline import (
@@ -337,7 +338,7 @@ class SpooledSealed(Sealed):
         self._path.unlink(missing_ok=True)
 
 
-class _EntryFile(Sequence[JournalEntry]):
+class _EntryFile(Lazy[JournalEntry]):
     """The entries of some items of a SpooledSealed, read from its file on each iteration."""
 
     def __init__(self, path: Path, order: RecordIdTable, wanted: frozenset[int] | None) -> None:
@@ -355,15 +356,6 @@ class _EntryFile(Sequence[JournalEntry]):
                 row = _take(source)
                 if wanted is None or index in wanted:
                     yield _entry_of(row)
-
-    @overload
-    def __getitem__(self, at: int) -> JournalEntry: ...
-
-    @overload
-    def __getitem__(self, at: slice) -> Sequence[JournalEntry]: ...
-
-    def __getitem__(self, at: int | slice) -> JournalEntry | Sequence[JournalEntry]:
-        return list(self)[at]
 
 
 class _FileLog:

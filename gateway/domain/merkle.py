@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Final
 
-from gateway.domain.packed import Packed
+from gateway.domain.sequences import Packed
 
 HASH_SIZE: Final = 32
 _LEAF: Final = b"\x00"

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.domain.findings import Finding
-from gateway.domain.packed import Packed
+from gateway.domain.sequences import Packed
 from gateway.wire.declaration_pb2 import Declaration
 
 

@@ -49,7 +49,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
@@ -71,6 +71,7 @@ from gateway.adapters.store.rejections import (
     prune_every,
 )
 from gateway.domain.messages import ItemFunction
+from gateway.domain.sequences import Lazy
 from gateway.errors import ConfigError, DuplicateMessage, ItemVersionTaken, StoreError
 from gateway.ports import (
     CellCounts,
@@ -733,7 +734,7 @@ def _insert_message(
     return list(range(last - len(rows) + 1, last + 1))
 
 
-class _LazyRows(Sequence[Row]):
+class _LazyRows(Lazy[Row]):
     """The journal rows of entries given as a lazy sequence, made as `executemany` iterates
     them in the writer thread: a 40,000-item message is never held as rows."""
 
@@ -745,15 +746,6 @@ class _LazyRows(Sequence[Row]):
 
     def __iter__(self) -> Iterator[Row]:
         return map(_entry_params, self._entries)
-
-    @overload
-    def __getitem__(self, at: int) -> Row: ...
-
-    @overload
-    def __getitem__(self, at: slice) -> Sequence[Row]: ...
-
-    def __getitem__(self, at: int | slice) -> Row | Sequence[Row]:
-        return list(self)[at]
 
 
 def _journal_key_clash(exc: Exception) -> bool:

@@ -1,4 +1,5 @@
-"""A sequence kept packed (arrays, bytes end to end) that makes each element on access."""
+"""Sequences that do not hold their elements as objects: packed (arrays, bytes end to end,
+each element made on access) or lazy (made anew on each pass, e.g. read from a file)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,20 @@ class Packed(Sequence[T]):
 
     def __iter__(self) -> Iterator[T]:
         return map(self._at, range(len(self)))
+
+
+class Lazy(Sequence[T]):
+    """A sequence made anew on each pass (read from a file, mapped over another): a subclass
+    gives `__len__` and `__iter__`. Indexing reads it through, for tests and tools; the hot
+    paths only iterate."""
+
+    __slots__ = ()
+
+    @overload
+    def __getitem__(self, at: int) -> T: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[T]: ...
+
+    def __getitem__(self, at: int | slice) -> T | list[T]:
+        return list(self)[at]
