@@ -15,9 +15,9 @@ spooled by the edge as they arrived (or written here): the worker parses them as
 leaves its records in a file beside the body, which the store reads as it commits
 (`run_spooled`, `SpooledSealed`); neither process ever holds the document or all its records.
 
-Small messages (below `inline_bytes`, a few items) run in the serving process instead: handing
-one to a worker (pickling, the pool's feeder and manager threads, two wake-ups) costs the serving
-process more than parsing and signing it there.
+The workers are a `WorkerPool` (gateway.adapters.worker_pool), driven by the event loop through
+one socket pair per worker, with no feeder or manager thread. Small messages (below
+`inline_bytes`) may run in the serving process instead.
 
 A worker that dies (killed, out of memory) breaks the whole pool: every message in flight on it
 gets Overloaded (503 + Retry-After; nothing was journaled, so no receipted item is lost) and the
@@ -44,8 +44,6 @@ import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -58,6 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey, private_pem
+from gateway.adapters.worker_pool import PoolBroken, WorkerPool
 from gateway.domain.findings import Finding
 from gateway.domain.messages import TRANSLATED, ItemFunction, ParsedMessage, with_changes
 from gateway.domain.records import Provenance, Stamped
@@ -126,10 +125,11 @@ def _initialize(
 def _end_with(serving: int) -> None:
     """Exit this worker as soon as process `serving` has ended, however it ended.
 
-    A ProcessPoolExecutor worker waits on its task queue, whose write end it holds itself, so a
-    serving process killed outright (SIGKILL, the OOM killer) would leave its workers, and the
-    forkserver they keep alive, running forever: ~50 MB each, piling up at every crash. A thread
-    waits on a pidfd of the serving process (Linux 5.3+), or else polls it every second.
+    A worker reads the end of its socket when the serving process is gone, but only between
+    tasks; and a serving process killed outright (SIGKILL, the OOM killer) must never leave its
+    workers, and the forkserver they keep alive, running: ~50 MB each, piling up at every crash.
+    A thread waits on a pidfd of the serving process (Linux 5.3+), or else polls it every
+    second.
     """
     try:
         pidfd = os.pidfd_open(serving)
@@ -498,16 +498,25 @@ class ProcessPoolCpu:
         self._spool_bytes, self._spool_dir = spool_bytes, spool_dir
         self._initargs = (home_country, rates, os.getpid())
         self._material: KeyMaterial | None = None
-        self._pool = self._new_pool()
+        self._pool: WorkerPool | None = None
         self.restarts = 0  # pools replaced after a worker died
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self._workers,
-            mp_context=_context(),
-            initializer=_initialize,
-            initargs=self._initargs,
-        )
+    def _current(self) -> WorkerPool:
+        """The pool to hand a message to: made on first use (it needs the running loop), and
+        made anew when a worker died while the pool was idle."""
+        pool = self._pool
+        if pool is not None and pool.broken is not None:
+            self._replace(pool)
+            pool = self._pool
+        if pool is None:
+            pool = self._pool = WorkerPool(
+                self._workers,
+                _context(),
+                initializer=_initialize,
+                initargs=self._initargs,
+                name="aedgw-cpu",
+            )
+        return pool
 
     def _key_material(self) -> KeyMaterial:
         key = self._key()
@@ -518,10 +527,8 @@ class ProcessPoolCpu:
     async def start(self) -> None:
         """Start every worker now (and let each compile the schema), not on the first
         messages."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(self._pool, _ready) for _ in range(self._workers))
-        )
+        pool = self._current()
+        await asyncio.gather(*(pool.submit(_ready) for _ in range(self._workers)))
 
     async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
         if isinstance(body, SpooledBody):  # the edge wrote it to a file as it arrived
@@ -573,18 +580,18 @@ class ProcessPoolCpu:
         size: int,
     ) -> object:
         """Run `task` on a worker; Overloaded when the pool broke or the task hung."""
-        pool = self._pool
+        pool = self._current()
         try:
             future = pool.submit(task, first, operator_code, prov, self._key_material())
-            return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
-        except BrokenProcessPool as exc:
+            return await asyncio.wait_for(future, self._timeout)
+        except PoolBroken as exc:
             self._replace(pool)
             raise Overloaded(retry_after=1) from exc
         except TimeoutError as exc:
             self._hung(pool, prov, size)
             raise Overloaded(retry_after=1) from exc
 
-    def _hung(self, pool: ProcessPoolExecutor, prov: Provenance, size: int) -> None:
+    def _hung(self, pool: WorkerPool, prov: Provenance, size: int) -> None:
         """A message ran past the task timeout: kill the workers, start a fresh pool."""
         if self._pool is pool:
             log.error(
@@ -592,26 +599,21 @@ class ProcessPoolCpu:
                 self._timeout,
                 extra={"partner": prov.partner, "bytes": size},
             )
-            _kill_workers(pool)
+            pool.kill()
         self._replace(pool)
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
-        """A fresh pool for the next messages (once per broken pool, however many failed)."""
+    def _replace(self, broken: WorkerPool) -> None:
+        """A fresh pool for the next messages (once per broken pool, however many failed);
+        the broken pool's other workers are killed."""
         if self._pool is not broken:
             return
-        log.error("a CPU worker process died; starting a fresh pool")
+        log.error("a CPU worker process died (%s); starting a fresh pool", broken.broken)
         self.restarts += 1
-        self._pool = self._new_pool()
-        broken.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
+        broken.kill()
+        broken.close(timeout=0.0)
 
     def close(self) -> None:
-        """Let the messages in flight finish, then stop the workers."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    """SIGKILL every worker of `pool` (a hung one cannot be told apart, nor stopped alone); the
-    pool then breaks and fails its other messages in flight with BrokenProcessPool."""
-    workers = dict(getattr(pool, "_processes", None) or {})  # CPython's pid -> Process map
-    for process in workers.values():
-        process.kill()
+        """Stop the workers, each once it has finished the message it is running."""
+        if self._pool is not None:
+            self._pool.close()
