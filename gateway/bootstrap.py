@@ -136,6 +136,7 @@ class Gateway:
                 spool_bytes=stream,
                 spool_dir=self.spool_dir,
             )
+        self.aggregator = Aggregator(self.store)
         self.pipeline = Pipeline(
             store=self.store,
             signer=self.signer,
@@ -143,6 +144,7 @@ class Gateway:
             metrics=self.metrics,
             on_commit=self.notifier.notify,
             cpu=self.cpu or in_process,
+            on_contributions=self.aggregator.expect,
         )
         self.feeds = FeedPipeline(
             store=self.store,
@@ -152,7 +154,6 @@ class Gateway:
             rates=self.rates,
             executor=self._executor,
         )
-        self.aggregator = Aggregator(self.store)
         self.share = ShareService(
             store=self.store,
             signer=self.signer,

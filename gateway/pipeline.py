@@ -46,6 +46,7 @@ from gateway.ports import (
     StoredMessage,
 )
 from gateway.rules.versions import apply_history_rules
+from gateway.share.aggregate import Contribution, Contributions
 from gateway.wire.declaration_pb2 import Declaration
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,9 @@ class CpuResult:
     # Seconds per stage: parse (XML), validate (XSD), translate (rules and translation), sign
     # (valuation, sealing and signing).
     seconds: tuple[tuple[str, float], ...]
+    # Each sealed record's share-cell contribution, by item index, when computed (not for a
+    # streamed document): the aggregation then need not read those records back.
+    contributions: Contributions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +176,12 @@ class CpuStages:
         timings: dict[str, float] = {}
         parsed = parse_itmatt(body, timings=timings)
         sealed = SealedEntries()
+        contributions = Contributions()
         if parsed.header.sender == operator_code:
             start = time.perf_counter()
-            sealed = SealedEntries(self._seal_all(parsed, prov))
+            sealed = SealedEntries(self._seal_all(parsed, prov, contributions))
             timings["sign"] = time.perf_counter() - start
-        return CpuResult(parsed, sealed, tuple(timings.items()))
+        return CpuResult(parsed, sealed, tuple(timings.items()), contributions)
 
     def run_file(self, source: BinaryIO, operator_code: str, prov: Provenance) -> CpuResult:
         """`run` for a body in a file, always as a stream: memory bounded by an item and the
@@ -219,15 +224,20 @@ class CpuStages:
         timings["translate"] -= stamping  # keep ran inside the stream's translate time
         return Streamed(parsed, timings, sealer.seal(), stamping)
 
-    def _seal_all(self, parsed: ParsedMessage, prov: Provenance) -> dict[int, JournalEntry]:
+    def _seal_all(
+        self, parsed: ParsedMessage, prov: Provenance, contributions: Contributions
+    ) -> dict[int, JournalEntry]:
+        """Value, then seal, each accepted item; add each one's share-cell contribution (what
+        the aggregation would compute from its record) to `contributions`."""
         if parsed.header.test:
             return {}
         accepted = [i for i in parsed.items if i.accepted]
-        if self._value is not None:
-            day = prov.received_at.astimezone(UTC).date()
-            for item in accepted:
-                assert item.declaration is not None
+        day = prov.received_at.astimezone(UTC).date()
+        for item in accepted:
+            assert item.declaration is not None
+            if self._value is not None:
                 self._value(item.declaration, day)
+            contributions.add(item.index, item.declaration)
         return seal_all(accepted, prov, self._signer)
 
 
@@ -333,12 +343,16 @@ class Pipeline:
         offload_bytes: int = 64 * 1024,
         value: Callable[[Declaration, date], None] | None = None,
         cpu: CpuRunner | None = None,
+        on_contributions: Callable[[Iterable[tuple[int, Contribution]]], None] | None = None,
     ) -> None:
         """`cpu` runs each message's CPU stages (e.g. a process pool); None: in this process
         with `signer` and `value` (see CpuStages), messages from `offload_bytes` up on
-        `executor`."""
+        `executor`. After each commit, `on_commit` gets the last position and
+        `on_contributions` (e.g. the Aggregator's `expect`) each committed record's position and
+        share-cell contribution, when the CPU stages computed them."""
         self._store, self._clock = store, clock
         self._metrics, self._on_commit = metrics, on_commit
+        self._on_contributions = on_contributions
         self._cpu = cpu or InProcessCpu(CpuStages(signer, value), executor, offload_bytes)
         self._locks = ItemLocks()
 
@@ -373,7 +387,7 @@ class Pipeline:
             return replay(existing, digest)
         for attempt in range(1, VERSION_RACE_ATTEMPTS + 1):
             try:
-                return await self._commit(partner, parsed, prov, sealed)
+                return await self._commit(partner, parsed, prov, sealed, done.contributions)
             except ItemVersionTaken:
                 # Another replica journaled one of these item versions between our read of the
                 # history and our commit: nothing was stored; read it again and decide again.
@@ -391,6 +405,7 @@ class Pipeline:
         parsed: ParsedMessage,
         prov: Provenance,
         sealed: Sealed,
+        contributions: Contributions | None,
     ) -> Submission:
         # Only messages that share an item wait for one another: the history read and the
         # commit of an item are one step, and messages on distinct items commit together (the
@@ -399,7 +414,8 @@ class Pipeline:
         async with self._locks.holding(partner.id, item_ids):
             states = await self._store.item_states(partner.id, item_ids)
             items = apply_history_rules(parsed.items, states)
-            entries = sealed.select([i.index for i in items if i.accepted and i.index in sealed])
+            committed = [i.index for i in items if i.accepted and i.index in sealed]
+            entries = sealed.select(committed)
             receipt = build_receipt(
                 receipt_id=prov.receipt_id,
                 partner=partner.id,
@@ -428,6 +444,12 @@ class Pipeline:
                 return replay(dup.existing, prov.content_digest)
         if positions:
             self._on_commit(positions[-1])
+            if contributions and self._on_contributions is not None:
+                # Positions come in entry order (Store.commit_message).
+                terms = map(contributions.get, committed)
+                self._on_contributions(
+                    (p, t) for p, t in zip(positions, terms, strict=True) if t is not None
+                )
         self._count(partner, items)
         log.info(
             "message journaled",

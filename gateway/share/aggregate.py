@@ -26,15 +26,31 @@ from gateway.domain.weeks import iso_week
 from gateway.ports import CellCounts, CellKey
 from gateway.wire.declaration_pb2 import AMENDMENT, CANCELLATION, ORIGINAL, Declaration
 
-__all__ = ["CHANNEL", "Change", "cell_of", "counts_of", "increments", "merged", "recount"]
+__all__ = [
+    "CHANNEL",
+    "Change",
+    "Contribution",
+    "Contributions",
+    "cell_of",
+    "contribution_of",
+    "counts_of",
+    "increments",
+    "merged",
+    "recount",
+]
 
 CHANNEL = "POST"
 NOT_STATED_COUNTRY = "ZZ"
 NOT_STATED_CHAPTER = "00"
 UNSPECIFIED_CATEGORY = "UNSPECIFIED"
 
-# A journal change: the new accepted record, and the item's previous accepted record (or None).
-Change = tuple[Declaration, Declaration | None]
+# A record's contribution, computed once where it was valued (`contribution_of`): its cell's
+# fields and its counts' fields, in CellKey's and CellCounts' orders.
+Contribution = tuple[tuple[str, str, str, str, str, str], tuple[int, Decimal, int, int, int, int]]
+
+# A journal change: the new accepted record (or its contribution), and the item's previous
+# accepted record (or None).
+Change = tuple[Declaration | Contribution, Declaration | None]
 
 
 def valuation_day(decl: Declaration) -> date:
@@ -84,6 +100,43 @@ def _cell_fields(decl: Declaration, weeks: dict[str, str]) -> tuple[str, str, st
     )
 
 
+def contribution_of(decl: Declaration, weeks: dict[str, str]) -> Contribution:
+    """What `increments` would compute for `decl` (a valued declaration): computed where the
+    record is sealed, so the fold need not read the record back. `weeks` caches ISO weeks."""
+    return _cell_fields(decl, weeks), _count_fields(decl)
+
+
+class Contributions:
+    """The contributions of one message's records, by item index. Equal cells share one
+    tuple, so a message's few cells are pickled once each, not once per record."""
+
+    __slots__ = ("_by_item", "_cells", "_weeks")
+
+    def __init__(self) -> None:
+        self._by_item: dict[int, Contribution] = {}
+        self._cells: dict[tuple[str, ...], tuple[str, str, str, str, str, str]] = {}
+        self._weeks: dict[str, str] = {}
+
+    def add(self, index: int, decl: Declaration) -> None:
+        cell, counts = contribution_of(decl, self._weeks)
+        self._by_item[index] = (self._cells.setdefault(cell, cell), counts)
+
+    def get(self, index: int) -> Contribution | None:
+        return self._by_item.get(index)
+
+    def __len__(self) -> int:
+        return len(self._by_item)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _contributions, (self._by_item,)
+
+
+def _contributions(by_item: dict[int, Contribution]) -> Contributions:
+    out = Contributions()
+    out._by_item = by_item  # noqa: SLF001 - unpickling its own kind
+    return out
+
+
 def counts_of(decl: Declaration) -> CellCounts:
     """One item's contribution; detections stay 0 (they come from decisions, not declarations)."""
     return CellCounts(*_count_fields(decl))
@@ -103,10 +156,14 @@ def _count_fields(decl: Declaration) -> tuple[int, Decimal, int, int, int, int]:
     )
 
 
-def _signed_terms(change: Change) -> list[tuple[Declaration, bool]]:
-    """(declaration, add?) terms of one change: what it adds and what it takes away."""
+def _signed_terms(change: Change) -> list[tuple[Declaration | Contribution, bool]]:
+    """(declaration or contribution, add?) terms of one change: what it adds and what it takes
+    away. A contribution stands for a new ORIGINAL or AMENDMENT record (a CANCELLATION adds
+    nothing, so it always comes as its declaration)."""
     new, previous = change
-    terms: list[tuple[Declaration, bool]] = []
+    if isinstance(new, tuple):
+        return [(previous, False), (new, True)] if previous is not None else [(new, True)]
+    terms: list[tuple[Declaration | Contribution, bool]] = []
     if new.function in (AMENDMENT, CANCELLATION) and previous is not None:
         terms.append((previous, False))
     if new.function in (ORIGINAL, AMENDMENT):
@@ -119,7 +176,8 @@ def increments(changes: Iterable[Change]) -> dict[CellKey, CellCounts]:
 
     ORIGINAL adds the new record; AMENDMENT subtracts the previous accepted record and adds the
     new one; CANCELLATION subtracts the previous one. An AMENDMENT or CANCELLATION without a
-    previous record subtracts nothing. Cells whose net increment is zero are left out. Feeding
+    previous record subtracts nothing. A new record may come as its contribution (the previous
+    one of an ORIGINAL is then None). Cells whose net increment is zero are left out. Feeding
     the journal in any chunks and summing the results equals feeding it at once.
     """
     # Summed in plain lists by plain tuples (a few cells for thousands of records); the
@@ -127,12 +185,15 @@ def increments(changes: Iterable[Change]) -> dict[CellKey, CellCounts]:
     sums: dict[tuple[str, ...], list[Any]] = {}
     weeks: dict[str, str] = {}
     for change in changes:
-        for decl, add in _signed_terms(change):
-            key = _cell_fields(decl, weeks)
+        for term, add in _signed_terms(change):
+            if isinstance(term, tuple):
+                key, counts = term
+            else:
+                key, counts = _cell_fields(term, weeks), _count_fields(term)
             total = sums.get(key)
             if total is None:
                 total = sums[key] = [0, Decimal(0), 0, 0, 0, 0]
-            items, usd, de_minimis, pre_suspension, detections, missing = _count_fields(decl)
+            items, usd, de_minimis, pre_suspension, detections, missing = counts
             sign = 1 if add else -1
             total[0] += sign * items
             total[1] += usd if add else -usd

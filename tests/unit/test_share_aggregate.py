@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -13,7 +14,16 @@ from hypothesis import strategies as st
 
 from gateway.ports import CellCounts, CellKey
 from gateway.rules.bands import value_band
-from gateway.share.aggregate import cell_of, counts_of, increments, merged, recount
+from gateway.share.aggregate import (
+    Change,
+    Contributions,
+    cell_of,
+    contribution_of,
+    counts_of,
+    increments,
+    merged,
+    recount,
+)
 from gateway.wire.declaration_pb2 import (
     AMENDMENT,
     CANCELLATION,
@@ -227,3 +237,47 @@ def test_increments_in_any_chunks_equal_the_recount_of_the_latest_live_versions(
     expected = recount(live)
     assert merged(increments(changes)) == expected
     assert merged(*chunks) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.integers(0, 5), st.booleans(), attributes()), max_size=25),
+    computed=st.lists(st.booleans(), min_size=25, max_size=25),
+)
+def test_contributions_computed_where_valued_fold_to_the_same_cells(
+    steps: list[tuple[int, bool, Attributes]], computed: list[bool]
+) -> None:
+    """The fold given some new records as their contributions (as the CPU stages compute them)
+    and the others as declarations gives the recount: the same figures either way."""
+    changes, live = journal(steps)
+    mixed: list[Change] = [
+        (contribution_of(new, {}), previous)
+        if use and new.function != CANCELLATION
+        else (new, previous)
+        for (new, previous), use in zip(changes, computed, strict=False)
+    ]
+    assert merged(increments(mixed)) == recount(live) == merged(increments(changes))
+
+
+def test_a_contribution_is_the_cell_and_counts_of_its_declaration() -> None:
+    decl = declaration(origins=("CN", "CN"), hs_codes=("610910", "9503"))
+    cell, counts = contribution_of(decl, {})
+    assert CellKey(*cell) == cell_of(decl)
+    assert CellCounts(*counts) == counts_of(decl)
+
+
+def test_contributions_share_equal_cells_and_survive_pickling() -> None:
+    contributions = Contributions()
+    for index in range(50):
+        contributions.add(index, declaration(item_id=f"ITEM{index}"))
+    contributions.add(50, declaration(origins=("VN",), sender_country="VN"))
+    first, last, other = contributions.get(0), contributions.get(49), contributions.get(50)
+    assert first is not None
+    assert last is not None
+    assert other is not None
+    assert last[0] is first[0]  # one tuple for the one cell
+    assert other[0] != first[0]
+    back = pickle.loads(pickle.dumps(contributions, protocol=5))  # noqa: S301 - our own bytes
+    assert len(back) == 51
+    assert [back.get(i) for i in range(52)] == [contributions.get(i) for i in range(52)]
+    assert back.get(51) is None
