@@ -48,7 +48,10 @@ class ItemOutcome:
 
     @property
     def accepted(self) -> bool:
-        return self.declaration is not None and not any(f.is_error for f in self.findings)
+        if self.declaration is None:
+            return False
+        findings = self.findings  # most items have none: no generator for them
+        return not findings or not any(f.is_error for f in findings)
 
     def with_findings(self, *extra: Finding) -> ItemOutcome:
         return replace(self, findings=self.findings + extra)

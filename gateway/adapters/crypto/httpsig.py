@@ -56,6 +56,7 @@ __all__ = [
     "SIGNATURE_INPUT",
     "NonceCache",
     "RequestVerifier",
+    "body_sha256",
     "content_digest",
     "sign_request",
     "sign_response",
@@ -100,18 +101,20 @@ KeyResolver = Callable[[str], VerificationKey | None]
 # -- Content-Digest (RFC 9530) ---------------------------------------------------------------
 
 
-def content_digest(body: Body) -> str:
-    """The Content-Digest field value for `body`: `sha-256=:<base64>:`."""
-    return f"sha-256=:{base64.b64encode(_sha256(body)).decode('ascii')}:"
+def content_digest(body: Body, sha256: bytes | None = None) -> str:
+    """The Content-Digest field value for `body` (whose SHA-256 is `sha256` when given):
+    `sha-256=:<base64>:`."""
+    return f"sha-256=:{base64.b64encode(sha256 or body_sha256(body)).decode('ascii')}:"
 
 
-def _sha256(body: Body) -> bytes:
+def body_sha256(body: Body) -> bytes:
     """SHA-256 of the body (of a spooled one: computed as it was written)."""
     return body.sha256 if isinstance(body, SpooledBody) else hashlib.sha256(body).digest()
 
 
-def verify_content_digest(value: str | None, body: Body) -> None:
-    """Accept when the field has a sha-256 member equal to SHA-256(body); other members ignored.
+def verify_content_digest(value: str | None, body: Body, sha256: bytes | None = None) -> None:
+    """Accept when the field has a sha-256 member equal to SHA-256(body) (`sha256`, when the
+    caller hashed the body already); other members ignored.
 
     Raises SignatureError('bad-digest') when the field is absent, unparsable, lacks sha-256, or
     does not match.
@@ -122,7 +125,7 @@ def verify_content_digest(value: str | None, body: Body) -> None:
     member = digests.get("sha-256")
     if member is None or not isinstance(member, Item) or not isinstance(member.value, bytes):
         raise SignatureError("bad-digest", "Content-Digest has no sha-256 byte sequence")
-    if not hmac.compare_digest(member.value, _sha256(body)):
+    if not hmac.compare_digest(member.value, sha256 or body_sha256(body)):
         raise SignatureError("bad-digest", "Content-Digest does not match the received body")
 
 
@@ -463,11 +466,13 @@ def _check_time(parsed: _Parsed, key: VerificationKey, now: datetime, window_s: 
             )
 
 
-def _check_digest(fields: dict[str, list[str]], body: Body, keyid: str) -> None:
+def _check_digest(
+    fields: dict[str, list[str]], body: Body, keyid: str, sha256: bytes | None = None
+) -> None:
     value = _field(fields, "content-digest")
     if body or value is not None:
         try:
-            verify_content_digest(value, body)
+            verify_content_digest(value, body, sha256)
         except SignatureError as exc:
             raise SignatureError(exc.reason, exc.detail, keyid=keyid) from None
 
@@ -504,13 +509,20 @@ class RequestVerifier:
         self._nonces = nonces if nonces is not None else NonceCache(window_s)
 
     def verify(
-        self, method: str, target_uri: str, headers: Headers, body: Body, now: datetime
+        self,
+        method: str,
+        target_uri: str,
+        headers: Headers,
+        body: Body,
+        now: datetime,
+        *,
+        body_sha256: bytes | None = None,
     ) -> VerificationKey:
         """Return the key that signed the request; raise SignatureError naming what failed.
 
         `headers` may be a case-insensitive multidict; `body` the bytes as received, or their
-        spooled file (still content-encoded: the digest is over what was sent); `now`
-        timezone-aware.
+        spooled file (still content-encoded: the digest is over what was sent), and
+        `body_sha256` its SHA-256 when the caller computed it already; `now` timezone-aware.
         """
         fields = _fields(headers)
         parsed = _parse(fields, self._label)
@@ -518,7 +530,7 @@ class RequestVerifier:
         _require(parsed, components, REQUEST_PARAMS)
         key = _resolve(parsed, self._resolve)
         _check_time(parsed, key, now, self._window)
-        _check_digest(fields, body, key.keyid)
+        _check_digest(fields, body, key.keyid, body_sha256)
         _check_signature(parsed, _Message(fields, method, target_uri), key)
         nonce = parsed.params["nonce"]
         if not self._nonces.check_and_add(

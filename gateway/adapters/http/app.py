@@ -16,7 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.adapters.crypto.httpsig import RequestVerifier, content_digest, sign_response
+from gateway.adapters.crypto.httpsig import (
+    RequestVerifier,
+    body_sha256,
+    content_digest,
+    sign_response,
+)
 from gateway.adapters.crypto.keys import SigningKey
 from gateway.domain.partners import B5_FEED_FORMAT, ITMATT_FORMAT, Partner, PartnerKind
 from gateway.domain.receipts import rfc3339_millis
@@ -337,7 +342,7 @@ def _gunzip(body: Body, limit: int, deps: EdgeDeps) -> Body:
     return out.received()
 
 
-def _authenticate(request: web.Request, body: Body) -> Partner:
+def _authenticate(request: web.Request, body: Body, sha256: bytes | None = None) -> Partner:
     deps = request.app[DEPS]
     key = deps.verifier.verify(
         request.method,
@@ -345,6 +350,7 @@ def _authenticate(request: web.Request, body: Body) -> Partner:
         request.headers,
         body,
         deps.clock.now(),
+        body_sha256=sha256,
     )
     partner = deps.partners.get(key.owner)
     if partner is None:  # pragma: no cover - keys are loaded from partner folders only
@@ -374,14 +380,15 @@ async def _submission(
     received = await _read_body(request, limit, deps)
     body = received
     try:
-        partner = _authenticate(request, received)
+        sha256 = body_sha256(received)  # once: for the Content-Digest check and the receipt
+        partner = _authenticate(request, received, sha256)
         deps.limiter.check(partner)
         with request.app[ADMISSION].admit(partner):
             if len(received) > partner.max_body_bytes:
                 raise PayloadTooLarge(partner.max_body_bytes)
             if not partner.may_submit(fmt):
                 raise Forbidden(partner.id, f"is not allowed to submit {fmt}")
-            digest = content_digest(received)
+            digest = content_digest(received, sha256)
             encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
             if encoding == "gzip":
                 body = await asyncio.to_thread(_gunzip, received, partner.max_body_bytes, deps)
