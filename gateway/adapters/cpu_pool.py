@@ -2,8 +2,9 @@
 
 One task per message: the body, the partner's operator code, the provenance and the gateway's
 active signing key go to a worker; a `CpuResult` (the parsed message, its sealed and signed
-journal entries, stage times) comes back. Each worker process prepares once what every message
-needs (the compiled XSD, the valuer and its rates) and keeps a signer per key id.
+journal entries, stage times, share-cell contributions) comes back, both ways as marshalled
+plain values (`_encode`), not pickled classes. Each worker process prepares once what every
+message needs (the compiled XSD, the valuer and its rates) and keeps a signer per key id.
 
 Key rotation: each task names the key the main process signs with now (`key()` is read per
 task), with its private key in PEM; a worker that does not know that key id yet loads it, so
@@ -45,7 +46,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -57,8 +58,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey, private_pem
 from gateway.adapters.worker_pool import PoolBroken, WorkerPool
-from gateway.domain.findings import Finding
-from gateway.domain.messages import TRANSLATED, ItemFunction, ParsedMessage, with_changes
+from gateway.domain.findings import Finding, Severity
+from gateway.domain.messages import (
+    TRANSLATED,
+    ItemFunction,
+    ItemOutcome,
+    MessageHeader,
+    ParsedMessage,
+    with_changes,
+)
 from gateway.domain.records import Provenance, Stamped
 from gateway.domain.sequences import Lazy
 from gateway.errors import MessageRejected, Overloaded
@@ -74,6 +82,7 @@ from gateway.pipeline import (
 from gateway.ports import Body, JournalEntry, SpooledBody
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
+from gateway.share.aggregate import Contributions
 from gateway.wire.declaration_pb2 import Declaration
 
 log = logging.getLogger(__name__)
@@ -174,21 +183,21 @@ def _stages_for(worker: _Worker, key: KeyMaterial) -> CpuStages:
 
 
 def run_message(
-    body: bytes, operator_code: str, prov: Provenance, key: KeyMaterial
-) -> CpuResult | _Rejected:
-    """The pool task: CpuStages.run with the named key."""
+    body: bytes, operator_code: str, prov: _PlainProvenance, key: _PlainKey
+) -> bytes | _Rejected:
+    """The pool task: CpuStages.run with the named key; the CpuResult marshalled (`_encode`)."""
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         _initialize(None, None)
     assert _worker is not None
     try:
-        done = _stages_for(_worker, key).run(body, operator_code, prov)
+        done = _stages_for(_worker, KeyMaterial(*key)).run(body, operator_code, _provenance(prov))
     except MessageRejected as exc:
         return _Rejected(exc.title, exc.findings)
-    return replace(done, parsed=_without_declarations(done.parsed))
+    return _encode(done)
 
 
 def run_spooled(
-    path: str, operator_code: str, prov: Provenance, key: KeyMaterial
+    path: str, operator_code: str, prov: _PlainProvenance, key: _PlainKey
 ) -> tuple[str, RecordIdTable] | _Rejected:
     """The pool task for a body spooled to `path`: CpuStages.stream_file, so neither the body
     nor the records cross the pipe and no process holds all the records: the stamped items
@@ -199,8 +208,9 @@ def run_spooled(
     if _worker is None:  # pragma: no cover - the pool's initializer always ran
         _initialize(None, None)
     assert _worker is not None
+    stages = _stages_for(_worker, KeyMaterial(*key))
     try:
-        done, ids = seal_to_file(_stages_for(_worker, key), path, operator_code, prov)
+        done, ids = seal_to_file(stages, path, operator_code, _provenance(prov))
     except MessageRejected as exc:
         return _Rejected(exc.title, exc.findings)
     with Path(path + _RESULT).open("wb") as sink:
@@ -397,6 +407,72 @@ def _take(file: IO[bytes]) -> Any:
     return marshal.loads(file.read(int.from_bytes(size, "big")))  # noqa: S302 - our own file
 
 
+# -- a message's CpuResult as plain values, across the pool ------------------------------------
+#
+# Pickling a CpuResult names ~13 classes, and pickle looks each one up (import and attribute
+# checks) on both sides: ~40-80 µs a message each way here, more than a 1-item message's own
+# values cost. Marshalled tuples of plain values name none; the main process builds the objects
+# from them directly. The provenance and key go the other way as plain tuples too.
+
+_PlainProvenance = tuple[str, str, str, str]
+_PlainKey = tuple[str, str, bytes]
+_FUNCTION = {f.value: f for f in ItemFunction}
+_SEVERITY = {s.value: s for s in Severity}
+
+
+def _plain_provenance(prov: Provenance) -> _PlainProvenance:
+    return prov.partner, prov.received_at.isoformat(), prov.receipt_id, prov.content_digest
+
+
+def _provenance(plain: _PlainProvenance) -> Provenance:
+    partner, received_at, receipt_id, digest = plain
+    return Provenance(partner, datetime.fromisoformat(received_at), receipt_id, digest)
+
+
+def _encode(done: CpuResult) -> bytes:
+    """`done` marshalled: each item's outcome without its Declaration (only whether it was
+    translated matters past here; the records travel as entries)."""
+    parsed, header = done.parsed, done.parsed.header
+    contributions = done.contributions
+    return marshal.dumps(
+        (
+            (header.message_id, header.sender, header.recipient, header.prepared_at.isoformat(),
+             header.test),
+            parsed.source_format,
+            tuple(
+                (i.index, i.line, i.item_id, i.version, i.function.value,
+                 tuple((f.code, f.severity.value, f.message, f.path, f.line) for f in i.findings),
+                 i.declaration is not None)
+                for i in parsed.items
+            ),
+            tuple((index, _row_of(entry)) for index, entry in done.sealed.items()),
+            done.seconds,
+            None if contributions is None else contributions.plain(),
+        )
+    )  # fmt: skip
+
+
+def _decode(data: bytes) -> CpuResult:
+    """The CpuResult `_encode` gave (translated items carry TRANSLATED)."""
+    head, source_format, items, sealed, seconds, contributions = marshal.loads(data)  # noqa: S302
+    message_id, sender, recipient, prepared_at, test = head
+    header = MessageHeader(message_id, sender, recipient, datetime.fromisoformat(prepared_at), test)
+    outcomes = tuple(
+        ItemOutcome(
+            index, line, item_id, version, _FUNCTION[function],
+            tuple(Finding(c, _SEVERITY[s], m, p, n) for c, s, m, p, n in findings),
+            TRANSLATED if translated else None,
+        )
+        for index, line, item_id, version, function, findings, translated in items
+    )  # fmt: skip
+    return CpuResult(
+        ParsedMessage(header, outcomes, source_format),
+        SealedEntries({index: _entry_of(row) for index, row in sealed}),
+        seconds,
+        None if contributions is None else Contributions.from_plain(contributions),
+    )
+
+
 def _row_of(e: JournalEntry) -> _Row:
     return (
         e.record_id, e.partner, e.message_id, e.item_id, e.version, e.function.value,
@@ -407,7 +483,7 @@ def _row_of(e: JournalEntry) -> _Row:
 
 def _entry_of(r: _Row) -> JournalEntry:
     return JournalEntry(
-        r[0], r[1], r[2], r[3], r[4], ItemFunction(r[5]), r[6], r[7], r[8], Decimal(r[9]),
+        r[0], r[1], r[2], r[3], r[4], _FUNCTION[r[5]], r[6], r[7], r[8], Decimal(r[9]),
         r[10], r[11],
     )  # fmt: skip
 
@@ -540,8 +616,8 @@ class ProcessPoolCpu:
         result = await self._submit(run_message, body, operator_code, prov, size=len(body))
         if isinstance(result, _Rejected):
             raise MessageRejected(result.title, result.findings)
-        assert isinstance(result, CpuResult)
-        return result
+        assert isinstance(result, bytes)
+        return _decode(result)
 
     async def _run_spooled(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
         """A large body goes to its worker as a file, and its records come back as one: a
@@ -582,7 +658,9 @@ class ProcessPoolCpu:
         """Run `task` on a worker; Overloaded when the pool broke or the task hung."""
         pool = self._current()
         try:
-            future = pool.submit(task, first, operator_code, prov, self._key_material())
+            key = self._key_material()
+            plain = (key.keyid, key.alg, key.pem)
+            future = pool.submit(task, first, operator_code, _plain_provenance(prov), plain)
             return await asyncio.wait_for(future, self._timeout)
         except PoolBroken as exc:
             self._replace(pool)

@@ -130,6 +130,29 @@ class Contributions:
     def __reduce__(self) -> tuple[Any, ...]:
         return _contributions, (self._by_item,)
 
+    def plain(self) -> tuple[tuple[int, tuple[str, ...], tuple[int, str, int, int, int, int]], ...]:
+        """These contributions as plain values (for marshal): (index, cell, counts with the
+        USD value as a string), equal cells still one tuple."""
+        return tuple(
+            (index, cell, (n, str(usd), de_minimis, pre, detections, missing))
+            for index, (
+                cell,
+                (n, usd, de_minimis, pre, detections, missing),
+            ) in self._by_item.items()
+        )
+
+    @classmethod
+    def from_plain(
+        cls, rows: Iterable[tuple[int, Any, tuple[int, str, int, int, int, int]]]
+    ) -> Contributions:
+        """The contributions `plain` gave."""
+        out = cls()
+        out._by_item = {
+            index: (cell, (n, Decimal(usd), de_minimis, pre, detections, missing))
+            for index, cell, (n, usd, de_minimis, pre, detections, missing) in rows
+        }
+        return out
+
 
 def _contributions(by_item: dict[int, Contribution]) -> Contributions:
     out = Contributions()

@@ -9,21 +9,25 @@ import random
 import signal
 import time
 from collections.abc import AsyncIterator
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from gateway.adapters import cpu_pool
 from gateway.adapters.cpu_pool import ProcessPoolCpu, RecordIdTable
 from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_private_key
 from gateway.config import load_settings
+from gateway.domain.findings import Finding
+from gateway.domain.messages import TRANSLATED, ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
 from gateway.observability import Metrics
 from gateway.pipeline import CpuResult, CpuStages, Pipeline, RecordIds
-from gateway.ports import Body
+from gateway.ports import Body, JournalEntry
 from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
 from gateway.samples import build_itmatt, generate_items
@@ -88,6 +92,54 @@ async def test_the_pool_gives_what_the_stages_give_in_process(pool: ProcessPoolC
         assert entry.record_id == local.sealed[index].record_id
     assert [stage for stage, _ in remote.seconds] == ["parse", "validate", "translate", "sign"]
     assert all(seconds > 0 for _, seconds in remote.seconds)
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_a_result_crosses_the_pool_as_plain_values_and_comes_back_whole(test: bool) -> None:
+    """What run_message sends back (marshalled plain values) decodes to the CpuResult of the
+    stages: outcomes with their findings (errors, warnings, lines, paths), each translated
+    item marked TRANSLATED, the entries, the stage times and the cell contributions."""
+    items = generate_items(random.Random(5), 30, sender_country="GB", bad_every=4)
+    body = build_itmatt("GBA-PLAIN-1", "GBA", items, test=test)
+    stages = CpuStages(DsseSigner(FIRST), valuer("US", default_rates()))
+    local = stages.run(body, "GBA", PROV)
+    back = cpu_pool._decode(cpu_pool._encode(local))
+
+    assert back.parsed == local.parsed  # header (prepared_at included), items, source format
+    assert [i.findings for i in back.parsed.items] == [i.findings for i in local.parsed.items]
+    assert any(f.line and f.path for i in back.parsed.items for f in i.findings)
+    assert [i.accepted for i in back.parsed.items] == [i.accepted for i in local.parsed.items]
+    assert all(
+        (i.declaration is TRANSLATED) == (o.declaration is not None)
+        for i, o in zip(back.parsed.items, local.parsed.items, strict=True)
+    )
+    assert back.sealed == local.sealed
+    assert len(back.sealed) == (0 if test else 30 - 7)
+    assert back.seconds == local.seconds
+    assert back.contributions is not None
+    assert local.contributions is not None
+    assert [back.contributions.get(i) for i in range(32)] == [
+        local.contributions.get(i) for i in range(32)
+    ]
+    # Its provenance goes the other way as plain values too.
+    assert cpu_pool._provenance(cpu_pool._plain_provenance(PROV)) == PROV
+
+
+def test_the_plain_encoding_knows_every_field_it_carries() -> None:
+    """A field added to one of these classes must be added to the pool's encoding too."""
+    assert [f.name for f in fields(CpuResult)] == ["parsed", "sealed", "seconds", "contributions"]
+    assert [f.name for f in fields(ParsedMessage)] == ["header", "items", "source_format"]
+    assert [f.name for f in fields(MessageHeader)] == [
+        "message_id", "sender", "recipient", "prepared_at", "test"
+    ]  # fmt: skip
+    assert [f.name for f in fields(ItemOutcome)] == [
+        "index", "line", "item_id", "version", "function", "findings", "declaration"
+    ]  # fmt: skip
+    assert [f.name for f in fields(Finding)] == ["code", "severity", "message", "path", "line"]
+    assert len(fields(JournalEntry)) == 12  # cpu_pool._row_of / _entry_of
+    assert [f.name for f in fields(Provenance)] == [
+        "partner", "received_at", "receipt_id", "content_digest"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("sender", ["GBA", "CNA"])
