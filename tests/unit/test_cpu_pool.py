@@ -370,9 +370,9 @@ def test_cpu_workers_default_to_the_cpu_count_and_zero_means_in_process(tmp_path
     assert load_settings(config).cpu.workers == 0
     config.write_text("[cpu]\nworkers = 3\n", encoding="utf-8")
     assert load_settings(config).cpu.workers == 3
-    assert load_settings(config).cpu.inline_bytes == 4096
-    config.write_text("[cpu]\ninline_bytes = 0\n", encoding="utf-8")
     assert load_settings(config).cpu.inline_bytes == 0
+    config.write_text("[cpu]\ninline_bytes = 4096\n", encoding="utf-8")
+    assert load_settings(config).cpu.inline_bytes == 4096
     assert load_settings(config).cpu.task_timeout_s == 120.0
     config.write_text("[cpu]\ntask_timeout_s = 2.5\n", encoding="utf-8")
     assert load_settings(config).cpu.task_timeout_s == 2.5
