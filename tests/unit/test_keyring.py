@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -257,3 +259,19 @@ def test_private_key_of_another_algorithm_is_refused(tmp_path: Path) -> None:
     write_private_key(path, generate_private_key(ED25519))
     with pytest.raises(ConfigError, match="declare alg = 'ed25519'"):
         load_private_key(path, ECDSA_P256_SHA256)
+
+
+def test_replicas_starting_together_on_a_new_folder_share_one_first_key(tmp_path: Path) -> None:
+    """Replicas of one deployment start at once on the same new key folder (and its new parent):
+    every one of them loads the keyring, and they all sign with the one key the first made."""
+    for attempt in range(10):
+        folder = tmp_path / f"data-{attempt}" / "keys"
+        start = threading.Barrier(8)
+
+        def load(folder: Path = folder, start: threading.Barrier = start) -> str:
+            start.wait()
+            return Keyring.load_or_create(folder).active.keyid
+
+        with ThreadPoolExecutor(8) as pool:
+            keyids = list(pool.map(lambda _: load(), range(8)))
+        assert len(set(keyids)) == 1

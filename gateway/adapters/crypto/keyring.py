@@ -117,7 +117,7 @@ class Keyring:
         folder, clock = Path(key_dir), clock or _SystemClock()
         check_alg(alg)
         if not folder.exists():
-            folder.mkdir(mode=0o700, parents=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # replicas may race here
         _check_folder(folder)
         with _locked(folder):
             if not (folder / INDEX).exists():
