@@ -224,7 +224,7 @@ class WorkerPool:
             if len(inbox) < end:
                 return
             with memoryview(inbox) as view, view[_FRAME.size : end] as frame:
-                answer = pickle.loads(frame)  # noqa: S301 - from our own worker
+                answer = _unpickled(frame)
             del inbox[:end]
             self._answer(slot.waiting.popleft(), answer)
             if self.broken is not None:
@@ -306,6 +306,16 @@ class WorkerPool:
 
         self._loop.call_soon_threadsafe(run)
         done.wait(5.0)
+
+
+def _unpickled(frame: memoryview) -> tuple[Any, ...]:
+    """A worker's answer; one that does not unpickle here (an exception class whose constructor
+    wants other arguments than its args, say) becomes that failure, for its caller alone."""
+    try:
+        answer: tuple[Any, ...] = pickle.loads(frame)  # noqa: S301 - from our own worker
+    except Exception as exc:  # noqa: BLE001 - the caller gets it, the pool goes on
+        return (False, exc, "".join(traceback.format_exception(exc)))
+    return answer
 
 
 def _fail(future: asyncio.Future[Any], why: str) -> None:

@@ -45,6 +45,24 @@ async def test_a_tasks_exception_is_raised_with_the_workers_traceback(pool: Work
     assert await pool.submit(int, "42") == 42  # the worker goes on
 
 
+class Picky(Exception):
+    """An exception that pickles but does not unpickle (its constructor wants two arguments)."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+def raise_picky() -> None:
+    raise Picky("one", "two")
+
+
+async def test_an_answer_that_does_not_unpickle_fails_its_task_alone(pool: WorkerPool) -> None:
+    with pytest.raises(TypeError, match="second"):
+        await asyncio.wait_for(pool.submit(raise_picky), 10)
+    assert pool.broken is None
+    assert await pool.submit(str, 5) == "5"
+
+
 async def test_a_cancelled_tasks_answer_is_dropped_and_the_next_one_still_matches(
     pool: WorkerPool,
 ) -> None:
