@@ -228,17 +228,21 @@ class CpuStages:
         self, parsed: ParsedMessage, prov: Provenance, contributions: Contributions
     ) -> dict[int, JournalEntry]:
         """Value, then seal, each accepted item; add each one's share-cell contribution (what
-        the aggregation would compute from its record) to `contributions`."""
+        the aggregation would compute from its record) to `contributions`, from the declaration
+        as sealed (sealing stamps the received time, which a cell's week may come from)."""
         if parsed.header.test:
             return {}
         accepted = [i for i in parsed.items if i.accepted]
-        day = prov.received_at.astimezone(UTC).date()
+        if self._value is not None:
+            day = prov.received_at.astimezone(UTC).date()
+            for item in accepted:
+                assert item.declaration is not None
+                self._value(item.declaration, day)
+        sealed = seal_all(accepted, prov, self._signer)
         for item in accepted:
             assert item.declaration is not None
-            if self._value is not None:
-                self._value(item.declaration, day)
             contributions.add(item.index, item.declaration)
-        return seal_all(accepted, prov, self._signer)
+        return sealed
 
 
 class CpuRunner(Protocol):

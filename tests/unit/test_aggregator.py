@@ -29,9 +29,12 @@ NOW = datetime(2026, 11, 27, 9, 15, 2, tzinfo=UTC)
 KEY = SigningKey("aedgw-agg", "ed25519", generate_private_key("ed25519"))
 
 
-async def submit_history(pipeline: Pipeline) -> None:
-    """Originals (a few rejected), then amendments of some and a cancellation of one."""
+async def submit_history(pipeline: Pipeline, *, posted: bool = True) -> None:
+    """Originals (a few rejected), then amendments of some and a cancellation of one; without
+    `posted`, no item states its posting time."""
     items = generate_items(random.Random(3), 40, sender_country="GB", bad_every=9)
+    if not posted:
+        items = [replace(i, posted_at=None) for i in items]
     first = build_itmatt("GBA-AGG-1", "GBA", items)
     later = [
         replace(items[0], function="CANCELLATION", version=2),
@@ -50,8 +53,12 @@ def latest_live(store: InMemoryStore) -> list[Declaration]:
     return [d for d in latest.values() if d.function != CANCELLATION]
 
 
-async def folded_with(cpu: CpuRunner | None, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Submit the history through `cpu` (None: in process), fold it; the records parsed."""
+async def folded_with(
+    cpu: CpuRunner | None, monkeypatch: pytest.MonkeyPatch, *, valued: bool = True
+) -> int:
+    """Submit the history through `cpu` (None: in process), fold it; the records parsed.
+    Without `valued`, no valuation and no posting times: the cells' weeks come from the time
+    each record was received, which sealing stamps."""
     store = InMemoryStore()
     await store.open()
     aggregator = Aggregator(store, page=7)
@@ -61,11 +68,11 @@ async def folded_with(cpu: CpuRunner | None, monkeypatch: pytest.MonkeyPatch) ->
         clock=FixedClock(NOW),
         metrics=Metrics(),
         on_commit=lambda _: None,
-        value=valuer("US", default_rates()),
+        value=valuer("US", default_rates()) if valued else None,
         cpu=cpu,
         on_contributions=aggregator.expect,
     )
-    await submit_history(pipeline)
+    await submit_history(pipeline, posted=valued)
     parsed: list[bytes] = []
     real = aggregation.declaration_in
 
@@ -81,12 +88,13 @@ async def folded_with(cpu: CpuRunner | None, monkeypatch: pytest.MonkeyPatch) ->
     return len(parsed)
 
 
+@pytest.mark.parametrize("valued", [True, False])
 async def test_records_committed_here_are_folded_from_their_contributions(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, valued: bool
 ) -> None:
     # Only the six versions replaced or withdrawn are parsed (the previous side of each
     # amendment and of the cancellation); every new record comes as its contribution.
-    assert await folded_with(None, monkeypatch) == 6 + 1
+    assert await folded_with(None, monkeypatch, valued=valued) == 6 + 1
 
 
 @pytest.mark.slow
