@@ -19,8 +19,10 @@ from gateway.adapters.crypto.dsse import verify_json_envelope
 from gateway.adapters.crypto.httpsig import RequestVerifier, sign_request, verify_response
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
+from gateway.aggregation import declaration_in
 from gateway.cli import main as cli_main
 from gateway.config import ShareSettings
+from gateway.share.aggregate import recount
 from gateway.sharing import REPORT_TYPE
 from tests.e2e.conftest import PartnerKit, World, make_settings
 from tests.e2e.helpers import document, items
@@ -154,6 +156,11 @@ async def test_a_report_is_built_signed_suppressed_and_pulled_by_its_partner(b5:
     assert await store.aggregation_position() == await store.last_position()
     cells = await store.cells(["2026-W47", "2026-W48"])
     assert sum(c.items for c in cells.values()) == 60
+    # Folded from the contributions the CPU workers computed: the brute-force recount of the
+    # records in the journal, cell for cell.
+    journal = await store.read_journal(0, 1000)
+    expected = recount(declaration_in(row.entry.envelope) for row in journal)
+    assert await store.cells(sorted({key.week for key in expected})) == expected
     built = await gateway.share.build("2026-W48")
     assert {b.report.partner for b in built} == set(FEEDS)
 
