@@ -53,6 +53,26 @@ def latest_live(store: InMemoryStore) -> list[Declaration]:
     return [d for d in latest.values() if d.function != CANCELLATION]
 
 
+def make_pipeline(
+    store: InMemoryStore,
+    *,
+    cpu: CpuRunner | None = None,
+    valued: bool = True,
+    aggregator: Aggregator | None = None,
+) -> Pipeline:
+    """A pipeline on `store`, handing its contributions to `aggregator` when given."""
+    return Pipeline(
+        store=store,
+        signer=DsseSigner(KEY),
+        clock=FixedClock(NOW),
+        metrics=Metrics(),
+        on_commit=lambda _: None,
+        value=valuer("US", default_rates()) if valued else None,
+        cpu=cpu,
+        on_contributions=aggregator.expect if aggregator is not None else None,
+    )
+
+
 async def folded_with(
     cpu: CpuRunner | None, monkeypatch: pytest.MonkeyPatch, *, valued: bool = True
 ) -> int:
@@ -62,16 +82,7 @@ async def folded_with(
     store = InMemoryStore()
     await store.open()
     aggregator = Aggregator(store, page=7)
-    pipeline = Pipeline(
-        store=store,
-        signer=DsseSigner(KEY),
-        clock=FixedClock(NOW),
-        metrics=Metrics(),
-        on_commit=lambda _: None,
-        value=valuer("US", default_rates()) if valued else None,
-        cpu=cpu,
-        on_contributions=aggregator.expect,
-    )
+    pipeline = make_pipeline(store, cpu=cpu, valued=valued, aggregator=aggregator)
     await submit_history(pipeline, posted=valued)
     parsed: list[bytes] = []
     real = aggregation.declaration_in
@@ -111,15 +122,7 @@ async def test_records_of_others_are_parsed_to_the_same_cells() -> None:
     read back and parsed; the cells are the same."""
     store = InMemoryStore()
     await store.open()
-    pipeline = Pipeline(
-        store=store,
-        signer=DsseSigner(KEY),
-        clock=FixedClock(NOW),
-        metrics=Metrics(),
-        on_commit=lambda _: None,
-        value=valuer("US", default_rates()),
-    )
-    await submit_history(pipeline)
+    await submit_history(make_pipeline(store))
     assert await Aggregator(store).catch_up() == len(store.journal)
     assert store.cell_counts == recount(latest_live(store))
 
