@@ -107,7 +107,7 @@ class CpuSettings:
     """Where the CPU stages of a message (parse, XSD, rules, translation, valuation, signing)
     run: `workers` processes (so every core works); 0: in the serving process itself. Bodies
     under `inline_bytes` run in the serving process all the same (0, the default: none; every
-    body goes to a worker, which measured faster even for 1-item messages)."""
+    body goes to a worker, which costs the serving process, shared by every message, less)."""
 
     workers: int = field(default_factory=_cpu_count)
     inline_bytes: int = 0

@@ -447,13 +447,14 @@ class Pipeline:
             except DuplicateMessage as dup:  # another request with this messageId won the race
                 return replay(dup.existing, prov.content_digest)
         if positions:
-            self._on_commit(positions[-1])
             if contributions and self._on_contributions is not None:
-                # Positions come in entry order (Store.commit_message).
+                # Positions come in entry order (Store.commit_message); handed over before the
+                # commit is announced, so whoever folds it has them.
                 terms = map(contributions.get, committed)
                 self._on_contributions(
                     (p, t) for p, t in zip(positions, terms, strict=True) if t is not None
                 )
+            self._on_commit(positions[-1])
         self._count(partner, items)
         log.info(
             "message journaled",

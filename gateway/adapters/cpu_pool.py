@@ -2,9 +2,10 @@
 
 One task per message: the body, the partner's operator code, the provenance and the gateway's
 active signing key go to a worker; a `CpuResult` (the parsed message, its sealed and signed
-journal entries, stage times, share-cell contributions) comes back, both ways as marshalled
-plain values (`_encode`), not pickled classes. Each worker process prepares once what every
-message needs (the compiled XSD, the valuer and its rates) and keeps a signer per key id.
+journal entries, stage times, share-cell contributions) comes back; both ways as plain values,
+not pickled classes (the result marshalled by `_encode`). Each worker process prepares once
+what every message needs (the compiled XSD, the valuer and its rates) and keeps a signer per key
+id.
 
 Key rotation: each task names the key the main process signs with now (`key()` is read per
 task), with its private key in PEM; a worker that does not know that key id yet loads it, so
@@ -573,7 +574,7 @@ class ProcessPoolCpu:
         self._timeout = task_timeout_s
         self._spool_bytes, self._spool_dir = spool_bytes, spool_dir
         self._initargs = (home_country, rates, os.getpid())
-        self._material: KeyMaterial | None = None
+        self._material: _PlainKey | None = None
         self._pool: WorkerPool | None = None
         self.restarts = 0  # pools replaced after a worker died
 
@@ -594,10 +595,11 @@ class ProcessPoolCpu:
             )
         return pool
 
-    def _key_material(self) -> KeyMaterial:
+    def _key_material(self) -> _PlainKey:
+        """The key to sign with now, as a task carries it (its PEM made once per key)."""
         key = self._key()
-        if self._material is None or self._material.keyid != key.keyid:
-            self._material = KeyMaterial(key.keyid, key.alg, private_pem(key.private_key))
+        if self._material is None or self._material[0] != key.keyid:
+            self._material = (key.keyid, key.alg, private_pem(key.private_key))
         return self._material
 
     async def start(self) -> None:
@@ -659,8 +661,7 @@ class ProcessPoolCpu:
         pool = self._current()
         try:
             key = self._key_material()
-            plain = (key.keyid, key.alg, key.pem)
-            future = pool.submit(task, first, operator_code, _plain_provenance(prov), plain)
+            future = pool.submit(task, first, operator_code, _plain_provenance(prov), key)
             return await asyncio.wait_for(future, self._timeout)
         except PoolBroken as exc:
             self._replace(pool)
