@@ -108,7 +108,7 @@ def contribution_of(decl: Declaration, weeks: dict[str, str]) -> Contribution:
 
 class Contributions:
     """The contributions of one message's records, by item index. Equal cells share one
-    tuple, so a message's few cells are pickled once each, not once per record."""
+    tuple, so a message's few cells cross the CPU pool once each, not once per record."""
 
     __slots__ = ("_by_item", "_cells", "_weeks")
 
@@ -126,9 +126,6 @@ class Contributions:
 
     def __len__(self) -> int:
         return len(self._by_item)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _contributions, (self._by_item,)
 
     def plain(self) -> tuple[tuple[int, tuple[str, ...], tuple[int, str, int, int, int, int]], ...]:
         """These contributions as plain values (for marshal): (index, cell, counts with the
@@ -152,12 +149,6 @@ class Contributions:
             for index, cell, (n, usd, de_minimis, pre, detections, missing) in rows
         }
         return out
-
-
-def _contributions(by_item: dict[int, Contribution]) -> Contributions:
-    out = Contributions()
-    out._by_item = by_item  # noqa: SLF001 - unpickling its own kind
-    return out
 
 
 def counts_of(decl: Declaration) -> CellCounts:
