@@ -141,7 +141,14 @@ class WorkerPool:
         self._backlog: deque[tuple[bytes, asyncio.Future[Any]]] = deque()
         self.broken: str | None = None  # why, once a worker died
         self._closed = False
-        self._slots = [self._spawn(n) for n in range(size)]
+        self._slots: list[_Slot] = []
+        try:
+            for n in range(size):
+                self._slots.append(self._spawn(n))
+        except BaseException:
+            self.kill()  # the workers started so far: none is left running
+            self.close(timeout=1.0)
+            raise
 
     @property
     def processes(self) -> list[BaseProcess]:
@@ -149,16 +156,19 @@ class WorkerPool:
 
     def _spawn(self, n: int) -> _Slot:
         ours, theirs = socket.socketpair()
-        process = self._context.Process(  # type: ignore[attr-defined]
-            target=_serve,
-            args=(theirs, self._initializer, self._initargs),
-            name=f"{self._name}-{n + 1}",
-            daemon=True,
-        )
         try:
+            process = self._context.Process(  # type: ignore[attr-defined]
+                target=_serve,
+                args=(theirs, self._initializer, self._initargs),
+                name=f"{self._name}-{n + 1}",
+                daemon=True,
+            )
             process.start()
+        except BaseException:
+            ours.close()
+            raise
         finally:
-            theirs.close()
+            theirs.close()  # the worker has its own copy
         ours.settimeout(0.0)  # non-blocking
         slot = _Slot(process, ours)
         self._loop.add_reader(ours.fileno(), self._readable, slot)

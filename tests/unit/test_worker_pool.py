@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,27 @@ async def test_close_ends_the_workers_once_their_task_is_done() -> None:
     assert process.exitcode == 0
     with pytest.raises(PoolBroken, match="closed"):
         await workers.submit(str, 1)
+
+
+class FailingSecond:
+    """A multiprocessing context whose second Process cannot start (out of memory, say)."""
+
+    def __init__(self) -> None:
+        self.real = multiprocessing.get_context("forkserver")
+        self.started: list[multiprocessing.process.BaseProcess] = []
+
+    def Process(self, **kwargs: Any) -> multiprocessing.process.BaseProcess:  # noqa: N802
+        if self.started:
+            raise OSError("cannot start a second worker")
+        process: multiprocessing.process.BaseProcess = self.real.Process(**kwargs)
+        self.started.append(process)
+        return process
+
+
+async def test_a_pool_that_cannot_start_every_worker_leaves_none_running() -> None:
+    context = FailingSecond()
+    with pytest.raises(OSError, match="second worker"):
+        WorkerPool(2, context, name="test-half")  # type: ignore[arg-type]
+    (first,) = context.started
+    await asyncio.to_thread(first.join, 10)
+    assert not first.is_alive()
