@@ -2,10 +2,11 @@
 
 `concurrent.futures.ProcessPoolExecutor` hands each task to its workers through two queues, a
 feeder thread and a manager thread, and each result back through `call_soon_threadsafe`: with
-the GIL, those threads wake and contend with the event loop for every task. Measured on the
-2-core machine the gateway is benchmarked on, a trivial task cost the serving process 345 µs of
-CPU that way, against 84 µs here, where the loop writes the pickled call straight into a
-non-blocking socket and a reader callback unpickles the answer.
+the GIL, those threads wake and contend with the event loop for every task. Measured side by
+side on the 2-core machine the gateway is benchmarked on (64 trivial tasks in flight on two
+workers), a task cost the serving process ~285 µs of CPU that way, against ~115 µs here, where
+the loop writes the pickled call straight into a non-blocking socket and a reader callback
+unpickles the answer.
 
 Each worker runs one task at a time, in the order given, and holds at most `DEPTH` (its current
 task and the next, so it never idles waiting for the serving process to send one); further
