@@ -91,6 +91,7 @@ class Result:
     db_cpu_seconds: float | None  # the PostgreSQL server (all its processes), when measured
     peak_rss: int  # bytes: the largest summed RSS of the gateways' process trees, sampled
     stages: dict[str, float]  # stage -> seconds summed over the row's messages (/metrics)
+    generator_cpu_seconds: float  # this process: the signing clients (the load generator)
 
     def per_item_us(self, seconds: float) -> float:
         return seconds / max(self.accepted, 1) * 1e6
@@ -385,7 +386,9 @@ async def run_scenario(
         stages0 = await stage_sums(session, urls)
         rss.reset()
         ((main0, cpu0), db0), t0 = cpu(), time.perf_counter()
+        generator0 = time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+        generator = time.process_time() - generator0
         seconds, ((main1, cpu1), db1) = time.perf_counter() - t0, cpu()
         rss.sample(refresh=True)
         stages1 = await stage_sums(session, urls)
@@ -393,7 +396,7 @@ async def run_scenario(
     stages = {k: v - stages0.get(k, 0.0) for k, v in stages1.items()}
     return Result(
         scenario, seconds, latencies, accepted, cpu1 - cpu0, main1 - main0, db, rss.peak,
-        {k: v for k, v in stages.items() if v > 0},
+        {k: v for k, v in stages.items() if v > 0}, generator,
     )  # fmt: skip
 
 
@@ -736,7 +739,7 @@ def report(
     header = (
         f"{'store':<15} {'items/msg':>9} {'messages':>8} {'items/s':>8} {'msgs/s':>7} "
         f"{'p50 ms':>8} {'p99 ms':>8} {'GW CPU µs/item':>14} {'main':>6} {'workers':>7} "
-        f"{'PG CPU µs/item':>14} {'peak RSS MiB':>12}"
+        f"{'PG CPU µs/item':>14} {'gen µs/item':>11} {'peak RSS MiB':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -754,7 +757,8 @@ def report(
                 f"{r.per_item_us(r.cpu_seconds):>14,.0f} "
                 f"{r.per_item_us(r.main_cpu_seconds):>6,.0f} "
                 f"{r.per_item_us(max(r.cpu_seconds - r.main_cpu_seconds, 0.0)):>7,.0f} "
-                f"{db:>14} {r.peak_rss / MIB:>12,.0f}"
+                f"{db:>14} {r.per_item_us(r.generator_cpu_seconds):>11,.0f} "
+                f"{r.peak_rss / MIB:>12,.0f}"
             )
     if postgres is not None and postgres.unreachable:
         print(
