@@ -404,11 +404,14 @@ Prepared = list[tuple[Scenario, list[bytes]]]
 
 
 def start_gateways(
-    config: Path, replicas: int, logs: Path
+    config: Path, replicas: int, logs: Path, *, source: Path | None = None
 ) -> list[tuple[subprocess.Popen[str], str, str]]:
     """Start `replicas` `gateway serve` processes on one config; (process, HTTP url, gRPC).
+    With `source`, the gateway's code is the checkout in that folder (benchmarks.ab), not this
+    one's.
 
     Their logs (stderr) go to `logs`-<replica>.log, summarised after the run."""
+    env = None if source is None else os.environ | {"PYTHONPATH": str(source)}
     processes = []
     for n in range(replicas):
         with Path(f"{logs}-{n + 1}.log").open("w", encoding="utf-8") as log:
@@ -418,6 +421,8 @@ def start_gateways(
                     stdout=subprocess.PIPE,
                     stderr=log,
                     text=True,
+                    cwd=source,
+                    env=env,
                 )
             )
     try:
