@@ -238,10 +238,10 @@ class WorkerPool:
                 answer = _unpickled(frame)
             del inbox[:end]
             self._answer(slot.waiting.popleft(), answer)
-            if self.broken is not None:
-                return
-            if self._backlog:
+            if self._backlog and self.broken is None:
                 self._send(slot, *self._backlog.popleft())
+            if self.broken is not None:  # a callback above, or that send, broke the pool
+                return
 
     @staticmethod
     def _answer(future: asyncio.Future[Any], answer: tuple[Any, ...]) -> None:
