@@ -102,11 +102,9 @@ async def test_kill_ends_a_stuck_worker_and_fails_its_task(pool: WorkerPool) -> 
 async def test_close_ends_the_workers_once_their_task_is_done() -> None:
     workers = WorkerPool(1, multiprocessing.get_context("forkserver"), name="test-close")
     assert await workers.submit(str, 7) == "7"
-    started = time.monotonic()
     await asyncio.to_thread(workers.close)
-    assert time.monotonic() - started < 5  # ended by the end of its stream, not killed
     (process,) = workers.processes
-    assert process.exitcode == 0
+    assert process.exitcode == 0  # it returned at the end of its stream: not killed (-9)
     with pytest.raises(PoolBroken, match="closed"):
         await workers.submit(str, 1)
 
