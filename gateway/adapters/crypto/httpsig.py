@@ -10,7 +10,10 @@ A partner request carries, for the label `sig1`:
 The signature base (§2.5) is one line per covered component, `"<name>": <value>`, then
 `"@signature-params": <the serialized inner list>`, joined by LF with no final LF. Header values
 are trimmed and repeated fields joined with ", ". Structured fields are parsed and serialized
-with http_sfv.
+with http_sfv; the one shape signers send (a single member: an inner list of plain strings
+with string and integer parameters, or a canonical byte sequence) is read by one regular
+expression and written from http_sfv's own serializers, with the same results (see
+`_canonical_signature` and `_serialize_inner`).
 
 `@target-uri` is the absolute URI the client used: scheme://authority/path?query. Behind a
 reverse proxy the server cannot see it, so it trusts a configured public base URL and rebuilds
@@ -31,6 +34,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -39,8 +43,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import SplitResult, urlsplit
 
+from http_sfv.byteseq import ser_byteseq
 from http_sfv.dictionary import Dictionary
+from http_sfv.integer import ser_integer
 from http_sfv.item import InnerList, Item
+from http_sfv.string import ser_string
+from http_sfv.util import ser_key
 
 from gateway.adapters.crypto.keys import ALGORITHMS, SigningKey, VerificationKey
 from gateway.adapters.crypto.nonces import NonceCache
@@ -121,11 +129,16 @@ def verify_content_digest(value: str | None, body: Body, sha256: bytes | None = 
     """
     if value is None:
         raise SignatureError("bad-digest", "there is a body but no Content-Digest")
-    digests = _parse_dictionary(value, "bad-digest", CONTENT_DIGEST)
-    member = digests.get("sha-256")
-    if member is None or not isinstance(member, Item) or not isinstance(member.value, bytes):
-        raise SignatureError("bad-digest", "Content-Digest has no sha-256 byte sequence")
-    if not hmac.compare_digest(member.value, sha256 or body_sha256(body)):
+    one = _ONE_BYTES.fullmatch(value)
+    if one is not None and one.group(1) == "sha-256":
+        digest = base64.standard_b64decode(one.group(2))
+    else:
+        digests = _parse_dictionary(value, "bad-digest", CONTENT_DIGEST)
+        member = digests.get("sha-256")
+        if member is None or not isinstance(member, Item) or not isinstance(member.value, bytes):
+            raise SignatureError("bad-digest", "Content-Digest has no sha-256 byte sequence")
+        digest = member.value
+    if not hmac.compare_digest(digest, sha256 or body_sha256(body)):
         raise SignatureError("bad-digest", "Content-Digest does not match the received body")
 
 
@@ -244,14 +257,25 @@ def _base(components: Iterable[str], params: str, message: _Message) -> bytes:
 
 def _signature_params(
     components: Iterable[str], key: SigningKey, created: int, nonce: str | None
-) -> InnerList:
-    inner = InnerList([Item(name) for name in components])
-    inner.params["created"] = created
-    inner.params["keyid"] = key.keyid
-    inner.params["alg"] = key.alg
+) -> str:
+    """The serialized inner list of Signature-Input (and of "@signature-params")."""
+    params: dict[str, str | int] = {"created": created, "keyid": key.keyid, "alg": key.alg}
     if nonce is not None:
-        inner.params["nonce"] = nonce
-    return inner
+        params["nonce"] = nonce
+    return _serialize_inner(components, params)
+
+
+def _serialize_inner(components: Iterable[str], params: Mapping[str, str | int]) -> str:
+    """RFC 8941 §4.1.1.1: an inner list of strings with string and integer parameters, as
+    http_sfv's `str(InnerList)` writes it, from its own item serializers (without building its
+    objects, which cost ~40 µs a response). Raises ValueError as they do (a character outside
+    printable ASCII, an integer past 15 digits, a bad key)."""
+    items = " ".join(ser_string(name) for name in components)
+    written = "".join(
+        f";{ser_key(name)}={ser_integer(value) if type(value) is int else ser_string(str(value))}"
+        for name, value in params.items()
+    )
+    return f"({items}){written}"
 
 
 def _sign(
@@ -264,11 +288,12 @@ def _sign(
     label: str,
 ) -> dict[str, str]:
     inner = _signature_params(components, key, created, nonce)
-    base = _base(components, str(inner), message)
-    inputs, signatures = Dictionary(), Dictionary()
-    inputs[label] = inner
-    signatures[label] = Item(key.sign(base))
-    return {SIGNATURE_INPUT: str(inputs), SIGNATURE: str(signatures)}
+    base = _base(components, inner, message)
+    member = ser_key(label)  # a dictionary of one member: `label=value` (RFC 8941 §4.1.2)
+    return {
+        SIGNATURE_INPUT: f"{member}={inner}",
+        SIGNATURE: f"{member}={ser_byteseq(key.sign(base))}",
+    }
 
 
 def sign_request(
@@ -370,6 +395,12 @@ def _parse(fields: dict[str, list[str]], label: str | None) -> _Parsed:
     input_text, signature_text = _field(fields, "signature-input"), _field(fields, "signature")
     if input_text is None or signature_text is None:
         raise SignatureError("missing", "the request has no Signature and Signature-Input")
+    canonical = _canonical_signature(input_text, signature_text, label)
+    return canonical or _parse_sfv(input_text, signature_text, label)
+
+
+def _parse_sfv(input_text: str, signature_text: str, label: str | None) -> _Parsed:
+    """`_parse` of any shape, by http_sfv."""
     inputs = _parse_dictionary(input_text, "malformed", SIGNATURE_INPUT)
     signatures = _parse_dictionary(signature_text, "malformed", SIGNATURE)
     chosen = label or (LABEL if LABEL in inputs else next(iter(inputs), None))
@@ -383,6 +414,55 @@ def _parse(fields: dict[str, list[str]], label: str | None) -> _Parsed:
     params = dict(inner.params)
     _check_params(params)
     return _Parsed(chosen, _components(inner), str(inner), params, signature.value)
+
+
+# The shape every signer here sends, in RFC 8941's canonical form (what its serializers write):
+# one dictionary member; an inner list of strings without escapes, single-spaced, without item
+# parameters; string and integer parameters (no leading zero, no "-0"); a byte sequence in
+# padded base64. Anything else (several members, escapes, tokens, booleans, extra spaces...)
+# is parsed by http_sfv, which gives the same result for these strings.
+_SF_KEY = r"[a-z*][a-z0-9_.*-]*"
+_SF_STRING = r'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'
+_SF_INTEGER = r"(?:0|-?[1-9][0-9]{0,14})"
+_ONE_INNER_LIST = re.compile(
+    rf"({_SF_KEY})=(\(((?:{_SF_STRING}(?: {_SF_STRING})*)?)\)"
+    rf"((?:;{_SF_KEY}=(?:{_SF_STRING}|{_SF_INTEGER}))*))"
+)
+_ONE_BYTES = re.compile(
+    rf"({_SF_KEY})=:((?:[A-Za-z0-9+/]{{4}})*(?:[A-Za-z0-9+/]{{2}}==|[A-Za-z0-9+/]{{3}}=)?):"
+)
+_SF_PARAM = re.compile(rf';({_SF_KEY})=(?:"([^"]*)"|(-?[0-9]+))')
+_SF_ITEM = re.compile(r'"([^"]*)"')
+
+
+def _canonical_signature(input_text: str, signature_text: str, label: str | None) -> _Parsed | None:
+    """`_parse` of the canonical shape, or None (anything else, or anything `_parse` would
+    refuse: it then parses again with http_sfv and says why)."""
+    inner = _ONE_INNER_LIST.fullmatch(input_text)
+    signature = _ONE_BYTES.fullmatch(signature_text)
+    if inner is None or signature is None:
+        return None
+    chosen = inner.group(1)
+    if (label is not None and label != chosen) or signature.group(1) != chosen:
+        return None
+    names = tuple(_SF_ITEM.findall(inner.group(3)))
+    if len(set(names)) != len(names) or any(
+        name != name.lower() or (name.startswith("@") and name not in _DERIVED) for name in names
+    ):
+        return None
+    params: dict[str, Any] = {}
+    for found in _SF_PARAM.finditer(inner.group(4)):
+        name, text, number = found.groups()
+        if name in params:
+            return None  # http_sfv keeps the last, and writes the list back shorter
+        params[name] = text if number is None else int(number)
+    try:
+        _check_params(params)
+    except SignatureError:
+        return None
+    return _Parsed(
+        chosen, names, inner.group(2), params, base64.standard_b64decode(signature.group(2))
+    )
 
 
 def _components(inner: InnerList) -> tuple[str, ...]:
