@@ -5,10 +5,11 @@
 
 The speed of a shared VM drifts (by a third within minutes on the one this project is measured
 on), so two `make bench` runs taken minutes apart say little about a change. Here each round
-starts a fresh SQLite gateway from the other checkout, then one from this one, and sends both
-the same load (the bench's signing clients, `run_scenario`): drift then touches both sides of
-each round alike. Make the other checkout with `git worktree add /tmp/before <commit>`; both
-run on this checkout's virtualenv and load generator.
+starts a fresh SQLite gateway from each checkout in turn, and sends both the same load (the
+bench's signing clients, `run_scenario`): drift then touches both sides of each round alike,
+and the order alternates round by round (ABBA), so a drift that lasts the whole run favours
+neither. Make the other checkout with `git worktree add /tmp/before <commit>`; both run on
+this checkout's virtualenv and load generator.
 
 Prints one line per gateway run (items/s, receipt p50/p99, the gateway's CPU per item, serving
 process and workers, and the load generator's), then each side's range over the rounds.
@@ -78,7 +79,9 @@ def line(label: str, r: Result) -> str:
 async def ab(sides: list[Side], scenario: Scenario, rounds: int, concurrency: int) -> None:
     results: dict[str, list[Result]] = {side.label: [] for side in sides}
     for n in range(rounds):
-        for side in sides:
+        # ABBA: a VM that drifts one way over the run would otherwise favour whichever side
+        # always goes first.
+        for side in sides if n % 2 == 0 else sides[::-1]:
             r = await one_run(side, scenario, concurrency, f"AB{n}-{side.label}")
             results[side.label].append(r)
             print(f"round {n + 1} " + line(side.label, r), flush=True)
