@@ -259,7 +259,7 @@ class Gateway:
             public_keys=self.public_keys,
             listen=self.settings.grpc.listen,
             max_in_flight=self.settings.grpc.max_in_flight,
-            on_sent=lambda consumer: self.metrics.feed_sent.labels(consumer).inc(),
+            on_sent=self.metrics.count_sent,
             tls=grpc_server_tls(self.settings),
             client_cert_names=self.settings.grpc.client_cert_names,
             insecure=self.settings.grpc.insecure,

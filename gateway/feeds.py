@@ -115,8 +115,8 @@ class FeedPipeline:
                 await self._store.commit_feed(record, entries)
         except DuplicateMessage as dup:
             return replay(dup.existing, digest)
-        self._metrics.items.labels(partner.id, "accepted").inc(receipt.accepted)
-        self._metrics.items.labels(partner.id, "rejected").inc(receipt.rejected)
+        self._metrics.count_items(partner.id, "accepted", receipt.accepted)
+        self._metrics.count_items(partner.id, "rejected", receipt.rejected)
         log.info(
             "feed stored",
             extra={

@@ -378,7 +378,7 @@ class Pipeline:
 
     async def _journal(self, partner: Partner, done: CpuResult, prov: Provenance) -> Submission:
         for stage, seconds in done.seconds:
-            self._metrics.stage_seconds.labels(stage).observe(seconds)
+            self._metrics.observe_stage(stage, seconds)
         parsed, sealed, digest = done.parsed, done.sealed, prov.content_digest
         if parsed.header.sender != partner.operator_code:
             raise Forbidden(
@@ -473,9 +473,9 @@ class Pipeline:
         outcomes = Counter("accepted" if item.accepted else "rejected" for item in items)
         findings = Counter((f.code, f.severity.value) for item in items for f in item.findings)
         for outcome, n in outcomes.items():
-            self._metrics.items.labels(partner.id, outcome).inc(n)
+            self._metrics.count_items(partner.id, outcome, n)
         for (code, severity), n in findings.items():
-            self._metrics.findings.labels(code, severity).inc(n)
+            self._metrics.count_findings(code, severity, n)
 
 
 def replay(existing: StoredMessage, digest: str) -> Submission:

@@ -72,7 +72,7 @@ class FeedSettings:
     poll_interval: float = 0.5  # seconds: how soon another replica's commits are seen
     ack_flush_interval: float = 0.05  # seconds between two persisted acks of one stream
     batch_size: int = 256  # most records per SubscribeBatched message
-    on_sent: Callable[[str], None] | None = None  # called with the consumer per record sent
+    on_sent: Callable[[str, int], None] | None = None  # (consumer, records) per batch sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +211,7 @@ class _Session:
                     self._track(row.position)
                 await send(records)
                 if on_sent is not None:
-                    for _ in chunk:
-                        on_sent(self.consumer)
+                    on_sent(self.consumer, len(chunk))
             if len(rows) < page:
                 # Caught up: wait for a commit beyond both what was read and what was already
                 # notified when reading (so a notification that raced the read is not lost).

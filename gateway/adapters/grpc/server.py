@@ -55,7 +55,7 @@ async def build_grpc_server(
     max_in_flight: int = 1000,
     poll_interval: float = 0.5,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-    on_sent: Callable[[str], None] | None = None,
+    on_sent: Callable[[str, int], None] | None = None,
     tls: ServerTls | None = None,
     client_cert_names: Mapping[str, str] | None = None,
     insecure: bool = False,

@@ -137,9 +137,9 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
         body = problem(exc.status, "http", exc.reason, exc.text or exc.reason)
         response = web.Response(status=exc.status, body=body, content_type=PROBLEM_JSON)
     partner = request.get(PARTNER)
-    deps.metrics.requests.labels(
+    deps.metrics.count_request(
         _route_name(request), str(response.status), partner.id if partner else "-"
-    ).inc()
+    )
     return response
 
 
