@@ -48,6 +48,7 @@ from gateway.formats.hardened import (
     too_many_namespaces,
 )
 from gateway.formats.lexical import (
+    canonical_decimal,
     datetime_with_nanos,
     epoch_seconds,
     hs_digits,
@@ -706,7 +707,7 @@ def _translate(  # noqa: PLR0912 (one branch per kind of item child, in schema o
             stamp.seconds, stamp.nanos = _epoch_and_nanos(_text(child))
             decl.has_posted_at = True
         elif tag == _GROSS_WEIGHT:
-            decl.gross_weight_kg = gross = normalise_decimal(_text(child))
+            decl.gross_weight_kg = gross = _decimal(_text(child))
         elif tag == _TOTAL_VALUE:
             total, currency = _money(decl.total_value, child)
         elif tag == _POSTAL_CHARGES:
@@ -771,33 +772,36 @@ def _party(party: pb.Party, element: Element) -> str:
 
 
 def _piece(piece: pb.Piece, element: Element) -> PieceFacts:
-    """Fill `piece`; return its facts."""
-    description = net_weight = amount = currency = hs_code = origin = ""
-    for child in element:
-        tag = child.tag
-        raw = child.text  # all leaves
-        text = raw.strip() if raw else ""
-        if tag == _DESCRIPTION:
-            piece.description = description = text
-        elif tag == _QUANTITY:
-            piece.quantity = normalise_decimal(text)
-            piece.quantity_unit = _attribute(child, "unit") or "PCE"
-        elif tag == _NET_WEIGHT:
-            piece.net_weight_kg = net_weight = normalise_decimal(text)
-        elif tag == _VALUE:
-            money = piece.value
-            money.amount = amount = normalise_decimal(text)
-            money.currency = currency = _attribute(child, "currency")
-        elif tag == _HS_CODE:
-            piece.hs_code = hs_code = hs_digits(text)
-        elif tag == _ORIGIN_COUNTRY:
-            piece.origin_country = origin = text
+    """Fill `piece`; return its facts. The schema fixes a piece's elements and their order:
+    description, quantity, netWeight, value, then hsCode and originCountry when present."""
+    described, counted, weighed, valued, *rest = element
+    piece.description = description = _text(described)
+    piece.quantity = _decimal(_text(counted))
+    unit = counted.get("unit")
+    piece.quantity_unit = (unit.strip() if unit else "") or "PCE"
+    piece.net_weight_kg = net_weight = _decimal(_text(weighed))
+    money = piece.value
+    money.amount = amount = _decimal(_text(valued))
+    currency = valued.get("currency")
+    money.currency = currency = currency.strip() if currency else ""
+    hs_code = origin = ""
+    for child in rest:
+        if child.tag == _HS_CODE:
+            piece.hs_code = hs_code = hs_digits(_text(child))
+        else:
+            piece.origin_country = origin = _text(child)
     return PieceFacts(description, net_weight, amount, currency, hs_code, origin)
+
+
+def _decimal(text: str) -> str:
+    """`normalise_decimal` of an already stripped text: the canonical form (the usual one) as
+    it is, with no second strip."""
+    return text if canonical_decimal(text) else normalise_decimal(text)
 
 
 def _money(money: pb.Money, element: Element) -> tuple[str, str]:
     """Fill `money` from an amount element; return (amount, currency)."""
-    money.amount = amount = normalise_decimal(_text(element))
+    money.amount = amount = _decimal(_text(element))
     money.currency = currency = _attribute(element, "currency")
     return amount, currency
 

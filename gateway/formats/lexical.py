@@ -26,6 +26,10 @@ def normalise_decimal(text: str) -> str:
     return number
 
 
+#: Whether a (stripped) text is a decimal in the form `normalise_decimal` returns unchanged.
+canonical_decimal = _CANONICAL_DECIMAL.fullmatch
+
+
 def hs_digits(text: str) -> str:
     """An HS code as digits only: dots and spaces dropped."""
     return text.replace(".", "").replace(" ", "")
