@@ -141,6 +141,31 @@ def test_optional_fields_translate() -> None:
     assert (decl.addressee.phone, decl.addressee.reference) == ("555", "EIN-1")
 
 
+@pytest.mark.parametrize(
+    ("hs_code", "origin"), [("6117.10", "GB"), ("6117.10", None), (None, "CN"), (None, None)]
+)
+def test_a_piece_translates_with_either_optional_element(
+    hs_code: str | None, origin: str | None
+) -> None:
+    """A piece's elements are read in the schema's order: the four required ones whatever
+    follows, then hsCode and originCountry, each present or not."""
+    piece = PieceSpec(
+        description=" Cotton socks ", quantity="+02", unit="PR", net_weight="0.250",
+        value="010.50", hs_code=hs_code, origin=origin,
+    )  # fmt: skip
+    spec = ItemSpec(
+        item_id=valid_s10("RB", 7, "GB"), category="GIFT", gross_weight="0.300", pieces=(piece,)
+    )
+    (item,) = parse_itmatt(build_itmatt("M-1", "GBA", [spec])).items
+    assert item.declaration is not None, item.findings
+    (translated,) = item.declaration.pieces
+    assert translated == pb.Piece(
+        description="Cotton socks", quantity="2", quantity_unit="PR", net_weight_kg="0.250",
+        value=pb.Money(amount="10.50", currency="GBP"), hs_code=(hs_code or "").replace(".", ""),
+        origin_country=origin or "",
+    )  # fmt: skip
+
+
 def test_test_flag_is_read() -> None:
     assert parse_itmatt(edit("</preparedAt>", "</preparedAt><test>true</test>")).header.test
 
