@@ -7,6 +7,7 @@ import base64
 import string
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from http_sfv.dictionary import Dictionary
@@ -70,17 +71,18 @@ def test_a_string_http_sfv_cannot_write_is_refused_alike() -> None:
         httpsig._serialize_inner(["a"], {"created": 10**15})
 
 
+URL = "https://aed.example.gov/v1/aed/itmatt"
+XML = {"Content-Type": "application/xml"}
+
+
+def _signed(key: SigningKey, **fixed: Any) -> dict[str, str]:
+    """The headers a partner adds to a POST of `<x/>` to URL (created, nonce as given)."""
+    return sign_request(method="POST", target_uri=URL, headers=XML, body=b"<x/>", key=key, **fixed)
+
+
 def test_signed_headers_are_the_dictionaries_http_sfv_writes() -> None:
     key = SigningKey('kid "quoted" \\ 1', ED25519, generate_private_key(ED25519))
-    headers = sign_request(
-        method="POST",
-        target_uri="https://aed.example.gov/v1/aed/itmatt",
-        headers={"Content-Type": "application/xml"},
-        body=b"<x/>",
-        key=key,
-        created=1_800_000_000,
-        nonce="n-1",
-    )
+    headers = _signed(key, created=1_800_000_000, nonce="n-1")
     inputs, signatures = Dictionary(), Dictionary()
     inputs.parse(headers["Signature-Input"].encode())
     signatures.parse(headers["Signature"].encode())
@@ -227,13 +229,7 @@ def test_every_alteration_is_read_as_http_sfv_reads_it(
 
 def test_what_signers_send_takes_the_canonical_reader() -> None:
     key = SigningKey("gb-1", ED25519, generate_private_key(ED25519))
-    headers = sign_request(
-        method="POST",
-        target_uri="https://aed.example.gov/v1/aed/itmatt",
-        headers={"Content-Type": "application/xml"},
-        body=b"<x/>",
-        key=key,
-    )
+    headers = _signed(key)
     fast = httpsig._canonical_signature(headers["Signature-Input"], headers["Signature"], None)
     assert fast is not None
     assert fast == httpsig._parse_sfv(headers["Signature-Input"], headers["Signature"], None)
@@ -246,24 +242,12 @@ def test_a_refusal_says_what_http_sfv_says() -> None:
     parse, with its reason and detail."""
     key = SigningKey("gb-1", ED25519, generate_private_key(ED25519))
     verifier = RequestVerifier({"gb-1": key.verification_key("gb")}.get)
-    headers = sign_request(
-        method="POST",
-        target_uri="https://aed.example.gov/x",
-        headers={"Content-Type": "application/xml"},
-        body=b"<x/>",
-        key=key,
-    )
+    headers = _signed(key)
     headers["Signature-Input"] = headers["Signature-Input"].replace(
         '"@method"', '"@method" "@method"'
     )
     with pytest.raises(SignatureError) as caught:
-        verifier.verify(
-            "POST",
-            "https://aed.example.gov/x",
-            {"Content-Type": "application/xml", **headers},
-            b"<x/>",
-            datetime.now(UTC),
-        )
+        verifier.verify("POST", URL, {**XML, **headers}, b"<x/>", datetime.now(UTC))
     assert caught.value.reason == "malformed"
     assert "is not supported" in caught.value.detail
 
