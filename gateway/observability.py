@@ -77,10 +77,10 @@ class Metrics:
         # Each metric's child per label values, found once: `labels()` rebuilds and checks its
         # key under a lock on every call (~1.4 µs, several times a message and once a fed
         # record). The label values are bounded as the metrics' own children are.
-        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def _child(self, metric: Counter | Histogram | Gauge, *labels: str) -> Any:
-        key = (metric._name, labels)  # noqa: SLF001 (one name per metric of this registry)
+        key = (id(metric), labels)  # the metrics live as long as this object
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)

@@ -584,14 +584,7 @@ _SENDER, _ADDRESSEE, _CONTENTS, _DOCUMENTS = (
     _tag("documents"),
 )
 _LINE = _tag("line")
-_DESCRIPTION, _QUANTITY, _NET_WEIGHT, _VALUE, _HS_CODE, _ORIGIN_COUNTRY = (
-    _tag("description"),
-    _tag("quantity"),
-    _tag("netWeight"),
-    _tag("value"),
-    _tag("hsCode"),
-    _tag("originCountry"),
-)
+_HS_CODE = _tag("hsCode")  # a piece's other elements are read by position (`_piece`)
 _ITEM_STRINGS = {  # item children copied as they are to a Declaration string field
     _tag("mailClass"): "mail_class",
     _tag("category"): "category",
