@@ -364,7 +364,7 @@ async def test_a_partner_key_rotates_across_a_gateway_restart_while_it_submits(
             await traffic.stop()
 
     assert traffic.failures == []
-    assert traffic.retries > 0 or all(s.answer.status == 202 for s in traffic.sent)
+    assert traffic.retries > 0, "the restart cut nothing off: it did not happen under load"
     journal = await world.running.store.read_journal(0, 100_000)
     accepted = {s.message_id for s in traffic.sent} | {"GBA-OLD-1"}
     assert {row.entry.message_id for row in journal} == accepted
