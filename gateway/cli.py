@@ -37,9 +37,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+_CONFIG_HELP = "TOML configuration file (default: $AEDGW_CONFIG)"
+
+
 def _parser() -> argparse.ArgumentParser:
+    parser = _commands()
+    for command in _subcommands(parser):
+        _with_config(command)
+    return parser
+
+
+def _with_config(command: argparse.ArgumentParser) -> None:
+    """Accept --config after a command too (`gateway serve --config f`), not only before it;
+    given in neither place, it stays the top level's default."""
+    command.add_argument("--config", default=argparse.SUPPRESS, help=_CONFIG_HELP)
+    for action in _subcommands(command):
+        _with_config(action)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    return [
+        command
+        for action in parser._actions  # noqa: SLF001 (argparse keeps its subcommands there)
+        if isinstance(action, argparse._SubParsersAction)  # noqa: SLF001
+        for command in action.choices.values()
+    ]
+
+
+def _commands() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
-    parser.add_argument("--config", help="TOML configuration file (default: $AEDGW_CONFIG)")
+    parser.add_argument("--config", help=_CONFIG_HELP)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the gateway (HTTP + gRPC) until SIGTERM")

@@ -168,6 +168,24 @@ def test_keys_generate_again_publishes_a_next_key_that_rotate_to_activates(
     assert Keyring.load(tmp_path / "data" / "keys").active.keyid == waiting
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--config", "{config}", "keys", "generate"),
+        ("keys", "generate", "--config", "{config}"),
+        ("keys", "--config", "{config}", "generate"),
+    ],
+    ids=["before-the-command", "after-it", "between-command-and-action"],
+)
+def test_config_is_taken_before_or_after_the_command(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    """`gateway serve --config f` (the README's form) works as `gateway --config f serve`."""
+    code, out, err = run(capsys, *(arg.format(config=config) for arg in argv))
+    assert code == 0, err
+    assert Keyring.load(tmp_path / "data" / "keys").active.keyid in out
+
+
 def test_keys_honour_the_config_environment_variable(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
