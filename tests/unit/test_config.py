@@ -5,11 +5,13 @@ Each refusal names the file, the key and the fix, so that an operator can act on
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from gateway import config
 from gateway.adapters.crypto.keys import generate_private_key, write_public_key
 from gateway.config import (
     CONFIG_ENV,
@@ -81,6 +83,29 @@ def test_documented_example_loads_with_paths_resolved_against_its_folder() -> No
     targeting, analytics = settings.consumers
     assert targeting.rule.categories == {"SALE_OF_GOODS", "COMMERCIAL_SAMPLE"}
     assert analytics.rule.categories == frozenset()
+
+
+def test_the_documented_example_names_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every key a gateway configuration accepts appears in examples/gateway.toml, set or
+    commented out (the README says it documents every key)."""
+    accepted: list[tuple[str, str]] = []
+    reject_unknown = config._Reader.reject_unknown
+
+    def spy(reader: config._Reader, known: set[str]) -> None:
+        accepted.extend((reader.prefix, key) for key in known)
+        reject_unknown(reader, known)
+
+    monkeypatch.setattr(config._Reader, "reject_unknown", spy)
+    load_settings(EXAMPLE)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert {prefix for prefix, _ in accepted} >= {"", "http.", "grpc.", "cpu.", "share."}
+
+    def documented(key: str) -> bool:  # `key = …` (maybe commented out), or a [table] header
+        name = re.escape(key)
+        return re.search(rf"^#? ?({name} = |\[\[?{name}\]\]?)", text, re.MULTILINE) is not None
+
+    missing = [prefix + key for prefix, key in accepted if not documented(key)]
+    assert missing == []
 
 
 def test_relative_paths_follow_the_file_not_the_working_directory(

@@ -135,7 +135,7 @@ class Keyring:
                 str(folder / INDEX),
                 "keyring",
                 "does not exist",
-                "run `gateway keys init` or point [signing] key_dir at the key folder",
+                "run `gateway keys generate` or point [signing] key_dir at the key folder",
             )
         _check_folder(folder)
         with _locked(folder):
