@@ -7,7 +7,9 @@ in USD with two places ("1234.50"); trend statistics are decimal strings; never 
 
 Everything our own cells contribute passes `disclosure.disclose` once (cells, their totals, the
 (origin, HS chapter) totals the trends and the combined view repeat), partners' observations pass
-it as a table of their own, and the finished document passes `disclosure.gate`.
+it as a table of their own, and the finished document passes `disclosure.gate`. A trend's
+statistics also need its pair's total published in every baseline week (each week's cells
+disclosed again: the same decision as that week's report on the same cells).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gateway.domain.partners import ShareAgreement
 from gateway.domain.weeks import trailing
 from gateway.ports import CellCounts, CellKey
 from gateway.share.disclosure import Disclosed, Entry, Number, Table, disclose, gate, publishable
-from gateway.share.trends import Trend, TrendConfig, flagged, trends
+from gateway.share.trends import Pair, Trend, TrendConfig, flagged, trends
 from gateway.wire.b5_pb2 import TrendObservation
 
 __all__ = ["CELL_DIMENSIONS", "CELL_MEASURES", "build_report", "report_bytes"]
@@ -145,16 +147,21 @@ def _totals(disclosed: Disclosed) -> Json:
 # -- trends -----------------------------------------------------------------------------------
 
 
-def _trend(trend: Trend, pairs: Mapping[tuple[str, ...], Entry], k: int) -> Json:
-    """A flagged pair; its numbers only when this week's pair total is published and the
+def _trend(
+    trend: Trend, pairs: Mapping[tuple[str, ...], Entry], hidden_before: set[Pair], k: int
+) -> Json:
+    """A flagged pair; its numbers only when this week's pair total is published, the pair's
+    total was published in every baseline week (`hidden_before` holds the pairs suppressed in
+    one: the median and MAD of eight counts give one of them away by subtraction), and the
     baseline median counts 0 or at least k items (z and change would give the count away)."""
     out: Json = {
         "originCountry": trend.origin_country,
         "hsChapter": trend.hs_chapter,
         "direction": str(trend.direction),
     }
-    entry = pairs.get((trend.origin_country, trend.hs_chapter))
-    hidden = entry is not None and entry.suppressed
+    pair = (trend.origin_country, trend.hs_chapter)
+    entry = pairs.get(pair)
+    hidden = (entry is not None and entry.suppressed) or pair in hidden_before
     median_ok = trend.median == 0 or trend.median >= k
     if hidden or not median_ok or not publishable(trend.items, k):
         return out | {"suppressed": True}
@@ -178,12 +185,27 @@ def _trends(
 ) -> Json:
     pairs = {e.key: e for e in _level(disclosed, PAIR)}
     surges, drops = flagged(trends(week, cells, history, config))
+    baseline = trailing(week, config.weeks)
+    hidden_before = _suppressed_pairs(baseline, history, disclosed.k) if surges or drops else set()
     return {
-        "baselineWeeks": trailing(week, config.weeks),
+        "baselineWeeks": baseline,
         "threshold": str(config.threshold),
-        "surges": [_trend(t, pairs, disclosed.k) for t in surges],
-        "drops": [_trend(t, pairs, disclosed.k) for t in drops],
+        "surges": [_trend(t, pairs, hidden_before, disclosed.k) for t in surges],
+        "drops": [_trend(t, pairs, hidden_before, disclosed.k) for t in drops],
     }
+
+
+def _suppressed_pairs(
+    weeks: Iterable[str], history: Mapping[str, Mapping[CellKey, CellCounts]], k: int
+) -> set[Pair]:
+    """The (origin, HS chapter) pairs whose total a report of one of `weeks` suppresses, small
+    or as a complement: disclosure is a function of the week's cells and k, so it is the same
+    decision that week's report made on these cells."""
+    hidden: set[Pair] = set()
+    for week in weeks:
+        disclosed = disclose(cell_table(week, history.get(week, {})), k)
+        hidden.update((e.key[0], e.key[1]) for e in _level(disclosed, PAIR) if e.suppressed)
+    return hidden
 
 
 # -- combined view ----------------------------------------------------------------------------

@@ -191,6 +191,40 @@ def test_a_trend_with_a_small_baseline_is_listed_without_its_numbers() -> None:
     }
 
 
+def test_a_trend_is_listed_without_its_numbers_when_a_baseline_week_hid_its_count() -> None:
+    """Weekly counts 0, 0, 0, 4, 30, 30, 30, 30: the 4 was suppressed in its week's report, and
+    a median of 17 would give it back (2 x 17 - 30)."""
+    weeks = trailing(WEEK, 8)
+    history = {
+        w: {key(week=w): counts(n)}
+        for w, n in zip(weeks, [0, 0, 0, 4, 30, 30, 30, 30], strict=True)
+    }
+    doc = report({key(): counts(200)}, history=history)
+    [surge] = doc["trends"]["surges"]
+    assert surge["suppressed"] is True
+    assert "baselineMedian" not in surge
+    assert "17" not in json.dumps(doc["trends"])
+
+
+def test_a_trend_is_listed_without_its_numbers_when_a_baseline_week_hid_it_as_a_complement() -> (
+    None
+):
+    """CN/61 counted 12 in every baseline week, but in one of them VN/95 counted 3: its report
+    hid CN/61 too, or the week's total would have given the 3 away."""
+    weeks = trailing(WEEK, 8)
+    history = {w: {key(week=w): counts(12)} for w in weeks}
+    history[weeks[2]][key(origin="VN", chapter="95", week=weeks[2])] = counts(3)
+    hiding = report(history=history)
+    history[weeks[2]] = {key(week=weeks[2]): counts(12)}
+    showing = report(history=history)
+    [hidden] = [t for t in hiding["trends"]["surges"] if t["originCountry"] == "CN"]
+    [shown] = [t for t in showing["trends"]["surges"] if t["originCountry"] == "CN"]
+    assert hidden["suppressed"] is True
+    assert "baselineMedian" not in hidden
+    assert shown["suppressed"] is False
+    assert shown["baselineMedian"] == "12.0000"
+
+
 # -- the combined view ---------------------------------------------------------------------------
 
 
