@@ -167,7 +167,6 @@ async def test_one_partner_flooding_does_not_starve_another(
         assert b_statuses == [202] * 20
         assert a_statuses.count(429) > 0
         assert set(a_statuses) <= {202, 429}
-        assert p99 < 10.0  # a sanity bound, not a performance claim
 
 
 async def _slow_head(host: str, port: int, every_s: float) -> float:
