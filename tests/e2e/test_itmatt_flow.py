@@ -93,16 +93,26 @@ async def test_records_committed_while_a_consumer_waits_arrive_without_reconnect
     import asyncio
 
     got: list[str] = []
+    caught_up = asyncio.Event()  # the stream is open and has delivered the first message
+
+    def received(record: FeedRecord, _declaration: Declaration) -> None:
+        got.append(record.record_id)
+        if len(got) == 10:
+            caught_up.set()
+
     task = asyncio.create_task(
-        consume_verified(world.grpc_target, "analytics", None, max_records=10,
-                         on_declaration=lambda r, _d: got.append(r.record_id))
-    )  # fmt: skip
-    await asyncio.sleep(0.3)
+        consume_verified(
+            world.grpc_target, "analytics", None, max_records=20, on_declaration=received
+        )
+    )
     gb = await world.client("gb-royal-mail")
-    answer = await gb.submit_itmatt(document("GBA-3", "GBA", items(10, "GB", seed=4)))
+    first = await gb.submit_itmatt(document("GBA-3", "GBA", items(10, "GB", seed=4)))
+    await asyncio.wait_for(caught_up.wait(), 30)
+    # committed while that one stream is open, past everything it has read
+    second = await gb.submit_itmatt(document("GBA-4", "GBA", items(10, "GB", seed=5)))
     result = await asyncio.wait_for(task, 30)
-    assert result.verified == 10
-    assert got == [i["declarationId"] for i in answer.json()["items"]]
+    assert result.verified == 20
+    assert got == [i["declarationId"] for a in (first, second) for i in a.json()["items"]]
 
 
 async def test_resubmitting_the_same_message_returns_the_original_receipt_byte_for_byte(
