@@ -51,8 +51,8 @@ def _with_config(command: argparse.ArgumentParser) -> None:
     """Accept --config after a command too (`gateway serve --config f`), not only before it;
     given in neither place, it stays the top level's default."""
     command.add_argument("--config", default=argparse.SUPPRESS, help=_CONFIG_HELP)
-    for action in _subcommands(command):
-        _with_config(action)
+    for sub in _subcommands(command):
+        _with_config(sub)
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
