@@ -42,6 +42,7 @@ __all__ = ["DEPTH", "PoolBroken", "WorkerPool"]
 DEPTH = 2  # tasks handed to one worker at a time: its current one and the next
 _FRAME = struct.Struct("!Q")
 _READ = 1 << 20
+_EXIT_WAIT_S = 0.5  # how long a broken pool waits for a lost worker's exit code (on the loop)
 
 
 class PoolBroken(Exception):
@@ -204,7 +205,7 @@ class WorkerPool:
             except BlockingIOError:
                 break
             except OSError as exc:
-                self._break(f"a worker's socket failed: {exc}")
+                self._lost(slot, f" (writing to it: {exc})")
                 return
             if n == len(slot.out[0]):
                 slot.out.popleft()
@@ -225,8 +226,7 @@ class WorkerPool:
         except OSError:
             chunk = b""
         if not chunk:
-            code = slot.process.exitcode
-            self._break(f"{slot.process.name} (pid {slot.process.pid}) ended, exit code {code}")
+            self._lost(slot)
             return
         inbox = slot.inbox
         inbox += chunk
@@ -253,6 +253,15 @@ class WorkerPool:
             exc = answer[1]
             exc.__cause__ = RemoteTraceback(answer[2])
             future.set_exception(exc)
+
+    def _lost(self, slot: _Slot, how: str = "") -> None:
+        """`slot`'s socket closed or failed: its worker is ending. Break the pool, naming the
+        worker and its exit code (waited for briefly: a worker closes its socket as it exits,
+        and which of its two sockets' ends notices first is a race)."""
+        process = slot.process
+        process.join(_EXIT_WAIT_S)
+        code = "not known yet" if process.exitcode is None else process.exitcode
+        self._break(f"{process.name} (pid {process.pid}) ended, exit code {code}{how}")
 
     def _break(self, why: str) -> None:
         """A worker is gone: fail everything in flight and stop reading and writing."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -86,6 +87,20 @@ async def test_a_dying_worker_fails_every_task_in_flight_and_breaks_the_pool(
     assert pool.broken is not None
     with pytest.raises(PoolBroken):
         await pool.submit(str, 1)
+
+
+async def test_a_worker_found_dead_when_writing_to_it_is_named_with_its_exit_code(
+    pool: WorkerPool,
+) -> None:
+    """The pool may learn of a death by writing (a broken pipe) before it reads the end of the
+    stream: it names the worker and its exit code either way."""
+    victim = pool.processes[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(10)  # blocking, so the loop has not read the dead worker's end of stream yet
+    tasks = [pool.submit(str, n) for n in range(2 * DEPTH)]  # some are written to the victim
+    for task in tasks:
+        with pytest.raises(PoolBroken, match=rf"\(pid {victim.pid}\) ended, exit code -9"):
+            await task
 
 
 async def test_kill_ends_a_stuck_worker_and_fails_its_task(pool: WorkerPool) -> None:
