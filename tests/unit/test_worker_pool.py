@@ -95,6 +95,7 @@ async def test_a_worker_found_dead_when_writing_to_it_is_named_with_its_exit_cod
     """The pool may learn of a death by writing (a broken pipe) before it reads the end of the
     stream: it names the worker and its exit code either way."""
     victim = pool.processes[0]
+    assert victim.pid is not None
     os.kill(victim.pid, signal.SIGKILL)
     victim.join(10)  # blocking, so the loop has not read the dead worker's end of stream yet
     tasks = [pool.submit(str, n) for n in range(2 * DEPTH)]  # some are written to the victim
