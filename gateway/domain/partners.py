@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
@@ -20,7 +21,8 @@ B5_FEED_FORMAT = "b5-feed"  # the layout (CSV, JSON Lines, XML) is the partner's
 class ShareAgreement:
     """What a customs partner receives from us, per its agreement (partner.toml [share])."""
 
-    k: int = 10  # cells with fewer items are suppressed
+    k: int = 10  # cells with fewer items are suppressed; a suppressed count is uncertain by >= k
+    value_percent: Decimal = Decimal(20)  # a suppressed value is uncertain by >= this % of it
     combined_view: bool = False  # may see all partners' feeds beside our cells
     push_url: str = ""  # where reports are POSTed; empty: pull only
 

@@ -49,6 +49,7 @@ __all__ = [
     "DisclosureError",
     "Entry",
     "Number",
+    "Protection",
     "Table",
     "disclose",
     "gate",
@@ -144,6 +145,25 @@ PERSONAL_FIELDS = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """How wide a suppressed number's feasible interval must be, per partner agreement.
+
+    `k`: cells and totals with 0 < items < k are suppressed (primary), and a suppressed node's
+    items must be uncertain by at least k; `value_percent`: its money measures by at least this
+    share of their true value.
+    """
+
+    k: int = 10
+    value_percent: Decimal = Decimal(20)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, not {self.k}")
+        if not Decimal(0) <= self.value_percent <= Decimal(100):
+            raise ValueError(f"value_percent must be within 0..100, not {self.value_percent}")
+
+
 class DisclosureError(ValueError):
     """A report would carry a field or value that is not an allow-listed aggregate."""
 
@@ -217,7 +237,7 @@ class Disclosed:
     totals: tuple[tuple[tuple[str, ...], tuple[Entry, ...]], ...]  # (grouping, its entries)
 
 
-def _check_table(table: Table, k: int) -> None:
+def _check_table(table: Table, k: int, *, signed: bool = False) -> None:
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     for name in table.dimensions:
@@ -231,16 +251,18 @@ def _check_table(table: Table, k: int) -> None:
             if name not in table.dimensions:
                 raise ValueError(f"total over {grouping}: {name!r} is not a dimension")
     for key, values in table.rows.items():
-        _check_row(table, key, values)
+        _check_row(table, key, values, signed=signed)
 
 
-def _check_row(table: Table, key: tuple[str, ...], values: tuple[Number, ...]) -> None:
+def _check_row(
+    table: Table, key: tuple[str, ...], values: tuple[Number, ...], *, signed: bool = False
+) -> None:
     if len(key) != len(table.dimensions) or len(values) != len(table.measures):
         raise ValueError(f"cell {key} does not match the table's dimensions and measures")
     for name, value in zip(table.dimensions, key, strict=True):
         if not DIMENSIONS[name].fullmatch(value):
             raise DisclosureError(name, f"{value!r} is not a code of this dimension")
-    if not isinstance(values[0], int) or values[0] < 0:
+    if not isinstance(values[0], int) or (values[0] < 0 and not signed):
         raise ValueError(f"cell {key}: items must be a non-negative integer")
 
 
@@ -353,16 +375,26 @@ def _sum(rows: Iterable[tuple[Number, ...]], width: int) -> tuple[Number, ...]:
     return tuple(totals)
 
 
-def disclose(table: Table, k: int) -> Disclosed:
+def disclose(
+    table: Table,
+    k: int,
+    *,
+    protection: Protection | None = None,  # noqa: ARG001 - the audit uses it
+    signed: bool = False,
+) -> Disclosed:
     """The table with every cell and total published only when no single equation reveals it.
+
+    `protection` defaults to `Protection(k)`; `signed`: the cells are changes that may be
+    negative (late arrivals against a frozen week): primary suppression is 0 < |items| < k.
 
     Raises DisclosureError for a field or value off the allow-list, ValueError for a malformed
     table or k < 1. Deterministic: the same table gives the same result.
     """
-    _check_table(table, k)
+    _check_table(table, k, signed=signed)
     keys = sorted(table.rows)
     lattice = _Lattice(table, keys)
-    hidden = _suppress(lattice.items, lattice.equations, k)
+    magnitudes = [abs(n) for n in lattice.items] if signed else lattice.items
+    hidden = _suppress(magnitudes, lattice.equations, k)
     width = len(table.measures)
 
     def entry(value: tuple[str, ...], node: int, members: list[int]) -> Entry:
