@@ -1,7 +1,9 @@
 """The composition root: the one place adapters are chosen and wired from Settings.
 
 Importing this module does nothing; `Gateway(settings)` builds, `start()` opens sockets and the
-store, `stop()` drains and closes in reverse order.
+store, `stop()` drains and closes in reverse order. Every part that reads the time (received_at,
+key validity, the signature window and nonces, report weeks, push backoff) reads the one clock
+given to `Gateway` (the system clock by default), so a test can freeze "today".
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from gateway.feeds import FeedPipeline
 from gateway.formats.b5 import load_mapping
 from gateway.observability import Metrics
 from gateway.pipeline import CpuStages, InProcessCpu, Pipeline, SystemClock
-from gateway.ports import Store, StoredReport
+from gateway.ports import Clock, Store, StoredReport
 from gateway.rules.valuation import default_rates, valuer
 from gateway.share.trends import TrendConfig
 from gateway.sharing import ShareService
@@ -99,17 +101,19 @@ class Endpoints:
 class Gateway:
     """One gateway process: HTTP edge, gRPC services and their shared store and keys."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock: Clock = clock or SystemClock()
         self.partner_configs = load_partners(settings)
         self.partners: Mapping[str, Partner] = {
             p.partner.id: p.partner for p in self.partner_configs
         }
-        self.keyring = Keyring.load_or_create(settings.signing.key_dir, alg=settings.signing.alg)
+        self.keyring = Keyring.load_or_create(
+            settings.signing.key_dir, alg=settings.signing.alg, clock=self.clock
+        )
         self.store: Store = open_store_from_url(settings.store)
         self.metrics = Metrics()
         self.notifier = JournalNotifier()
-        self.clock = SystemClock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
         self.spool_dir = prepare_spool(settings.data_dir / "spool")
         self.signer = DsseSigner(self.keyring)

@@ -2,6 +2,10 @@
 
 Partner folders are written under tmp_path with freshly generated key pairs: the public half in
 the folder (as a real partner ships it), the private half kept by the test as the partner would.
+
+A World's gateway and its partner clients read one clock (`World.clock`): the machine's by
+default, a `tests.clocks.FrozenClock` in every test whose outcome depends on the date (weeks
+built, folded or compared), so that it passes whatever day the suite runs on.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from gateway.adapters.http.client import PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.config import GrpcSettings, HttpSettings, Settings, SigningSettings
 from gateway.domain.routing import Consumer, RoutingRule
+from gateway.pipeline import SystemClock
+from gateway.ports import Clock
 
 
 @dataclass(frozen=True)
@@ -61,11 +67,16 @@ def write_partner(root: Path, pid: str, code: str, country: str, alg: str) -> Pa
 
 @dataclass
 class World:
-    """Everything an end-to-end test needs: settings, partners, and the running gateway."""
+    """Everything an end-to-end test needs: settings, partners, and the running gateway.
+
+    `clock` is the gateway's (received_at, key validity, signature window, report weeks, push
+    backoff) and its partner clients' (`created`, the age of the gateway's answers).
+    """
 
     settings: Settings
     partners: dict[str, PartnerKit]
     gateway: Gateway | None = None
+    clock: Clock = field(default_factory=SystemClock)
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
     @property
@@ -84,7 +95,7 @@ class World:
         return self.running.endpoints.grpc_target
 
     async def start(self) -> Gateway:
-        self.gateway = Gateway(self.settings)
+        self.gateway = Gateway(self.settings, clock=self.clock)
         await self.gateway.start()
         return self.gateway
 
@@ -99,7 +110,11 @@ class World:
     async def client(self, partner: str) -> PartnerClient:
         session = aiohttp.ClientSession()
         self.sessions.append(session)
-        return PartnerClient(session, self.http_url, self.partners[partner].key)
+        return PartnerClient(session, self.http_url, self.partners[partner].key, clock=self.clock)
+
+    def created(self) -> int:
+        """A request signature's `created` by this World's clock (for hand-signed requests)."""
+        return int(self.clock.now().timestamp())
 
 
 def make_settings(tmp_path: Path, partners_dir: Path, **overrides: object) -> Settings:

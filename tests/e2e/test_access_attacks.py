@@ -58,7 +58,8 @@ REPO_PARTNERS = Path(__file__).resolve().parents[2] / "partners"
 
 
 class EdgeClock(SystemClock):
-    """The gateway's clock at the edge: the real one, shifted or frozen on demand."""
+    """The gateway's clock: the real one, shifted or frozen on demand. These tests judge
+    `created` and key validity against it relative to now; none depends on the date."""
 
     def __init__(self) -> None:
         self.frozen: datetime | None = None
@@ -139,11 +140,9 @@ async def arena(
         root, "au-customs", kind="customs", country="AU", code=None, fmt="b5-feed",
         keys={"au-customs-2026": (month_ago, None)},
     )  # fmt: skip
-    world = World(make_settings(tmp_path, root), posts)
     clock = EdgeClock()
-    world.gateway = Gateway(world.settings)
-    world.gateway.clock = clock  # the edge reads it when the app is built, at start()
-    await world.gateway.start()
+    world = World(make_settings(tmp_path, root), posts, clock=clock)
+    await world.start()
     try:
         yield Arena(world, clock, keys)
     finally:
@@ -309,8 +308,9 @@ async def refused(
     # the refusal itself is signed by the gateway and verifies with its published keys
     published = keys_from_jwks(arena.gateway.keyring.jwks())
     verify_response(
-        status=outcome.status, headers=outcome.headers, body=outcome.body, keys=published
-    )
+        status=outcome.status, headers=outcome.headers, body=outcome.body, keys=published,
+        now=arena.clock.now(),  # the gateway dates its answers by its (shifted) clock
+    )  # fmt: skip
 
     assert await store.last_position() == position, "a refused request stored records"
     records = await store.rejections(10_000)

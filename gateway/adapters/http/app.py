@@ -229,10 +229,14 @@ def _signed(
     content_type: str,
     extra: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """A response signed per RFC 9421 with the gateway's key, so a partner can prove it."""
+    """A response signed per RFC 9421 with the gateway's key, so a partner can prove it; its
+    `created` is the gateway clock's now (the key's validity is judged against it)."""
     deps = request.app[DEPS]
     headers = {"Content-Type": content_type, **(extra or {})}
-    headers |= sign_response(status=status, headers=headers, body=body, key=deps.response_key())
+    created = int(deps.clock.now().timestamp())
+    headers |= sign_response(
+        status=status, headers=headers, body=body, key=deps.response_key(), created=created
+    )
     return web.Response(status=status, body=body, headers=headers)
 
 

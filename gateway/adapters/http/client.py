@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,7 @@ from gateway.adapters.crypto.httpsig import sign_request, verify_response
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey
 from gateway.errors import SignatureError
+from gateway.ports import Clock
 
 ITMATT_PATH = "/v1/aed/itmatt"
 
@@ -35,10 +37,23 @@ class Answer:
 
 
 class PartnerClient:
-    """Submits as one partner with its signing key; verifies answers with the gateway's JWKS."""
+    """Submits as one partner with its signing key; verifies answers with the gateway's JWKS.
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, key: SigningKey) -> None:
+    `clock` (the system clock by default) dates each request signature (`created`) and is the
+    "now" a response signature's age is checked against: give the gateway's clock when it runs
+    on another time than the machine's (a test freezing today).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        key: SigningKey,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self._session, self._base, self._key = session, base_url.rstrip("/"), key
+        self._clock = clock
         self._gateway_keys: dict[str, VerificationKey] = {}
 
     async def gateway_keys(self, *, refresh: bool = False) -> Mapping[str, VerificationKey]:
@@ -63,8 +78,9 @@ class PartnerClient:
         url = self._base + path
         signed = dict(headers)
         signed |= sign_request(
-            method="POST", target_uri=url, headers=signed, body=body, key=self._key
-        )
+            method="POST", target_uri=url, headers=signed, body=body, key=self._key,
+            created=self._created(),
+        )  # fmt: skip
         # aiohttp warns (ResourceWarning) on raw bytes over 1 MiB; a BytesIO streams the same bytes.
         data: bytes | io.BytesIO = body if len(body) <= 1 << 20 else io.BytesIO(body)
         async with self._session.post(url, data=data, headers=signed) as response:
@@ -77,7 +93,10 @@ class PartnerClient:
     async def get(self, path: str, *, verify: bool = True) -> Answer:
         """A signed GET (covers @method and @target-uri), e.g. /v1/b5/reports?after=0."""
         url = self._base + path
-        headers = sign_request(method="GET", target_uri=url, headers={}, body=b"", key=self._key)
+        headers = sign_request(
+            method="GET", target_uri=url, headers={}, body=b"", key=self._key,
+            created=self._created(),
+        )  # fmt: skip
         async with self._session.get(url, headers=headers) as response:
             data = await response.read()
             answer_headers = dict(response.headers)
@@ -85,12 +104,23 @@ class PartnerClient:
         keyid = await self._verify(status, answer_headers, data) if verify else None
         return Answer(status, answer_headers, data, keyid)
 
+    def _now(self) -> datetime:
+        return self._clock.now() if self._clock is not None else datetime.now(UTC)
+
+    def _created(self) -> int:
+        return int(self._now().timestamp())
+
     async def _verify(self, status: int, headers: Mapping[str, str], body: bytes) -> str:
         keys = await self.gateway_keys()
+        now = self._now()
         try:
-            return verify_response(status=status, headers=headers, body=body, keys=keys).keyid
+            return verify_response(
+                status=status, headers=headers, body=body, keys=keys, now=now
+            ).keyid
         except SignatureError as exc:
             if exc.reason != "unknown-key":
                 raise
             keys = await self.gateway_keys(refresh=True)  # the gateway rotated its key
-            return verify_response(status=status, headers=headers, body=body, keys=keys).keyid
+            return verify_response(
+                status=status, headers=headers, body=body, keys=keys, now=now
+            ).keyid

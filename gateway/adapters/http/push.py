@@ -107,8 +107,14 @@ class ReportPusher:
 
     async def _post(self, session: aiohttp.ClientSession, url: str, body: bytes) -> None:
         headers = {"Content-Type": REPORT_MEDIA_TYPE}
+        created = int(self._clock.now().timestamp())  # the partner checks it against its clock
         headers |= sign_request(
-            method="POST", target_uri=url, headers=headers, body=body, key=self._key()
+            method="POST",
+            target_uri=url,
+            headers=headers,
+            body=body,
+            key=self._key(),
+            created=created,
         )
         async with session.post(url, data=body, headers=headers) as response:
             if response.status >= 300:
