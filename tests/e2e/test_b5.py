@@ -1,4 +1,10 @@
-"""B5 exchange end to end: partner feeds in, signed reports pulled and pushed, over real HTTP."""
+"""B5 exchange end to end: partner feeds in, signed reports pulled and pushed, over real HTTP.
+
+The gateway and its partners run on a frozen clock. The test data falls in 2026-W47/W48 (items
+posted 2026-11-20..26, feeds of W47) and is sent on DATA_DAY; the tests that build, fold or compare
+weeks then run under each of TODAYS, on which the background builder builds the last complete
+week's reports: so what they assert holds whatever day the suite runs on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import json
 import re
 import shutil
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +28,27 @@ from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write
 from gateway.aggregation import declaration_in
 from gateway.cli import main as cli_main
 from gateway.config import ShareSettings
+from gateway.domain.weeks import last_complete
+from gateway.ports import StoredReport
 from gateway.share.aggregate import recount
 from gateway.sharing import REPORT_TYPE
+from tests.clocks import FrozenClock
 from tests.e2e.conftest import PartnerKit, World, make_settings
 from tests.e2e.helpers import document, items
 
 pytestmark = pytest.mark.slow
 REPO_PARTNERS = Path(__file__).resolve().parents[2] / "partners"
+WEEK = "2026-W48"  # the week the tests build a report of
+DATA_DAY = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # W48, the day after the last item's posting
+TODAYS = pytest.mark.parametrize(
+    "today",
+    [
+        pytest.param(date(2026, 11, 28), id="today-in-W48"),  # builder: W47
+        pytest.param(date(2026, 12, 2), id="today-in-W49"),  # builder: W48, the week tested
+        pytest.param(date(2026, 12, 30), id="today-in-W53"),  # builder: 2026-W52
+        pytest.param(date(2027, 1, 6), id="today-in-2027-W01"),  # builder: 2026-W53
+    ],
+)
 
 FEEDS = {
     "au-abf": (
@@ -89,7 +109,7 @@ async def b5(
     root, partners = partners_dir
     for pid in FEEDS:
         partners[pid] = customs_partner(root, pid)
-    world = World(make_settings(tmp_path, root), partners)
+    world = World(make_settings(tmp_path, root), partners, clock=FrozenClock(DATA_DAY))
     await world.start()
     yield world
     for session in world.sessions:
@@ -139,30 +159,79 @@ async def _pull(
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
     url = f"{world.http_url}/v1/b5/reports?after={after}"
     headers = sign_request(
-        method="GET", target_uri=url, headers={}, body=b"", key=world.partners[pid].key
-    )
+        method="GET", target_uri=url, headers={}, body=b"", key=world.partners[pid].key,
+        created=world.created(),
+    )  # fmt: skip
     async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
         body = await response.read()
         return response.status, json.loads(body), dict(response.headers) | {"_body": body.decode()}
 
 
-async def test_a_report_is_built_signed_suppressed_and_pulled_by_its_partner(b5: World) -> None:
+async def _stored(world: World, partner: str) -> list[StoredReport]:
+    """Every report stored for `partner`, oldest first."""
+    out: list[StoredReport] = []
+    store = world.running.store
+    while batch := await store.reports_after(partner, out[-1].position if out else 0, 500):
+        out += batch
+    return out
+
+
+async def _weeks_stored(world: World, week: str) -> dict[str, int]:
+    """How many reports of `week` the store holds, by recipient."""
+    recipients = [p.id for p in world.running.share.recipients()]
+    return {
+        pid: sum(1 for r in await _stored(world, pid) if r.report.week == week)
+        for pid in recipients
+    }
+
+
+async def _after_the_builder(world: World) -> str:
+    """Wait until the background builder has built the last complete week (by the World's
+    clock) for every recipient; return that week. It runs once at start (`build_every_s`)."""
+    week = last_complete(world.clock.now().date())
+    for _ in range(200):
+        if all((await _weeks_stored(world, week)).values()):
+            return week
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the background builder built no {week} report for some partner")
+
+
+async def _restart_on(world: World, today: date) -> None:
+    """Stop the gateway, move the clock to noon of `today`, start it again on the same store."""
+    assert isinstance(world.clock, FrozenClock)
+    await world.stop()
+    world.clock.set(FrozenClock.on(today).now())
+    await world.start()
+
+
+@TODAYS
+async def test_a_report_is_built_signed_suppressed_and_pulled_by_its_partner(
+    b5: World, today: date
+) -> None:
+    await _after_the_builder(b5)  # on DATA_DAY: 2026-W47's, before any data arrived
     await _own_items(b5)
     media, body = FEEDS["gb-bf"]
     await (await b5.client("gb-bf")).post("/v1/b5/feeds", body, {"Content-Type": media})
+    await _restart_on(b5, today)
+    auto = await _after_the_builder(b5)
+    assert auto == last_complete(today)
     gateway = b5.running
     await gateway.aggregator.catch_up()  # the background worker may already have folded them
     store = gateway.store
     assert await store.aggregation_position() == await store.last_position()
-    cells = await store.cells(["2026-W47", "2026-W48"])
+    cells = await store.cells(["2026-W47", WEEK])
     assert sum(c.items for c in cells.values()) == 60
     # Folded from the contributions the CPU workers computed: the brute-force recount of the
     # records in the journal, cell for cell.
     journal = await store.read_journal(0, 1000)
     expected = recount(declaration_in(row.entry.envelope) for row in journal)
     assert await store.cells(sorted({key.week for key in expected})) == expected
-    built = await gateway.share.build("2026-W48")
-    assert {b.report.partner for b in built} == set(FEEDS)
+    if auto != WEEK:  # else the background builder has built it, from every record above
+        built = await gateway.share.build(WEEK)
+        assert {b.report.partner for b in built} == set(FEEDS)
+    # one report of the week per partner, and one of the builder's week
+    assert await _weeks_stored(b5, WEEK) == dict.fromkeys(FEEDS, 1)
+    assert await _weeks_stored(b5, auto) == dict.fromkeys(FEEDS, 1)
 
     status, doc, headers = await _pull(b5, "gb-bf")
     assert status == 200
@@ -172,14 +241,14 @@ async def test_a_report_is_built_signed_suppressed_and_pulled_by_its_partner(b5:
     ):
         keys = keys_from_jwks(await response.json(content_type=None))
     raw = headers.pop("_body").encode()
-    verify_response(status=200, headers=headers, body=raw, keys=keys)
+    verify_response(status=200, headers=headers, body=raw, keys=keys, now=b5.clock.now())
     reports: list[dict[str, Any]] = doc["reports"]
-    [entry] = [r for r in reports if r["week"] == "2026-W48"]
+    [entry] = [r for r in reports if r["week"] == WEEK]
     kind, payload = verify_json_envelope(entry["envelope"], keys)
     assert kind == REPORT_TYPE
     report = json.loads(payload)
     assert report["partner"] == "gb-bf"
-    assert report["week"] == "2026-W48"
+    assert report["week"] == WEEK
     assert "combinedView" in report  # gb-bf's agreement grants it
     text = payload.decode()
     for personal in ("Ellen", "Jordan", "Leeds", "Denver", "@", "RR"):
@@ -191,12 +260,12 @@ async def test_a_report_is_built_signed_suppressed_and_pulled_by_its_partner(b5:
     # nothing new after the cursor
     status, later, _ = await _pull(b5, "gb-bf", after=int(doc["next"]))
     assert later["reports"] == []
-    # another partner sees only its own reports (the background builder may have added the
-    # last complete week's): the one built for it, and none addressed to anyone else
+    # another partner sees only its own reports: every one stored for it, none for anyone else
     status, other, _ = await _pull(b5, "au-abf")
     assert status == 200
-    [own] = [b.report.report_id for b in built if b.report.partner == "au-abf"]
-    assert own in {r["reportId"] for r in other["reports"]}
+    own = {r.report.report_id for r in await _stored(b5, "au-abf")}
+    assert {r["reportId"] for r in other["reports"]} == own
+    assert sorted(r["week"] for r in other["reports"]) == sorted({"2026-W47", WEEK, auto})
     for pulled in other["reports"]:
         _, body = verify_json_envelope(pulled["envelope"], keys)
         assert json.loads(body)["partner"] == "au-abf"
@@ -246,8 +315,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@TODAYS
 async def test_an_unreachable_partner_receives_every_report_once_it_is_back_across_a_restart(
-    tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
+    tmp_path: Path, partners_dir: tuple[Path, dict[str, PartnerKit]], today: date
 ) -> None:
     root, partners = partners_dir
     port = _free_port()
@@ -255,31 +325,34 @@ async def test_an_unreachable_partner_receives_every_report_once_it_is_back_acro
         root, "ca-cbsa", push_url=f"http://127.0.0.1:{port}/b5/reports"
     )
     fast = ShareSettings(push_first_backoff_s=0.2, push_max_backoff_s=0.5, push_lease_s=2)
-    world = World(make_settings(tmp_path, root, share=fast), partners)
+    clock = FrozenClock.on(today)
+    world = World(make_settings(tmp_path, root, share=fast), partners, clock=clock)
     await world.start()
     try:
+        auto = await _after_the_builder(world)
         await _own_items(world)
         await world.running.aggregator.catch_up()
-        built = await world.running.share.build("2026-W48")
+        built = await world.running.share.build(WEEK)
         built += await world.running.share.build("2026-W47")
-        assert len(built) == 2
+        stored = {r.report.report_id for r in await _stored(world, "ca-cbsa")}
+        assert {b.report.report_id for b in built} <= stored
         for _ in range(100):  # the pusher tries, and fails: nobody listens yet
             pending = await world.running.store.outbox()
-            if pending and all(d.attempts >= 1 for d in pending):
+            if len(pending) == len(stored) and all(d.attempts >= 1 for d in pending):
                 break
             await asyncio.sleep(0.1)
-        assert {b.report.report_id for b in built} <= {d.report.report_id for d in pending}
+        assert {d.report.report_id for d in pending} == stored
         assert all(d.attempts >= 1 for d in pending)
     finally:
         await world.stop()
 
     endpoint = PartnerEndpoint()
     await endpoint.start(port)
-    restarted = World(make_settings(tmp_path, root, share=fast), partners)
+    clock.advance(hours=1)  # past every retry's backoff and every lease, still on `today`
+    restarted = World(make_settings(tmp_path, root, share=fast), partners, clock=clock)
     await restarted.start()
     try:
-        # Until nothing is left to push: the automatic builder may have queued a report of the
-        # last complete week after `pending` was read (on 2026-11-29 that week is 2026-W47).
+        assert await _after_the_builder(restarted) == auto  # built before the restart: no more
         for _ in range(100):
             if not await restarted.running.store.outbox():
                 break
@@ -287,21 +360,23 @@ async def test_an_unreachable_partner_receives_every_report_once_it_is_back_acro
         assert await restarted.running.store.outbox() == []
         keys = restarted.running.keyring.public_keys()
         delivered = [json.loads(verify_json_envelope(b, keys)[1]) for b in endpoint.received]
-        assert {d["reportId"] for d in delivered} >= {p.report.report_id for p in pending}
+        assert {d["reportId"] for d in delivered} == stored
         assert {d["partner"] for d in delivered} == {"ca-cbsa"}
-        assert {"2026-W47", "2026-W48"} <= {d["week"] for d in delivered}
+        assert {d["week"] for d in delivered} == {"2026-W47", WEEK, auto}
         verifier = RequestVerifier(keys.get, window_s=300)
         for url, headers, body in endpoint.requests:  # each push is signed by the gateway
-            assert verifier.verify("POST", url, headers, body, datetime.now(UTC)).owner == "gateway"
+            assert verifier.verify("POST", url, headers, body, clock.now()).owner == "gateway"
     finally:
         await restarted.stop()
         await endpoint.stop()
 
 
+@TODAYS
 async def test_share_commands_build_list_and_push_from_the_store(
-    b5: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    b5: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], today: date
 ) -> None:
     await _own_items(b5)
+    await _restart_on(b5, today)
     settings = b5.settings
     config = tmp_path / "cli.toml"
     config.write_text(
@@ -323,5 +398,7 @@ async def test_share_commands_build_list_and_push_from_the_store(
     assert "2026-W48" in listed
     assert await asyncio.to_thread(cli_main, ["--config", str(config), "share", "push"]) == 0
     assert "0 delivered, 0 failed" in capsys.readouterr().out  # no partner here asks for push
+    ids = re.findall(r"gb-bf\s+2026-W48\s+(\S+)", out)
+    assert len(ids) == 1
     _, doc, _ = await _pull(b5, "gb-bf")
-    assert "2026-W48" in {r["week"] for r in doc["reports"]}
+    assert ids[0] in {r["reportId"] for r in doc["reports"] if r["week"] == WEEK}
