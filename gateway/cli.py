@@ -20,10 +20,14 @@ from gateway.errors import ConfigError, GatewayError, StoreError
 if TYPE_CHECKING:
     from gateway.adapters.grpc.tls import ClientTls
     from gateway.bootstrap import Gateway
+    from gateway.ports import Clock
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run one command; `clock` (the system clock by default) is what the commands that read
+    the time (serve, share build without --week, keys generate/rotate) take as now."""
     args = _parser().parse_args(argv)
+    args.clock = clock
     try:
         code: int = args.run(args)
     except ConfigError as exc:
@@ -149,7 +153,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, json_lines=settings.log_json)
 
     async def run() -> None:
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, clock=args.clock)
         endpoints = await gateway.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -249,7 +253,9 @@ def _keyring(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from gateway.adapters.crypto.keyring import Keyring
 
     settings = _settings(args)
-    return Keyring.load_or_create(settings.signing.key_dir, alg=settings.signing.alg)
+    return Keyring.load_or_create(
+        settings.signing.key_dir, alg=settings.signing.alg, clock=args.clock
+    )
 
 
 def _print_keys(keyring) -> None:  # type: ignore[no-untyped-def]
@@ -296,7 +302,7 @@ def _offline(args: argparse.Namespace, work: Callable[[Gateway], Awaitable[int]]
     from gateway.bootstrap import Gateway
 
     async def run() -> int:
-        gateway = Gateway(_settings(args))
+        gateway = Gateway(_settings(args), clock=args.clock)
         await gateway.store.open()
         try:
             return await work(gateway)

@@ -377,6 +377,7 @@ async def test_share_commands_build_list_and_push_from_the_store(
 ) -> None:
     await _own_items(b5)
     await _restart_on(b5, today)
+    auto = await _after_the_builder(b5)
     settings = b5.settings
     config = tmp_path / "cli.toml"
     config.write_text(
@@ -384,21 +385,27 @@ async def test_share_commands_build_list_and_push_from_the_store(
         f'store = "{settings.store}"\n',
         encoding="utf-8",
     )
-    built = await asyncio.to_thread(
-        cli_main, ["--config", str(config), "share", "build", "--week", "2026-W48",
-                   "--partner", "gb-bf"],
-    )  # fmt: skip
-    out = capsys.readouterr().out
-    assert built == 0
-    assert "gb-bf" in out
-    assert "2026-W48" in out
-    assert await asyncio.to_thread(cli_main, ["--config", str(config), "share", "list"]) == 0
-    listed = capsys.readouterr().out
-    assert "gb-bf" in listed
-    assert "2026-W48" in listed
-    assert await asyncio.to_thread(cli_main, ["--config", str(config), "share", "push"]) == 0
-    assert "0 delivered, 0 failed" in capsys.readouterr().out  # no partner here asks for push
-    ids = re.findall(r"gb-bf\s+2026-W48\s+(\S+)", out)
-    assert len(ids) == 1
+
+    async def cli(*argv: str) -> tuple[int, str]:
+        code = await asyncio.to_thread(cli_main, ["--config", str(config), *argv], clock=b5.clock)
+        return code, capsys.readouterr().out
+
+    code, out = await cli("share", "build", "--week", WEEK, "--partner", "gb-bf")
+    assert code == 0
+    [built] = re.findall(rf"^\s*\d+ gb-bf\s+{WEEK} (\S+) \(pull only\)$", out, re.MULTILINE)
+    # without --week: the last complete week by the clock, as the background builder had it
+    code, out = await cli("share", "build", "--partner", "au-abf")
+    assert code == 0
+    [latest] = re.findall(rf"^\s*\d+ au-abf\s+{auto} (\S+) \(pull only\)$", out, re.MULTILINE)
+    code, listed = await cli("share", "list")
+    assert code == 0
+    stamp = b5.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")  # built on the clock it was given
+    assert re.search(rf"gb-bf\s+{WEEK}\s+{stamp}", listed)
+    assert re.search(rf"au-abf\s+{auto}\s+{stamp}", listed)
+    code, out = await cli("share", "push")
+    assert code == 0
+    assert "0 delivered, 0 failed" in out  # no partner here asks for push
     _, doc, _ = await _pull(b5, "gb-bf")
-    assert ids[0] in {r["reportId"] for r in doc["reports"] if r["week"] == WEEK}
+    assert built in {r["reportId"] for r in doc["reports"] if r["week"] == WEEK}
+    _, doc, _ = await _pull(b5, "au-abf")
+    assert latest in {r["reportId"] for r in doc["reports"] if r["week"] == auto}
