@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import aiohttp
@@ -95,7 +94,7 @@ async def test_a_created_time_outside_the_window_is_refused_as_stale(
     world: World, skew: int
 ) -> None:
     key = world.partners["gb-royal-mail"].key
-    await _refused(world, "stale", key=key, created=int(time.time()) + skew)
+    await _refused(world, "stale", key=key, created=world.created() + skew)
 
 
 async def test_a_replayed_request_is_refused_and_the_original_stands(world: World) -> None:

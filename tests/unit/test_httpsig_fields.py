@@ -242,12 +242,14 @@ def test_a_refusal_says_what_http_sfv_says() -> None:
     parse, with its reason and detail."""
     key = SigningKey("gb-1", ED25519, generate_private_key(ED25519))
     verifier = RequestVerifier({"gb-1": key.verification_key("gb")}.get)
-    headers = _signed(key)
+    created = 1_800_000_000
+    headers = _signed(key, created=created)
     headers["Signature-Input"] = headers["Signature-Input"].replace(
         '"@method"', '"@method" "@method"'
     )
+    now = datetime.fromtimestamp(created, UTC)
     with pytest.raises(SignatureError) as caught:
-        verifier.verify("POST", URL, {**XML, **headers}, b"<x/>", datetime.now(UTC))
+        verifier.verify("POST", URL, {**XML, **headers}, b"<x/>", now)
     assert caught.value.reason == "malformed"
     assert "is not supported" in caught.value.detail
 
