@@ -1,4 +1,4 @@
-"""parse_feed end to end over the three agreed layouts (spec/B5.md) and a sixth one from data."""
+"""parse_feed end to end over the three agreed layouts (docs/b5.md) and a sixth one from data."""
 
 from __future__ import annotations
 
@@ -276,29 +276,35 @@ def test_ca_cbsa_bad_lines_are_rejected_by_line_and_the_rest_kept() -> None:
     assert period.path == "row[7]/period.to"
 
 
-def test_gb_bf_xsd_and_code_errors_reject_their_rows_only() -> None:
+def test_gb_bf_schema_and_code_errors_reject_their_rows_only_with_the_b5_codes() -> None:
     rows = [
         GB_ROW,  # line 2
-        GB_ROW.replace('count="7311"', 'count="7,311"'),  # 3: XSD pattern
+        GB_ROW.replace('count="7311"', 'count="7,311"'),  # 3: XSD pattern: a bad number
         GB_ROW.replace('origin="CN"', 'origin="QQ"'),  # 4: unknown country
         GB_ROW.replace('channel="POST"', 'channel="SHIP"'),  # 5: unmapped code
-        GB_ROW.replace(' detections="12"', ""),  # 6: XSD required attribute
+        GB_ROW.replace(' detections="12"', ""),  # 6: XSD required attribute: missing field
         GB_ROW.replace("/>", ' extra="1"/>'),  # 7: XSD unknown attribute
-        GB_ROW,  # 8
+        GB_ROW.replace("/>", "><note/></row>"),  # 8: XSD structure, no row-level equivalent
+        GB_ROW,  # 9
     ]
     text = "\n".join([GB_OPEN, *rows, "</lowValueReport>"])
     feed = parse("gb-bf", text)
     assert codes(feed) == {
-        3: ["XSD"],
+        3: ["B5_NUMBER"],
         4: ["B5_COUNTRY_UNKNOWN"],
         5: ["B5_CODE_UNMAPPED"],
-        6: ["XSD"],
-        7: ["XSD"],
+        6: ["B5_FIELD_MISSING"],
+        7: ["B5_COLUMN_UNKNOWN"],
+        8: ["XSD"],
     }
-    assert [r.row for r in feed.rows if r.observation is not None] == [2, 8]
-    xsd = next(r for r in feed.rows if r.row == 3).findings[0]
-    assert (xsd.path, xsd.line) == ("row[3]/count", 3)
-    assert "{urn:gb-bf" not in xsd.message
+    assert [r.row for r in feed.rows if r.observation is not None] == [2, 9]
+    by_row = {r.row: r.findings[0] for r in feed.rows if r.findings}
+    assert (by_row[3].path, by_row[3].line) == ("row[3]/count", 3)
+    assert by_row[3].message == "'7,311' is not a whole number >= 1"
+    assert (by_row[6].path, by_row[6].line) == ("row[6]/detections", 6)
+    assert (by_row[7].path, by_row[7].line) == ("row[7]/extra", 7)
+    assert (by_row[8].path, by_row[8].line) == ("row[8]", 8)
+    assert "{urn:gb-bf" not in by_row[8].message
 
 
 # -- whole-feed refusals ----------------------------------------------------------------------
@@ -343,7 +349,8 @@ def test_utf8_byte_order_mark_is_accepted() -> None:
         (GB_OPEN + GB_ROW.replace('"CN"', '"&x;"') + "</lowValueReport>", "XML_ENTITY_FORBIDDEN"),
         (GB_OPEN + GB_ROW, "XML_NOT_WELL_FORMED"),
         (GB_OPEN.replace(":lowvalue:1", ":lowvalue:2") + "</lowValueReport>", "XML_NAMESPACE"),
-        (GB_OPEN.replace(' week="2026-W47"', "") + "</lowValueReport>", "XSD_ENVELOPE"),
+        (GB_OPEN.replace(' week="2026-W47"', "") + "</lowValueReport>", "B5_FIELD_MISSING"),
+        (GB_OPEN.replace("2026-W47", "2026-47") + "</lowValueReport>", "B5_PERIOD"),
         (GB_OPEN + "<note/></lowValueReport>", "XSD_ENVELOPE"),
         (GB_OPEN.replace("W47", "W54") + "</lowValueReport>", "B5_PERIOD"),
     ],

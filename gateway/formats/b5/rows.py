@@ -15,6 +15,10 @@ Translation is the same for every layout, so a new layout needs a mapping, not c
                          canonical list knows
     B5_RATE_MISSING      (warning) no USD rate for the currency on the period's Monday: the row
                          is kept, rate_missing set, no USD value and no computed band
+
+A field the partner's schema refuses (XML: `RawRow.refused`) gets the finding its value gets here,
+with the same message, path and line as in CSV or JSON Lines; where the schema is stricter than
+these rules (a count written `0123`), the field's code (FIELD_CODES) with the schema's reason.
 """
 
 from __future__ import annotations
@@ -52,6 +56,21 @@ _CENT = Decimal("0.01")
 # of amounts within _AMOUNT is rounded before it is compared with a band's bounds.
 _MONEY = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _CANONICAL = {"category": CATEGORIES, "channel": CHANNELS, "value_band": frozenset(BANDS)}
+# The code of a value of each field that does not pass (a schema's refusal included).
+FIELD_CODES: Mapping[str, str] = {
+    "origin": "B5_COUNTRY_UNKNOWN",
+    "hs_chapter": "B5_HS_CHAPTER",
+    "category": "B5_CODE_UNMAPPED",
+    "channel": "B5_CODE_UNMAPPED",
+    "value_band": "B5_CODE_UNMAPPED",
+    "items": "B5_NUMBER",
+    "declared_value": "B5_NUMBER",
+    "de_minimis_items": "B5_NUMBER",
+    "detections": "B5_NUMBER",
+    PERIOD_START: "B5_PERIOD",
+    PERIOD_END: "B5_PERIOD",
+    PERIOD_WEEK: "B5_PERIOD",
+}
 
 
 class RateLookup(Protocol):
@@ -64,11 +83,14 @@ class RateLookup(Protocol):
 class RawRow:
     """A row as its reader found it. `values` holds what the row carries, by canonical key
     (absent: not in the row); a row with reader `findings` (XSD, JSON, CSV) is rejected as is.
+    `refused` names the fields the partner's schema refuses (XML): each gets a finding.
     """
 
     number: int
     values: Mapping[str, object]
     findings: tuple[Finding, ...] = ()
+    # canonical key → why the partner's schema refuses the field ("" when it is absent)
+    refused: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -161,6 +183,7 @@ class _Reading:
     raw: RawRow
     mapping: FeedMapping
     findings: list[Finding] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)  # the keys with a finding
 
     def cell(self, feed_week: str) -> _Cell | None:
         week = feed_week or self.week()
@@ -177,11 +200,25 @@ class _Reading:
             detections=self.count("detections", required=True),
         )
         self.check(cell)
+        self.refusals()
         return None if self.findings else cell
 
     def check(self, cell: _Cell) -> None:
         if cell.de_minimis_items > cell.items > 0:
             self.fail("B5_NUMBER", "de_minimis_items", "exceeds the items of the cell")
+
+    def refusals(self) -> None:
+        """A finding for each field the partner's schema refuses that the rules above let pass:
+        absent (B5_FIELD_MISSING), or a value the schema is stricter about (its field's code)."""
+        for key, reason in self.raw.refused.items():
+            if key in self.failed:
+                continue
+            value = self.raw.values.get(key)
+            if value is None:
+                self.fail("B5_FIELD_MISSING", key, f"{key} is required and empty or absent")
+            else:
+                message = f"{_shown(value)} is refused by this partner's schema: {reason}"
+                self.fail(FIELD_CODES[key], key, message)
 
     # -- failures and raw text ------------------------------------------------------------------
 
@@ -189,6 +226,7 @@ class _Reading:
         source = self.mapping.row_sources().get(key, key)
         number = self.raw.number
         self.findings.append(error(code, message, f"row[{number}]/{source}", number))
+        self.failed.add(key)
 
     def text(self, key: str) -> str | None:
         """The field as text; None when absent, empty or null (or of the wrong JSON type)."""

@@ -41,9 +41,13 @@ def decode(data: bytes) -> str:
 def csv_rows(text: str, mapping: FeedMapping) -> Iterator[RawRow]:
     """Rows after the header, numbered by the physical line they start on (the header is 1).
 
-    The header is checked first (and may raise MessageRejected); blank lines are skipped.
+    A line ends at a line feed (CRLF too), as in JSON Lines: the reader is handed the text
+    split there only, so a carriage return inside a quoted cell is part of the cell and one
+    outside a quoted cell is a B5_CSV error, never a line. The header is checked first (and may
+    raise MessageRejected); empty lines are skipped.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=mapping.delimiter, strict=True)
+    lines = io.StringIO(text, newline="\n")  # split at "\n" only, nothing translated
+    reader = csv.reader(lines, delimiter=mapping.delimiter, strict=True)
     columns = _header(reader, mapping)
     ended = reader.line_num
     while True:
