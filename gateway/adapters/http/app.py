@@ -47,7 +47,8 @@ from .ratelimit import Admission, RateLimiter
 
 log = logging.getLogger(__name__)
 XML_TYPES = frozenset({"application/xml", "text/xml"})
-# Which of these fits the partner is the feed mapping's business (a CSV body fails as CSV).
+# Which of these fits the partner is the feed mapping's business: the body decides, and one
+# plainly in another layout than the mapping's is refused whole (415 wrong-feed-layout).
 FEED_TYPES = frozenset(
     {"text/csv", "application/x-ndjson", "application/jsonl", "application/xml", "text/xml"}
 )

@@ -20,6 +20,7 @@ from gateway.errors import (
     StoreError,
     UnsupportedMediaType,
 )
+from gateway.formats.b5.layout import WrongLayout
 
 from .ratelimit import PartnerBusy
 
@@ -39,6 +40,8 @@ class BodyTimeout(GatewayError):
 
 # Most specific first: the first class the error is an instance of decides.
 STATUS: tuple[tuple[type[GatewayError], int, str], ...] = (
+    # a feed in another layout than the partner's mapping (the body inspected, RFC 9110 15.5.16)
+    (WrongLayout, 415, "wrong-feed-layout"),
     (MessageRejected, 400, "message-rejected"),
     (PayloadTooLarge, 413, "payload-too-large"),
     (UnsupportedMediaType, 415, "unsupported-media-type"),
@@ -92,6 +95,8 @@ def problem_for(exc: GatewayError) -> tuple[int, bytes, dict[str, str]]:
     title = slug.replace("-", " ").capitalize()
     if isinstance(exc, MessageRejected):
         title, errors = exc.title, exc.findings
+    if isinstance(exc, WrongLayout):
+        extra |= {"expectedLayout": exc.expected, "seenLayout": exc.seen}
     if isinstance(exc, SignatureError):
         extra["reason"] = exc.reason
         headers["WWW-Authenticate"] = 'Signature realm="aedgw"'

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.formats.b5.layout import check_layout
 from gateway.formats.b5.mapping import FeedKind, FeedMapping
 from gateway.formats.b5.rows import RateLookup, RawRow, RowOutcome, translate
 from gateway.formats.b5.text import csv_rows, decode, jsonl_rows
@@ -34,13 +35,15 @@ class ParsedFeed:
 def parse_feed(data: bytes, mapping: FeedMapping, *, partner: str, rates: RateLookup) -> ParsedFeed:
     """Parse, validate and translate one feed of `partner` by its mapping.
 
-    Raises MessageRejected when the feed as a whole is refused (not UTF-8; a CSV header that is
-    absent, incomplete or names an unknown column; XML hardening, root or envelope errors; see
-    `text` and `xmlfeed`). Otherwise returns one RowOutcome per row: a TrendObservation when the
-    row maps (warnings, such as B5_RATE_MISSING, in its findings), None with the error findings
-    when it does not; one bad row never rejects the others. Values are converted to USD with
-    `rates` on the Monday of the row's ISO week.
+    Raises MessageRejected when the feed as a whole is refused: WrongLayout (B5_LAYOUT) when the
+    body is plainly in another layout than the mapping's (`layout`); not UTF-8; a CSV header
+    that is absent, incomplete or names an unknown column; XML hardening, root or envelope
+    errors (see `text` and `xmlfeed`). Otherwise returns one RowOutcome per row: a
+    TrendObservation when the row maps (warnings, such as B5_RATE_MISSING, in its findings),
+    None with the error findings when it does not; one bad row never rejects the others. Values
+    are converted to USD with `rates` on the Monday of the row's ISO week.
     """
+    check_layout(data, mapping)
     week, raw_rows = _read(data, mapping)
     outcomes = tuple(translate(raw, mapping, rates, week) for raw in raw_rows)
     return ParsedFeed(partner, mapping.source_format, outcomes)
