@@ -1,4 +1,4 @@
-"""B5 trend feeds (spec/B5.md): a partner's feed, laid out as its mapping says → observations.
+"""B5 trend feeds (docs/b5.md): a partner's feed, laid out as its mapping says → observations.
 
 load_mapping(path) -> FeedMapping          partners/<id>/mapping.toml, validated (ConfigError)
 parse_feed(data, mapping, *, partner, rates) -> ParsedFeed       pure; MessageRejected
