@@ -191,6 +191,48 @@ class CellCounts:
             self.rate_missing + other.rate_missing,
         )
 
+    def __sub__(self, other: CellCounts) -> CellCounts:
+        return CellCounts(
+            self.items - other.items,
+            self.declared_value_usd - other.declared_value_usd,
+            self.de_minimis_items - other.de_minimis_items,
+            self.pre_suspension_items - other.pre_suspension_items,
+            self.detections - other.detections,
+            self.rate_missing - other.rate_missing,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenRow:
+    """A cell as one share report week froze it (Store.freeze_week).
+
+    `key.week == report_week`: a cell of the report week's own snapshot, as it was folded when
+    the week's first report was built. `key.week < report_week`: a late change of an earlier,
+    already reported week, published in the late arrivals of `report_week`'s reports; its
+    counts and value may be negative (amendments, cancellations).
+    """
+
+    report_week: str
+    key: CellKey
+    counts: CellCounts
+
+
+@dataclass(frozen=True, slots=True)
+class Frozen:
+    """What the share reports froze, read in one consistent step (Store.frozen).
+
+    `numbers`: EVERY frozen report week with its freeze number (1, 2, 3 … in the order the
+    weeks were frozen); `rows`: the frozen rows whose cell week was asked for, of any report
+    week. `generation` (the number of weeks frozen) is `freeze_week`'s compare-and-set token.
+    """
+
+    numbers: Mapping[str, int]
+    rows: tuple[FrozenRow, ...]
+
+    @property
+    def generation(self) -> int:
+        return len(self.numbers)
+
 
 @dataclass(frozen=True, slots=True)
 class ReportRecord:
@@ -301,10 +343,28 @@ class Store(Protocol):
     async def add_first_report(self, report: ReportRecord, *, push: bool) -> int | None:
         """`add_report`, unless the partner already has a report of that week: then nothing is
         stored and None returned. The check and the insert are one step, so of replicas
-        building a week's reports at once, exactly one stores each partner's."""
+        building a week's reports at once, exactly one stores each partner's. The share
+        service stores reports only this way: a published week is frozen."""
 
     async def reports_after(self, partner: str, after: int, limit: int) -> list[StoredReport]:
         """The partner's reports with position > after, oldest first."""
+
+    async def report_of(self, partner: str, week: str) -> StoredReport | None:
+        """The partner's first report of `week` (the one a frozen week keeps), None if none."""
+
+    # -- frozen weeks (semantics: gateway/adapters/store/frozen.py) --------------------------
+
+    async def frozen(self, weeks: Iterable[str]) -> Frozen:
+        """Every frozen report week with its freeze number, and the frozen rows whose cell
+        week is one of `weeks` (of any report week), as of one moment."""
+
+    async def freeze_week(
+        self, report_week: str, rows: Sequence[FrozenRow], *, generation: int
+    ) -> bool:
+        """Freeze `report_week` with `rows` (its own snapshot and the late changes it reports),
+        in one transaction, first writer wins: False (nothing written) when the week is frozen
+        already; FreezeMoved (a StoreError: re-read and retry) when the store's generation is
+        not `generation` (another week was frozen since the caller read); else True."""
 
     async def claim_deliveries(
         self, owner: str, now: datetime, lease: timedelta, limit: int

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.adapters.store.aggregation import AggregationMoved, add, check_span
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.frozen import FreezeMoved, check_rows
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.outbox import NotInOutbox, as_utc, bounded_error, check_lease
 from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, check_max_rejections
@@ -22,6 +23,8 @@ from gateway.ports import (
     CellCounts,
     CellKey,
     Delivery,
+    Frozen,
+    FrozenRow,
     ItemState,
     JournalEntry,
     JournalRow,
@@ -60,6 +63,8 @@ class InMemoryStore:
         self.cell_counts: dict[CellKey, CellCounts] = {}  # all-zero cells are deleted
         self.aggregated = 0
         self.report_log: list[ReportRecord] = []  # position = index + 1
+        self.frozen_numbers: dict[str, int] = {}  # report week -> its freeze number
+        self.frozen_rows: list[FrozenRow] = []
         self.outbox_rows: dict[int, OutboxRow] = {}
         self.is_open = False
 
@@ -234,6 +239,41 @@ class InMemoryStore:
         ]
         return mine[: max(limit, 0)]
 
+    async def report_of(self, partner: str, week: str) -> StoredReport | None:
+        await self.ping()
+        return next(
+            (
+                StoredReport(n, r)
+                for n, r in enumerate(self.report_log, 1)
+                if (r.partner, r.week) == (partner, week)
+            ),
+            None,
+        )
+
+    # -- frozen weeks (semantics: gateway/adapters/store/frozen.py) --------------------------
+
+    async def frozen(self, weeks: Iterable[str]) -> Frozen:
+        await self.ping()
+        wanted = set(weeks)
+        rows = sorted(
+            (r for r in self.frozen_rows if r.key.week in wanted),
+            key=lambda r: (r.report_week, _key_order(r.key)),
+        )
+        return Frozen(dict(self.frozen_numbers), tuple(rows))
+
+    async def freeze_week(
+        self, report_week: str, rows: Sequence[FrozenRow], *, generation: int
+    ) -> bool:
+        check_rows(report_week, rows)
+        await self.ping()
+        if report_week in self.frozen_numbers:
+            return False
+        if len(self.frozen_numbers) != generation:
+            raise FreezeMoved(report_week, generation, len(self.frozen_numbers))
+        self.frozen_numbers[report_week] = generation + 1
+        self.frozen_rows += rows
+        return True
+
     async def claim_deliveries(
         self, owner: str, now: datetime, lease: timedelta, limit: int
     ) -> list[Delivery]:
@@ -289,6 +329,10 @@ class InMemoryStore:
         if row is None:
             raise NotInOutbox(position)
         return row
+
+
+def _key_order(key: CellKey) -> tuple[str, ...]:
+    return (key.week, key.channel, key.origin_country, key.hs_chapter, key.category, key.value_band)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ async def _opened(path: Path) -> SqliteStore:
 
 
 _VERSION_3_TABLES = ("outbox", "reports", "positions", "cells", "observations")
+_VERSION_4_TABLES = ("frozen_cells", "frozen_weeks")
 
 
 def _downgrade_to_version(path: Path, version: int) -> None:
@@ -64,7 +65,8 @@ def _downgrade_to_version(path: Path, version: int) -> None:
     conn = sqlite3.connect(path)
     try:
         with conn:
-            for table in _VERSION_3_TABLES + (("rejections",) if version < 2 else ()):
+            dropped = _VERSION_4_TABLES + _VERSION_3_TABLES
+            for table in dropped + (("rejections",) if version < 2 else ()):
                 conn.execute(f"DROP TABLE {table}")
             conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('reports')")
             conn.execute("DELETE FROM schema_version WHERE version > ?", (version,))
@@ -396,7 +398,7 @@ async def test_commits_queued_before_close_still_land(tmp_path: Path) -> None:
     assert _query(path, "SELECT count(*) FROM journal") == [(20,)]
 
 
-async def test_a_version_2_database_is_migrated_to_3_on_open_keeping_its_data(
+async def test_a_version_2_database_is_migrated_to_the_latest_on_open_keeping_its_data(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "gw.db"
@@ -417,7 +419,38 @@ async def test_a_version_2_database_is_migrated_to_3_on_open_keeping_its_data(
         assert await store.add_report(make_report(), push=True) == 1
     finally:
         await store.close()
-    assert _query(path, "SELECT max(version) FROM schema_version") == [(3,)]
+    latest = SQLITE_MIGRATIONS[-1].version
+    assert _query(path, "SELECT max(version) FROM schema_version") == [(latest,)]
+
+
+async def test_a_version_3_database_gets_frozen_weeks_on_open_keeping_its_reports(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.db"
+    old = await _opened(path)
+    position = await old.add_report(make_report(), push=True)
+    await old.close()
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            for table in _VERSION_4_TABLES:
+                conn.execute(f"DROP TABLE {table}")
+            conn.execute("DROP INDEX reports_by_week")
+            conn.execute("DELETE FROM schema_version WHERE version > 3")
+    finally:
+        conn.close()
+
+    store = await _opened(path)
+    try:
+        found = await store.report_of(make_report().partner, make_report().week)
+        assert found is not None
+        assert (found.position, found.report) == (position, make_report())
+        assert await store.freeze_week(make_report().week, [], generation=0)
+    finally:
+        await store.close()
+    latest = SQLITE_MIGRATIONS[-1].version
+    assert _query(path, "SELECT max(version) FROM schema_version") == [(latest,)]
+    assert _query(path, "SELECT week, number FROM frozen_weeks") == [(make_report().week, 1)]
 
 
 async def test_values_and_counts_are_stored_as_text_and_integers_never_real(

@@ -1,7 +1,7 @@
 """The Store contract for B5 trend sharing (gateway.ports): feeds and their observations, the
-aggregation cells with their position, share reports and their push outbox. Every backend passes
-every test here. The semantics the contract leaves open are written down in
-gateway/adapters/store/aggregation.py and gateway/adapters/store/outbox.py."""
+aggregation cells with their position, share reports and their push outbox, frozen weeks. Every
+backend passes every test here. The semantics the contract leaves open are written down in
+gateway/adapters/store/aggregation.py, outbox.py and frozen.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.adapters.store.frozen import FreezeMoved
 from gateway.adapters.store.outbox import NotInOutbox
 from gateway.errors import DuplicateMessage, StoreError
-from gateway.ports import CellCounts, Delivery, Store
+from gateway.ports import CellCounts, Delivery, FrozenRow, Store
 from tests.builders import (
     OTHER_PARTNER,
     PARTNER,
@@ -607,3 +608,114 @@ async def test_owners_claiming_at_once_never_get_the_same_row(store: Store) -> N
     assert sorted(claimed) == positions
     holders = {(d.position, d.owner) for deliveries in rounds for d in deliveries}
     assert {(d.position, d.owner) for d in await store.outbox()} == holders
+
+
+# -- frozen share weeks (semantics: gateway/adapters/store/frozen.py) -------------------------
+
+
+def _row(report_week: str, week: str, items: int, value: str, **key: str) -> FrozenRow:
+    return FrozenRow(report_week, make_cell(week, **key), make_counts(items, value))
+
+
+async def test_a_report_of_a_week_is_the_partners_first_of_it(store: Store) -> None:
+    first = await store.add_report(make_report("r1", week=W47), push=False)
+    await store.add_report(make_report("r2", week=W48), push=False)
+    await store.add_report(make_report("r3", week=W47), push=False)  # a version stored long ago
+
+    found = await store.report_of(PARTNER, W47)
+
+    assert found is not None
+    assert (found.position, found.report) == (first, make_report("r1", week=W47))
+    assert await store.report_of(PARTNER, W49) is None
+    assert await store.report_of(OTHER_PARTNER, W47) is None
+
+
+async def test_a_frozen_week_keeps_its_rows_exactly_and_is_numbered(store: Store) -> None:
+    own = [_row(W47, W47, 12, "150.25"), _row(W47, W47, 30, "9.99", origin_country="VN")]
+    late = [
+        _row(W48, W47, -1, "-12.50"),  # a cancellation
+        _row(W48, W47, 1, "0.01", hs_chapter="95"),
+    ]
+
+    assert await store.freeze_week(W47, own, generation=0)
+    assert await store.freeze_week(W48, [_row(W48, W48, 3, "7.00"), *late], generation=1)
+    assert await store.freeze_week(W49, [], generation=2)  # a week of no items is frozen too
+
+    frozen = await store.frozen([W47])
+    assert frozen.numbers == {W47: 1, W48: 2, W49: 3}
+    assert frozen.generation == 3
+    assert sorted(frozen.rows, key=repr) == sorted([*own, *late], key=repr)
+    assert {r.counts.declared_value_usd for r in frozen.rows} >= {Decimal("-12.50")}
+    assert [r.report_week for r in (await store.frozen([W48])).rows] == [W48]
+    assert (await store.frozen([])).rows == ()
+
+
+async def test_the_first_freeze_of_a_week_wins_and_a_second_writes_nothing(store: Store) -> None:
+    winner = [_row(W47, W47, 12, "150.00")]
+
+    assert await store.freeze_week(W47, winner, generation=0)
+    assert not await store.freeze_week(W47, [_row(W47, W47, 13, "151.00")], generation=1)
+    assert not await store.freeze_week(W47, [_row(W47, W47, 14, "1.00")], generation=0)
+
+    frozen = await store.frozen([W47])
+    assert (frozen.numbers, frozen.rows) == ({W47: 1}, tuple(winner))
+
+
+async def test_a_freeze_read_before_another_week_froze_writes_nothing(store: Store) -> None:
+    await store.freeze_week(W47, [_row(W47, W47, 12, "150.00")], generation=0)
+
+    with pytest.raises(FreezeMoved):  # a StoreError: re-read, recompute, retry
+        await store.freeze_week(W48, [_row(W48, W47, 1, "1.00")], generation=0)
+
+    frozen = await store.frozen([W47, W48])
+    assert frozen.numbers == {W47: 1}
+    assert [r.report_week for r in frozen.rows] == [W47]
+    assert await store.freeze_week(W48, [_row(W48, W47, 1, "1.00")], generation=1)
+
+
+@pytest.mark.parametrize(
+    ("row", "why"),
+    [
+        (_row(W48, W48, 1, "1.00"), "cannot be frozen as"),  # another report week's
+        (_row(W47, W48, 1, "1.00"), "later"),  # a cell of a later week
+        (FrozenRow(W47, make_cell(W47), CellCounts()), "all-zero"),
+    ],
+)
+async def test_a_row_that_is_not_the_report_weeks_is_refused(
+    store: Store, row: FrozenRow, why: str
+) -> None:
+    with pytest.raises(ValueError, match=why):
+        await store.freeze_week(W47, [row], generation=0)
+
+    assert (await store.frozen([W47, W48])).numbers == {}
+
+
+async def test_a_cell_frozen_twice_in_one_week_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="twice"):
+        await store.freeze_week(W47, [_row(W47, W47, 1, "1"), _row(W47, W47, 2, "2")], generation=0)
+
+    assert (await store.frozen([W47])).numbers == {}
+
+
+async def test_replicas_freezing_one_week_at_once_keep_one_snapshot(backend: Backend) -> None:
+    replicas = [await backend.open() for _ in range(4)]  # handles on one set of data
+    rows = [[_row(W49, W49, 10 + n, f"{n}.00")] for n in range(8)]
+
+    outcomes = await asyncio.gather(
+        *(replicas[n % 4].freeze_week(W49, rows[n], generation=0) for n in range(8))
+    )
+
+    assert sorted(outcomes) == [False] * 7 + [True]
+    frozen = await replicas[0].frozen([W49])
+    assert frozen.rows == tuple(rows[outcomes.index(True)])
+    assert frozen.numbers == {W49: 1}
+
+
+async def test_frozen_weeks_survive_reopen(backend: Backend, store: Store) -> None:
+    await store.freeze_week(W47, [_row(W47, W47, 12, "150.25")], generation=0)
+
+    store = await backend.reopen(store)
+
+    frozen = await store.frozen([W47])
+    assert (frozen.numbers, frozen.rows) == ({W47: 1}, (_row(W47, W47, 12, "150.25"),))
+    assert not await store.freeze_week(W47, [], generation=1)

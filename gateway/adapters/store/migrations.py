@@ -33,6 +33,15 @@ Version 3 (B5 trend sharing):
     outbox        one row per report to push: attempts, next attempt, lease, last error; a
                   delivered row is kept with `delivered_at` set. Times are UTC ISO 8601 text
                   of one fixed width (microseconds, +00:00), so text order is time order
+
+Version 4 (frozen share weeks, see frozen.py):
+
+    frozen_weeks  one row per share report week frozen by its first report: its freeze number
+                  (1, 2, 3 … in the order weeks were frozen; unique)
+    frozen_cells  the rows each report week froze: `week` is the cell's week; rows with
+                  week = report_week are the report week's own snapshot, rows of an earlier
+                  week the late changes it reports (counts may be negative); never updated
+    reports_by_week  finds a partner's report of a week (`report_of`)
 """
 
 from __future__ import annotations
@@ -200,6 +209,39 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX outbox_pending ON outbox (position) WHERE delivered_at IS NULL",
         ),
     ),
+    Migration(
+        4,
+        "frozen share weeks",
+        (
+            """
+            CREATE TABLE frozen_weeks (
+                week   TEXT    PRIMARY KEY,
+                number INTEGER NOT NULL UNIQUE CHECK (number >= 1)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE frozen_cells (
+                report_week          TEXT    NOT NULL REFERENCES frozen_weeks (week),
+                week                 TEXT    NOT NULL CHECK (week <= report_week),
+                channel              TEXT    NOT NULL,
+                origin_country       TEXT    NOT NULL,
+                hs_chapter           TEXT    NOT NULL,
+                category             TEXT    NOT NULL,
+                value_band           TEXT    NOT NULL,
+                items                INTEGER NOT NULL,
+                declared_value_usd   TEXT    NOT NULL,  -- Decimal as str(), may be negative
+                de_minimis_items     INTEGER NOT NULL,
+                pre_suspension_items INTEGER NOT NULL,
+                detections           INTEGER NOT NULL,
+                rate_missing         INTEGER NOT NULL,
+                PRIMARY KEY (report_week, week, channel, origin_country, hs_chapter, category,
+                             value_band)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX frozen_cells_by_week ON frozen_cells (week)",
+            "CREATE INDEX reports_by_week ON reports (partner, week, position)",
+        ),
+    ),
 )
 
 # The same versions in PostgreSQL's dialect. Positions and ids come from identity columns
@@ -348,6 +390,39 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             )
             """,
             "CREATE INDEX outbox_pending ON outbox (position) WHERE delivered_at IS NULL",
+        ),
+    ),
+    Migration(
+        4,
+        "frozen share weeks",
+        (
+            """
+            CREATE TABLE frozen_weeks (
+                week   text   PRIMARY KEY,
+                number bigint NOT NULL UNIQUE CHECK (number >= 1)
+            )
+            """,
+            """
+            CREATE TABLE frozen_cells (
+                report_week          text   NOT NULL REFERENCES frozen_weeks (week),
+                week                 text   NOT NULL CHECK (week <= report_week),
+                channel              text   NOT NULL,
+                origin_country       text   NOT NULL,
+                hs_chapter           text   NOT NULL,
+                category             text   NOT NULL,
+                value_band           text   NOT NULL,
+                items                bigint NOT NULL,
+                declared_value_usd   text   NOT NULL,  -- Decimal as str(), may be negative
+                de_minimis_items     bigint NOT NULL,
+                pre_suspension_items bigint NOT NULL,
+                detections           bigint NOT NULL,
+                rate_missing         bigint NOT NULL,
+                PRIMARY KEY (report_week, week, channel, origin_country, hs_chapter, category,
+                             value_band)
+            )
+            """,
+            "CREATE INDEX frozen_cells_by_week ON frozen_cells (week)",
+            "CREATE INDEX reports_by_week ON reports (partner, week, position)",
         ),
     ),
 )

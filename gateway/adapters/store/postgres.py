@@ -32,6 +32,10 @@ replicas never claim the same row at once, and a row whose lease expired (its re
 claimed by the next one. Report positions (the partners' pull cursor) are serialised by a
 second advisory lock for the same reason as journal positions.
 
+Frozen weeks: `freeze_week` checks and writes under a fourth advisory lock, so replicas
+freezing weeks at once are serialised: the first freeze of a week wins, and a freeze computed
+before another week's landed is refused (frozen.py) rather than report a late change twice.
+
 Migrations: applied at `open()` in one transaction under a third advisory lock, so replicas
 starting at once apply each migration exactly once (the others wait, then find it done).
 
@@ -58,6 +62,7 @@ from asyncpg import Record
 from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.frozen import FreezeMoved, check_rows
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.migrations import POSTGRES_MIGRATIONS, Migration
 from gateway.adapters.store.outbox import NotInOutbox, as_utc, bounded_error, check_lease
@@ -73,6 +78,8 @@ from gateway.ports import (
     CellCounts,
     CellKey,
     Delivery,
+    Frozen,
+    FrozenRow,
     ItemState,
     JournalEntry,
     JournalRow,
@@ -101,6 +108,7 @@ DEFAULT_POOL_SIZE = 10
 _LOCK_MIGRATE = 0x41454701
 _LOCK_JOURNAL = 0x41454702
 _LOCK_REPORTS = 0x41454703
+_LOCK_FROZEN = 0x41454704
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _FUNCTIONS = {f.value: f for f in ItemFunction}
 # Errors caused by one message's data: its batch is retried message by message.
@@ -230,6 +238,23 @@ INSERT INTO reports (report_id, partner, week, created_at, envelope) VALUES ($1,
 RETURNING position
 """
 _WEEK_HAS_REPORT = "SELECT true FROM reports WHERE partner = $1 AND week = $2 LIMIT 1"
+_REPORT_OF = """
+SELECT position, report_id, partner, week, created_at, envelope FROM reports
+WHERE partner = $1 AND week = $2 ORDER BY position LIMIT 1
+"""
+_FROZEN_WEEKS = "SELECT week, number FROM frozen_weeks"
+_FROZEN_CELLS = f"""
+SELECT report_week, {_CELL_KEY}, {_COUNT_COLUMNS} FROM frozen_cells
+WHERE week = ANY($1::text[])
+ORDER BY report_week, {_CELL_KEY}
+"""  # noqa: S608 (constants)
+_WEEK_IS_FROZEN = "SELECT true FROM frozen_weeks WHERE week = $1"
+_COUNT_FROZEN = "SELECT count(*) FROM frozen_weeks"
+_FREEZE_WEEK = "INSERT INTO frozen_weeks (week, number) VALUES ($1, $2)"
+_FREEZE_CELL = f"""
+INSERT INTO frozen_cells (report_week, {_CELL_KEY}, {_COUNT_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+"""  # noqa: S608 (constants)
 _INSERT_OUTBOX = "INSERT INTO outbox (position, attempts, next_attempt_at) VALUES ($1, 0, $2)"
 _SELECT_REPORTS_AFTER = """
 SELECT position, report_id, partner, week, created_at, envelope FROM reports
@@ -612,6 +637,46 @@ class PostgresStore:
         async with self._connection() as conn:
             rows = await conn.fetch(_SELECT_REPORTS_AFTER, partner, after, limit)
         return [StoredReport(int(r[0]), _report(r[1:6])) for r in rows]
+
+    async def report_of(self, partner: str, week: str) -> StoredReport | None:
+        async with self._connection() as conn:
+            r = await conn.fetchrow(_REPORT_OF, partner, week)
+        return None if r is None else StoredReport(int(r[0]), _report(r[1:6]))
+
+    # -- frozen weeks (semantics: frozen.py) -------------------------------------------------
+
+    async def frozen(self, weeks: Iterable[str]) -> Frozen:
+        wanted = list(dict.fromkeys(weeks))
+        async with (
+            self._connection() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),  # one snapshot
+        ):
+            numbers = {r[0]: int(r[1]) for r in await conn.fetch(_FROZEN_WEEKS)}
+            rows = await conn.fetch(_FROZEN_CELLS, wanted) if wanted else []
+        return Frozen(
+            numbers, tuple(FrozenRow(r[0], CellKey(*r[1:7]), _counts(r[7:])) for r in rows)
+        )
+
+    async def freeze_week(
+        self, report_week: str, rows: Sequence[FrozenRow], *, generation: int
+    ) -> bool:
+        """One transaction under the frozen-weeks advisory lock: freezes are serialised
+        across replicas, so the checks and the inserts are one step."""
+        check_rows(report_week, rows)
+        async with self._transaction() as conn:
+            await conn.execute(_LOCK, _LOCK_FROZEN, self._lock_key)
+            if await conn.fetchval(_WEEK_IS_FROZEN, report_week):
+                return False
+            actual = int(await conn.fetchval(_COUNT_FROZEN))
+            if actual != generation:
+                raise FreezeMoved(report_week, generation, actual)
+            await conn.execute(_FREEZE_WEEK, report_week, generation + 1)
+            if rows:
+                await conn.executemany(
+                    _FREEZE_CELL,
+                    [(report_week, *_cell_key(r.key), *_counts_params(r.counts)) for r in rows],
+                )
+        return True
 
     async def claim_deliveries(
         self, owner: str, now: datetime, lease: timedelta, limit: int

@@ -29,11 +29,12 @@ checkpoint syncs it), so a flood of bad requests does not cost one fsync each. T
 most `max_rejections` rows: every `prune_every(max_rejections)`-th id deletes the oldest by an id
 range on the primary key, never a scan.
 
-B5 feeds, aggregation, reports and the outbox write on the same writer lane, each call one
-`BEGIN IMMEDIATE` transaction of its own (feeds are few and large: they do not join the group
-commit). `BEGIN IMMEDIATE` takes SQLite's write lock before the first read, so the outbox claim's
-select-then-lease and the aggregation's compare-and-set are exclusive even against another
-process on the same file. Their shared semantics live in `outbox.py` and `aggregation.py`.
+B5 feeds, aggregation, reports, frozen weeks and the outbox write on the same writer lane, each
+call one `BEGIN IMMEDIATE` transaction of its own (feeds are few and large: they do not join the
+group commit). `BEGIN IMMEDIATE` takes SQLite's write lock before the first read, so the outbox
+claim's select-then-lease, the aggregation's compare-and-set and a week's freeze are exclusive
+even against another process on the same file. Their shared semantics live in `outbox.py`,
+`aggregation.py` and `frozen.py`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from typing import Any, TypeVar
 from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.frozen import FreezeMoved, check_rows
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS, Migration
 from gateway.adapters.store.outbox import (
@@ -77,6 +79,8 @@ from gateway.ports import (
     CellCounts,
     CellKey,
     Delivery,
+    Frozen,
+    FrozenRow,
     ItemState,
     JournalEntry,
     JournalRow,
@@ -195,6 +199,23 @@ _INSERT_REPORT = """
 INSERT INTO reports (report_id, partner, week, created_at, envelope) VALUES (?, ?, ?, ?, ?)
 """
 _WEEK_HAS_REPORT = "SELECT 1 FROM reports WHERE partner = ? AND week = ? LIMIT 1"
+_REPORT_OF = """
+SELECT position, report_id, partner, week, created_at, envelope FROM reports
+WHERE partner = ? AND week = ? ORDER BY position LIMIT 1
+"""
+_FROZEN_WEEKS = "SELECT week, number FROM frozen_weeks"
+_FROZEN_COLUMNS = f"""
+SELECT report_week, week, channel, origin_country, hs_chapter, category, value_band,
+       {_COUNT_COLUMNS}
+FROM frozen_cells
+"""  # noqa: S608 (constants)
+_WEEK_IS_FROZEN = "SELECT 1 FROM frozen_weeks WHERE week = ?"
+_FREEZE_WEEK = "INSERT INTO frozen_weeks (week, number) VALUES (?, ?)"
+_FREEZE_CELL = f"""
+INSERT INTO frozen_cells (report_week, week, channel, origin_country, hs_chapter, category,
+                          value_band, {_COUNT_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""  # noqa: S608 (constants)
 _INSERT_OUTBOX = "INSERT INTO outbox (position, attempts, next_attempt_at) VALUES (?, 0, ?)"
 _SELECT_REPORTS_AFTER = """
 SELECT position, report_id, partner, week, created_at, envelope FROM reports
@@ -440,6 +461,22 @@ class SqliteStore:
         if limit <= 0:
             return []
         return await self._read(partial(_reports_after, params=(partner, after, limit)))
+
+    async def report_of(self, partner: str, week: str) -> StoredReport | None:
+        return await self._read(partial(_report_of, partner=partner, week=week))
+
+    # -- frozen weeks (semantics: frozen.py) -------------------------------------------------
+
+    async def frozen(self, weeks: Iterable[str]) -> Frozen:
+        return await self._read(partial(_frozen, weeks=list(dict.fromkeys(weeks))))
+
+    async def freeze_week(
+        self, report_week: str, rows: Sequence[FrozenRow], *, generation: int
+    ) -> bool:
+        """One BEGIN IMMEDIATE transaction: exclusive against any other writer of the file."""
+        check_rows(report_week, rows)
+        work = partial(_freeze_week, week=report_week, rows=list(rows), generation=generation)
+        return await self._write(work)
 
     async def claim_deliveries(
         self, owner: str, now: datetime, lease: timedelta, limit: int
@@ -912,6 +949,47 @@ def _reports_after(conn: sqlite3.Connection, params: tuple[Any, ...]) -> list[St
         StoredReport(int(r[0]), _report(r[1:6]))
         for r in conn.execute(_SELECT_REPORTS_AFTER, params)
     ]
+
+
+def _report_of(conn: sqlite3.Connection, partner: str, week: str) -> StoredReport | None:
+    r = conn.execute(_REPORT_OF, (partner, week)).fetchone()
+    return None if r is None else StoredReport(int(r[0]), _report(r[1:6]))
+
+
+def _frozen(conn: sqlite3.Connection, weeks: list[str]) -> Frozen:
+    # One read transaction: the weeks and the rows as of one commit (WAL snapshot).
+    conn.execute("BEGIN")
+    try:
+        numbers = {week: int(number) for week, number in conn.execute(_FROZEN_WEEKS)}
+        rows: list[FrozenRow] = []
+        for start in range(0, len(weeks), _IN_LIST_CHUNK):
+            chunk = weeks[start : start + _IN_LIST_CHUNK]
+            sql = _FROZEN_COLUMNS + f"WHERE week IN ({','.join('?' * len(chunk))})"
+            sql += " ORDER BY report_week, week, channel, origin_country, hs_chapter, category,"
+            sql += " value_band"
+            rows += [
+                FrozenRow(r[0], CellKey(*r[1:7]), _counts(r[7:])) for r in conn.execute(sql, chunk)
+            ]
+    finally:
+        conn.execute("COMMIT")
+    return Frozen(numbers, tuple(rows))
+
+
+def _freeze_week(
+    conn: sqlite3.Connection, week: str, rows: list[FrozenRow], generation: int
+) -> bool:
+    # BEGIN IMMEDIATE holds the write lock: the checks and the inserts are one step.
+    if conn.execute(_WEEK_IS_FROZEN, (week,)).fetchone():
+        return False
+    actual = int(_scalar("SELECT count(*) FROM frozen_weeks", (), conn))
+    if actual != generation:
+        raise FreezeMoved(week, generation, actual)
+    conn.execute(_FREEZE_WEEK, (week, generation + 1))
+    conn.executemany(
+        _FREEZE_CELL,
+        [(week, *_cell_key_params(r.key), *_counts_params(r.counts)) for r in rows],
+    )
+    return True
 
 
 def _claim(
