@@ -328,7 +328,7 @@ class Gateway:
                 ]  # fmt: skip
                 if missing:
                     await self.aggregator.catch_up()
-                    await self.share.build(week, missing, first_of_week=True)
+                    await self.share.build(week, missing)
             except Exception:
                 log.exception("building share reports failed; retrying later")
             with contextlib.suppress(TimeoutError):

@@ -379,7 +379,10 @@ def _share_build(args: argparse.Namespace) -> int:
         built = await gateway.share.build(week, args.partner)
         print(f"{folded} new journal records folded into cells")
         for b in built:
-            state = "queued for push" if b.queued else "pull only"
+            if not b.fresh:
+                state = "frozen: already reported"
+            else:
+                state = "queued for push" if b.queued else "pull only"
             print(f"{b.position:>6} {b.report.partner:<10} {week} {b.report.report_id} ({state})")
         return 0
 

@@ -1,9 +1,17 @@
-"""Share reports: built per customs partner and ISO week from the cells, signed, stored, queued.
+"""Share reports: built per customs partner and ISO week, signed, stored, queued; a week is frozen.
 
 The same signed bytes are served to pull requests (`GET /v1/b5/reports`) and pushed from the
 outbox to partners that name an endpoint. Everything that leaves passes through
 `gateway.share.report.build_report`, whose disclosure control is the one gate for personal data
 and small cells.
+
+A published week is frozen (gateway/share/frozen.py): the first build of any report of week N
+freezes N's cells as its snapshot, with the late changes of earlier reported weeks, first writer
+wins across replicas. Every report of N is built from that snapshot, and each partner gets ONE
+report of N: a second build of (partner, N) (the background builder, an operator's `share
+build`, another replica) returns the report already stored and stores nothing. Late items,
+amendments and cancellations of a reported week go to the `lateArrivals` of the next week
+frozen, once.
 """
 
 from __future__ import annotations
@@ -14,22 +22,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gateway.adapters.crypto.dsse import DsseSigner, sign_json_envelope
+from gateway.adapters.store.frozen import FreezeMoved
 from gateway.domain.partners import Partner, PartnerKind
 from gateway.domain.weeks import trailing
-from gateway.ports import CellCounts, CellKey, Clock, ReportRecord, Store
+from gateway.errors import StoreError
+from gateway.ports import Clock, ReportRecord, Store
+from gateway.share.frozen import LATE_WINDOW_WEEKS, Published, freeze_rows, published
 from gateway.share.report import DEFAULT_TRENDS, build_report, report_bytes
 from gateway.share.trends import TrendConfig
 from gateway.wire.b5_pb2 import TrendObservation
 
 log = logging.getLogger(__name__)
 REPORT_TYPE = "application/vnd.aedgw.b5-report.v1+json"
+FREEZE_ATTEMPTS = 20  # a freeze gives up (retriable) when this many other weeks got in first
 
 
 @dataclass(frozen=True, slots=True)
 class Built:
+    """A partner's report of the week: built now (`fresh`), or the one stored before."""
+
     position: int
     report: ReportRecord
-    queued: bool  # an outbox row waits to push it
+    queued: bool  # this build added an outbox row to push it
+    fresh: bool  # False: the week was reported to this partner already (frozen)
 
 
 class ShareService:
@@ -42,9 +57,13 @@ class ShareService:
         partners: Mapping[str, Partner],
         home_country: str,
         trends: TrendConfig = DEFAULT_TRENDS,
+        late_window: int = LATE_WINDOW_WEEKS,
     ) -> None:
+        if late_window < 0:
+            raise ValueError(f"late_window must be 0 or more weeks, not {late_window}")
         self._store, self._signer, self._clock = store, signer, clock
         self._partners, self._home, self._trends = partners, home_country, trends
+        self._late_window = late_window
 
     def recipients(self, only: Iterable[str] | None = None) -> list[Partner]:
         wanted = set(only) if only is not None else None
@@ -56,60 +75,98 @@ class ShareService:
             and (wanted is None or p.id in wanted)
         ]
 
-    async def build(
-        self, week: str, only: Iterable[str] | None = None, *, first_of_week: bool = False
-    ) -> list[Built]:
-        """Build, sign and store this week's report for each customs partner (or `only` those).
+    async def build(self, week: str, only: Iterable[str] | None = None) -> list[Built]:
+        """Each customs partner's (or `only` those's) report of `week`, in recipients' order.
 
-        With `first_of_week` (the automatic builder), a partner that already has a report of
-        the week gets none (another replica stored it first); an operator's explicit build
-        always adds one.
+        A partner that has a report of the week gets it back (`fresh` False): nothing is built
+        or stored. Otherwise its report is built from the week's frozen cells (frozen now if
+        this is the week's first report), signed and stored; a replica that stored the
+        partner's report first wins, and its report is returned.
         """
-        history_weeks = trailing(week, self._trends.weeks)
-        cells = await self._store.cells([week, *history_weeks])
-        by_week: dict[str, dict[CellKey, CellCounts]] = {w: {} for w in [week, *history_weeks]}
-        for key, counts in cells.items():
-            by_week[key.week][key] = counts
-        observations = [
+        out: list[Built] = []
+        content: tuple[Published, list[TrendObservation]] | None = None
+        for partner in self.recipients(only):
+            existing = await self._store.report_of(partner.id, week)
+            if existing is None:
+                if content is None:
+                    content = await self._published(week), await self._observations(week)
+                made = await self._build_one(partner, week, *content)
+                if made is not None:
+                    out.append(made)
+                    continue
+                existing = await self._store.report_of(partner.id, week)
+                if existing is None:  # only a report stored by someone else makes it None
+                    raise StoreError(f"the report of {week} for {partner.id} vanished")
+            log.info(
+                "share report already built for this week (frozen)",
+                extra={"partner": partner.id, "week": week},
+            )
+            out.append(Built(existing.position, existing.report, queued=False, fresh=False))
+        return out
+
+    async def _build_one(
+        self,
+        partner: Partner,
+        week: str,
+        content: Published,
+        observations: list[TrendObservation],
+    ) -> Built | None:
+        """Build, sign and store `partner`'s first report of `week`; None when one was stored
+        meanwhile (another replica's)."""
+        assert partner.share is not None
+        report_id = str(uuid.uuid4())
+        now = self._clock.now()
+        doc = build_report(
+            partner=partner.id,
+            agreement=partner.share,
+            week=week,
+            home_country=self._home,
+            cells=content.cells,
+            history=content.history,
+            observations=observations,
+            generated_at=now,
+            report_id=report_id,
+            trend_config=self._trends,
+            late=content.late,
+        )
+        envelope = sign_json_envelope(self._signer, REPORT_TYPE, report_bytes(doc))
+        record = ReportRecord(report_id, partner.id, week, now, envelope)
+        queued = bool(partner.share.push_url)
+        position = await self._store.add_first_report(record, push=queued)
+        if position is None:
+            return None
+        log.info(
+            "share report built",
+            extra={"partner": partner.id, "week": week, "report_id": report_id, "queued": queued},
+        )
+        return Built(position, record, queued, fresh=True)
+
+    async def _observations(self, week: str) -> list[TrendObservation]:
+        return [
             TrendObservation.FromString(o.record) for o in await self._store.observations([week])
         ]
-        built = []
-        for partner in self.recipients(only):
-            assert partner.share is not None
-            report_id = str(uuid.uuid4())
-            now = self._clock.now()
-            doc = build_report(
-                partner=partner.id,
-                agreement=partner.share,
-                week=week,
-                home_country=self._home,
-                cells=by_week[week],
-                history={w: by_week[w] for w in history_weeks},
-                observations=observations,
-                generated_at=now,
-                report_id=report_id,
-                trend_config=self._trends,
-            )
-            envelope = sign_json_envelope(self._signer, REPORT_TYPE, report_bytes(doc))
-            record = ReportRecord(report_id, partner.id, week, now, envelope)
-            queued = bool(partner.share.push_url)
-            store = self._store
-            add = store.add_first_report if first_of_week else store.add_report
-            position = await add(record, push=queued)
-            if position is None:
-                log.info(
-                    "share report already built for this week",
-                    extra={"partner": partner.id, "week": week},
-                )
-                continue
-            log.info(
-                "share report built",
-                extra={
-                    "partner": partner.id,
-                    "week": week,
-                    "report_id": report_id,
-                    "queued": queued,
-                },
-            )
-            built.append(Built(position, record, queued))
-        return built
+
+    async def _published(self, week: str) -> Published:
+        """What every report of `week` publishes of our cells: frozen now unless it is already
+        (first writer wins; a loser reads the winner's)."""
+        window = trailing(week, self._late_window)
+        baseline = trailing(week, self._trends.weeks)
+        weeks = list(dict.fromkeys([week, *window, *baseline]))
+        moved = 0
+        while True:
+            frozen = await self._store.frozen(weeks)
+            if week in frozen.numbers:  # frozen weeks stay frozen: this loop ends
+                return published(week, frozen, baseline)
+            live = await self._store.cells([week, *window])
+            rows = freeze_rows(week, live, frozen, window)
+            try:
+                if await self._store.freeze_week(week, rows, generation=frozen.generation):
+                    log.info(
+                        "share week frozen",
+                        extra={"week": week, "rows": len(rows), "freeze": frozen.generation + 1},
+                    )
+            except FreezeMoved:
+                moved += 1
+                if moved >= FREEZE_ATTEMPTS:
+                    raise
+                log.info("another week was frozen meanwhile; reading again", exc_info=True)

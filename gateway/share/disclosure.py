@@ -117,6 +117,7 @@ ALLOWED_FIELDS = frozenset(
         "combinedView",
         "ours",
         "partners",
+        "lateArrivals",
     }
 )
 

@@ -1,15 +1,24 @@
 """The share report for one customs partner and ISO week: a JSON-ready document, and its bytes.
 
 Shape (top level): reportId, partner, week, reporter (the home country), generatedAt, k, rules
-(notes on de minimis counting and suppression), cells, totals, trends and, only when the
-partner's agreement grants it, combinedView. Counts are JSON integers; money is a decimal string
-in USD with two places ("1234.50"); trend statistics are decimal strings; never a float.
+(notes on de minimis counting and suppression), cells, totals, trends, lateArrivals and, only
+when the partner's agreement grants it, combinedView. Counts are JSON integers; money is a
+decimal string in USD with two places ("1234.50"); trend statistics are decimal strings; never
+a float.
 
 Everything our own cells contribute passes `disclosure.disclose` once (cells, their totals, the
 (origin, HS chapter) totals the trends and the combined view repeat), partners' observations pass
 it as a table of their own, and the finished document passes `disclosure.gate`. A trend's
 statistics also need its pair's total published in every baseline week (each week's cells
 disclosed again: the same decision as that week's report on the same cells).
+
+A week's report is built from its frozen cells (gateway/share/frozen.py), never rebuilt from
+later ones: `lateArrivals` carries, oldest week first, `{"week", "cells", "totals"}` for each
+earlier reported week whose cells changed since (late items, amendments, cancellations), each
+entry shaped as the top-level cells and totals, counts and values possibly negative, and each
+week's changes disclosed as a table of their own (`signed`: |items| < k is suppressed). It is
+always present, empty when nothing arrived late. The trend baseline (`history`) is what was
+published of each baseline week, so no statistic moves with items the reports never showed.
 """
 
 from __future__ import annotations
@@ -22,7 +31,16 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from gateway.domain.partners import ShareAgreement
 from gateway.domain.weeks import trailing
 from gateway.ports import CellCounts, CellKey
-from gateway.share.disclosure import Disclosed, Entry, Number, Table, disclose, gate, publishable
+from gateway.share.disclosure import (
+    Disclosed,
+    Entry,
+    Number,
+    Protection,
+    Table,
+    disclose,
+    gate,
+    publishable,
+)
 from gateway.share.trends import Pair, Trend, TrendConfig, flagged, trends
 from gateway.wire.b5_pb2 import TrendObservation
 
@@ -72,6 +90,12 @@ def _rules(home_country: str, k: int) -> Json:
             "totals are suppressed so that no suppressed one follows by subtraction"
         ),
         "totals": "totals are true totals over every cell, suppressed cells included",
+        "lateArrivals": (
+            "a week's report never changes once built; lateArrivals: what changed since in the "
+            "cells of earlier reported weeks (late items, amendments, cancellations), each "
+            "change reported once; counts and values may be negative; each week's changes are "
+            f"suppressed as a table of their own (a change of fewer than {k} items, up or down)"
+        ),
     }
 
 
@@ -142,6 +166,22 @@ def _totals(disclosed: Disclosed) -> Json:
         "byDimension": {g[0]: render(g) for g in CELL_TOTALS if len(g) == 1},
         "byOriginAndChapter": render(PAIR),
     }
+
+
+def _late_arrivals(
+    late: Mapping[str, Mapping[CellKey, CellCounts]], agreement: ShareAgreement
+) -> list[Json]:
+    """Each earlier week's late changes, oldest first, disclosed as a signed table of its own."""
+    protection = Protection(agreement.k, agreement.value_percent)
+    out: list[Json] = []
+    for week in sorted(late):
+        table = cell_table(week, late[week])
+        if not table.rows:
+            continue
+        disclosed = disclose(table, agreement.k, protection=protection, signed=True)
+        cells = [_entry(CELL_DIMENSIONS, CELL_MEASURES, e) for e in disclosed.cells]
+        out.append({"week": week, "cells": cells, "totals": _totals(disclosed)})
+    return out
 
 
 # -- trends -----------------------------------------------------------------------------------
@@ -275,12 +315,15 @@ def build_report(
     generated_at: datetime,
     report_id: str,
     trend_config: TrendConfig = DEFAULT_TRENDS,
+    late: Mapping[str, Mapping[CellKey, CellCounts]] | None = None,
 ) -> Json:
     """The report document (JSON-ready; see the module docstring), gated for disclosure.
 
-    `cells`: our cells of `week` (cells of other weeks are ignored); `history`: our cells per
-    trailing ISO week; `observations`: partners' feeds (those of `week` are shown, and only when
-    `agreement.combined_view`). Same inputs, same document. Raises DisclosureError if a field or
+    `cells`: our frozen cells of `week` (cells of other weeks are ignored); `history`: what was
+    published of our cells per trailing ISO week (a week never reported: empty or absent);
+    `observations`: partners' feeds (those of `week` are shown, and only when
+    `agreement.combined_view`); `late`: per earlier week, the changes of its cells this report
+    publishes (none when None). Same inputs, same document. Raises DisclosureError if a field or
     value is not an allow-listed aggregate.
     """
     disclosed = disclose(cell_table(week, cells), agreement.k)
@@ -295,6 +338,7 @@ def build_report(
         "cells": [_entry(CELL_DIMENSIONS, CELL_MEASURES, e) for e in disclosed.cells],
         "totals": _totals(disclosed),
         "trends": _trends(week, cells, history, disclosed, trend_config),
+        "lateArrivals": _late_arrivals(late or {}, agreement),
     }
     if agreement.combined_view:
         doc["combinedView"] = _combined(week, disclosed, observations, agreement.k)

@@ -11,10 +11,14 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.adapters.crypto.dsse import DsseSigner
+from gateway.adapters.crypto.keys import SigningKey, generate_private_key
 from gateway.adapters.store.frozen import FreezeMoved
 from gateway.adapters.store.outbox import NotInOutbox
+from gateway.domain.partners import Partner, PartnerKind, ShareAgreement
 from gateway.errors import DuplicateMessage, StoreError
 from gateway.ports import CellCounts, Delivery, FrozenRow, Store
+from gateway.sharing import ShareService
 from tests.builders import (
     OTHER_PARTNER,
     PARTNER,
@@ -28,6 +32,7 @@ from tests.builders import (
     make_report,
 )
 from tests.contract.conftest import Backend
+from tests.fakes import FixedClock
 
 W47, W48, W49 = "2026-W47", "2026-W48", "2026-W49"
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -719,3 +724,44 @@ async def test_frozen_weeks_survive_reopen(backend: Backend, store: Store) -> No
     frozen = await store.frozen([W47])
     assert (frozen.numbers, frozen.rows) == ({W47: 1}, (_row(W47, W47, 12, "150.25"),))
     assert not await store.freeze_week(W47, [], generation=1)
+
+
+async def test_replicas_building_a_weeks_reports_at_once_share_one_snapshot(
+    backend: Backend,
+) -> None:
+    replicas = [await backend.open() for _ in range(3)]
+    positions = await _journal(replicas[0], 1)
+    cell = make_cell(W47, channel="POST", value_band="0-20")
+    await replicas[0].apply_aggregation(0, positions[-1], {cell: make_counts(12, "150.00")})
+    key = SigningKey("aedgw-test", "ed25519", generate_private_key("ed25519"))
+    partners = {
+        pid: Partner(
+            id=pid, name=pid, kind=PartnerKind.CUSTOMS, country=pid[:2].upper(),
+            operator_code=None, formats=frozenset({"b5-trend-1"}), max_body_bytes=1 << 20,
+            key_ids=(), share=ShareAgreement(k=10),
+        )
+        for pid in ("gb-bf", "ca-cbsa")
+    }  # fmt: skip
+    services = [
+        ShareService(
+            store=replica,
+            signer=DsseSigner(key),
+            clock=FixedClock(NOW + timedelta(seconds=n)),
+            partners=partners,
+            home_country="US",
+        )
+        for n, replica in enumerate(replicas)
+    ]
+
+    results = await asyncio.gather(*(s.build(W47) for s in services))
+
+    frozen = await replicas[0].frozen([W47])
+    assert frozen.numbers == {W47: 1}
+    assert frozen.rows == (FrozenRow(W47, cell, make_counts(12, "150.00")),)
+    stored = {
+        pid: [r.report for r in await replicas[0].reports_after(pid, 0, 10)] for pid in partners
+    }
+    assert all(len(reports) == 1 for reports in stored.values())
+    for built in results:
+        assert {b.report.partner: [b.report] for b in built} == stored
+    assert sum(b.fresh for built in results for b in built) == len(partners)
