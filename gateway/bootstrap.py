@@ -164,7 +164,10 @@ class Gateway:
             clock=self.clock,
             partners=self.partners,
             home_country=settings.home_country,
-            trends=TrendConfig(threshold=settings.share.trend_threshold),
+            trends=TrendConfig(
+                threshold=settings.share.trend_threshold,
+                min_history=settings.share.trend_min_history_weeks,
+            ),
         )
         self.pusher = ReportPusher(
             store=self.store,

@@ -28,6 +28,7 @@ from gateway.domain.routing import Consumer, RoutingRule
 from gateway.errors import ConfigError
 from gateway.pipeline import MIN_STREAM_BYTES, STREAM_BYTES
 from gateway.rules.codes import is_country
+from gateway.share.trends import TrendConfig
 
 CONFIG_ENV = "AEDGW_CONFIG"
 DEFAULT_MAX_BODY = 50 * 1024 * 1024
@@ -96,6 +97,7 @@ class ShareSettings:
     push_max_backoff_s: float = 3600.0  # … up to this (a partner down for hours is retried hourly)
     push_lease_s: float = 60.0  # a delivery claimed by a replica is its own for this long
     trend_threshold: Decimal = Decimal("3.5")  # |robust z| at which a surge or drop is listed
+    trend_min_history_weeks: int = 4  # weeks reported to a partner a pair needs for a trend
 
 
 def _cpu_count() -> int:
@@ -289,7 +291,7 @@ def _stream_bytes(r: _Reader) -> int:
 def _share_settings(r: _Reader) -> ShareSettings:
     r.reject_unknown(
         {"build_every_s", "push_first_backoff_s", "push_max_backoff_s", "push_lease_s",
-         "trend_threshold"}
+         "trend_threshold", "trend_min_history_weeks"}
     )  # fmt: skip
     threshold = r.get("trend_threshold", str, "3.5")
     try:
@@ -298,12 +300,21 @@ def _share_settings(r: _Reader) -> ShareSettings:
         raise r.fail("trend_threshold", f"{threshold!r} is not a decimal", 'e.g. "3.5"') from exc
     if not trend_threshold.is_finite() or trend_threshold <= 0:
         raise r.fail("trend_threshold", "must be a positive decimal", 'e.g. "3.5"')
+    min_history = _positive(r, "trend_min_history_weeks", 4)
+    weeks = TrendConfig().weeks
+    if min_history > weeks:
+        raise r.fail(
+            "trend_min_history_weeks",
+            f"{min_history} is more than the {weeks} baseline weeks of a trend",
+            f"a whole number from 1 to {weeks}",
+        )
     return ShareSettings(
         build_every_s=_positive(r, "build_every_s", 3600),
         push_first_backoff_s=_positive_number(r, "push_first_backoff_s", 5.0),
         push_max_backoff_s=_positive_number(r, "push_max_backoff_s", 3600.0),
         push_lease_s=_positive_number(r, "push_lease_s", 60.0),
         trend_threshold=trend_threshold,
+        trend_min_history_weeks=min_history,
     )
 
 

@@ -16,10 +16,13 @@ frozen, once.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.adapters.crypto.dsse import DsseSigner, sign_json_envelope
 from gateway.adapters.store.frozen import FreezeMoved
@@ -28,13 +31,20 @@ from gateway.domain.weeks import trailing
 from gateway.errors import StoreError
 from gateway.ports import Clock, ReportRecord, Store
 from gateway.share.frozen import LATE_WINDOW_WEEKS, Published, freeze_rows, published
-from gateway.share.report import DEFAULT_TRENDS, build_report, report_bytes
-from gateway.share.trends import TrendConfig
+from gateway.share.report import DEFAULT_TRENDS, build_report, published_pairs, report_bytes
+from gateway.share.trends import Pair, TrendConfig
 from gateway.wire.b5_pb2 import TrendObservation
 
 log = logging.getLogger(__name__)
 REPORT_TYPE = "application/vnd.aedgw.b5-report.v1+json"
 FREEZE_ATTEMPTS = 20  # a freeze gives up (retriable) when this many other weeks got in first
+
+
+def report_document(report: ReportRecord) -> dict[str, Any]:
+    """The document a stored report carries (the gateway's own signed envelope, not verified)."""
+    envelope = json.loads(report.envelope)
+    doc: dict[str, Any] = json.loads(base64.b64decode(envelope["payload"]))
+    return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +132,7 @@ class ShareService:
             week=week,
             home_country=self._home,
             cells=content.cells,
-            history=content.history,
+            baseline=await self.baseline(partner.id, week),
             observations=observations,
             generated_at=now,
             report_id=report_id,
@@ -146,17 +156,27 @@ class ShareService:
             TrendObservation.FromString(o.record) for o in await self._store.observations([week])
         ]
 
+    async def baseline(self, partner: str, week: str) -> dict[str, dict[Pair, int | None]]:
+        """Per trailing week of `week` reported to `partner`, the pair totals its report
+        published: the only history a trend of `week` may use (a week never reported to this
+        partner is left out)."""
+        out: dict[str, dict[Pair, int | None]] = {}
+        for earlier in trailing(week, self._trends.weeks):
+            stored = await self._store.report_of(partner, earlier)
+            if stored is not None:
+                out[earlier] = published_pairs(report_document(stored.report))
+        return out
+
     async def _published(self, week: str) -> Published:
         """What every report of `week` publishes of our cells: frozen now unless it is already
         (first writer wins; a loser reads the winner's)."""
         window = trailing(week, self._late_window)
-        baseline = trailing(week, self._trends.weeks)
-        weeks = list(dict.fromkeys([week, *window, *baseline]))
+        weeks = [week, *window]
         moved = 0
         while True:
             frozen = await self._store.frozen(weeks)
             if week in frozen.numbers:  # frozen weeks stay frozen: this loop ends
-                return published(week, frozen, baseline)
+                return published(week, frozen)
             live = await self._store.cells([week, *window])
             rows = freeze_rows(week, live, frozen, window)
             try:

@@ -105,6 +105,8 @@ ALLOWED_FIELDS = frozenset(
         "suppressed",
         "trends",
         "baselineWeeks",
+        "minHistoryWeeks",
+        "insufficientHistory",
         "threshold",
         "surges",
         "drops",

@@ -14,9 +14,9 @@ So:
   freezes reported). These changes are frozen with N's snapshot: each is reported exactly once,
   in the late arrivals of N's reports, as a table of its own with its own suppression. Counts
   and values of a change may be negative (amendments, cancellations).
-- **Trend baselines** come from what was published too: for a report frozen with freeze number
-  s, a baseline week is everything published of it by freezes numbered up to s, and empty when
-  it was never reported by then (a median over the live cells would leak late items).
+- **Trend baselines** come from what was published too: the pair totals of the partner's own
+  reports of the baseline weeks (gateway/sharing.py `ShareService.baseline`), never the live
+  cells (a median over them would leak late items).
 
 Pure functions over the store's `Frozen` rows; the store freezes atomically (first writer wins,
 gateway/adapters/store/frozen.py) and gateway/sharing.py drives it.
@@ -80,16 +80,14 @@ class Published:
 
     cells: Cells  # the week's snapshot
     late: dict[str, Cells]  # per earlier week: its late change reported here (non-empty only)
-    history: dict[str, Cells]  # per baseline week: what was published of it by then
 
 
-def published(week: str, frozen: Frozen, baseline: Iterable[str]) -> Published:
-    """The frozen week's snapshot, the late arrivals it reports and its trend baseline.
+def published(week: str, frozen: Frozen) -> Published:
+    """The frozen week's snapshot and the late arrivals it reports.
 
-    `frozen` must hold `week` and the rows of `week`, of the late window's weeks and of
-    `baseline`'s. Raises KeyError when `week` is not frozen.
+    `frozen` must hold `week` and its rows. Raises KeyError when `week` is not frozen.
     """
-    number = frozen.numbers[week]
+    frozen.numbers[week]
     mine = [row for row in frozen.rows if row.report_week == week]
     late: dict[str, Cells] = {}
     for row in mine:
@@ -98,7 +96,6 @@ def published(week: str, frozen: Frozen, baseline: Iterable[str]) -> Published:
     return Published(
         cells={row.key: row.counts for row in mine if row.key.week == week},
         late={w: late[w] for w in sorted(late)},
-        history={w: reported(frozen, w, through=number) for w in baseline},
     )
 
 

@@ -8,17 +8,17 @@ a float.
 
 Everything our own cells contribute passes `disclosure.disclose` once (cells, their totals, the
 (origin, HS chapter) totals the trends and the combined view repeat), partners' observations pass
-it as a table of their own, and the finished document passes `disclosure.gate`. A trend's
-statistics also need its pair's total published in every baseline week (each week's cells
-disclosed again: the same decision as that week's report on the same cells).
+it as a table of their own, and the finished document passes `disclosure.gate`. A trend's baseline
+is the pair totals the partner's earlier reports published (`published_pairs`), so its statistics
+are functions of published numbers; a pair with too few such weeks is listed as having
+insufficient history instead of being flagged.
 
 A week's report is built from its frozen cells (gateway/share/frozen.py), never rebuilt from
 later ones: `lateArrivals` carries, oldest week first, `{"week", "cells", "totals"}` for each
 earlier reported week whose cells changed since (late items, amendments, cancellations), each
 entry shaped as the top-level cells and totals, counts and values possibly negative, and each
 week's changes disclosed as a table of their own (`signed`: |items| < k is suppressed). It is
-always present, empty when nothing arrived late. The trend baseline (`history`) is what was
-published of each baseline week, so no statistic moves with items the reports never showed.
+always present, empty when nothing arrived late.
 """
 
 from __future__ import annotations
@@ -31,20 +31,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from gateway.domain.partners import ShareAgreement
 from gateway.domain.weeks import trailing
 from gateway.ports import CellCounts, CellKey
-from gateway.share.disclosure import (
-    Disclosed,
-    Entry,
-    Number,
-    Protection,
-    Table,
-    disclose,
-    gate,
-    publishable,
-)
-from gateway.share.trends import Pair, Trend, TrendConfig, flagged, trends
+from gateway.share.disclosure import Disclosed, Entry, Number, Protection, Table, disclose, gate
+from gateway.share.trends import Direction, Pair, Trend, TrendConfig, flagged, trends
 from gateway.wire.b5_pb2 import TrendObservation
 
-__all__ = ["CELL_DIMENSIONS", "CELL_MEASURES", "build_report", "report_bytes"]
+__all__ = ["CELL_DIMENSIONS", "CELL_MEASURES", "build_report", "published_pairs", "report_bytes"]
 
 Json = dict[str, object]
 
@@ -187,23 +178,28 @@ def _late_arrivals(
 # -- trends -----------------------------------------------------------------------------------
 
 
-def _trend(
-    trend: Trend, pairs: Mapping[tuple[str, ...], Entry], hidden_before: set[Pair], k: int
-) -> Json:
-    """A flagged pair; its numbers only when this week's pair total is published, the pair's
-    total was published in every baseline week (`hidden_before` holds the pairs suppressed in
-    one: the median and MAD of eight counts give one of them away by subtraction), and the
-    baseline median counts 0 or at least k items (z and change would give the count away)."""
+def published_pairs(doc: Mapping[str, object]) -> dict[Pair, int | None]:
+    """The (origin, HS chapter) totals a report document published (None: suppressed): what a
+    later report's trends may use of that week (`trends.trends`'s baseline)."""
+    totals = doc["totals"]
+    assert isinstance(totals, Mapping)
+    out: dict[Pair, int | None] = {}
+    for entry in totals["byOriginAndChapter"]:
+        pair = (entry["originCountry"], entry["hsChapter"])
+        out[pair] = None if entry["suppressed"] else int(entry["items"])
+    return out
+
+
+def _trend(trend: Trend, pairs: Mapping[tuple[str, ...], Entry]) -> Json:
+    """A flagged pair; its numbers only when this week's pair total is published (its baseline
+    holds published totals only, so the statistics then give nothing suppressed away)."""
     out: Json = {
         "originCountry": trend.origin_country,
         "hsChapter": trend.hs_chapter,
         "direction": str(trend.direction),
     }
-    pair = (trend.origin_country, trend.hs_chapter)
-    entry = pairs.get(pair)
-    hidden = (entry is not None and entry.suppressed) or pair in hidden_before
-    median_ok = trend.median == 0 or trend.median >= k
-    if hidden or not median_ok or not publishable(trend.items, k):
+    entry = pairs.get((trend.origin_country, trend.hs_chapter))
+    if entry is not None and entry.suppressed:
         return out | {"suppressed": True}
     return out | {
         "items": trend.items,
@@ -219,33 +215,28 @@ def _trend(
 def _trends(
     week: str,
     cells: Mapping[CellKey, CellCounts],
-    history: Mapping[str, Mapping[CellKey, CellCounts]],
+    baseline: Mapping[str, Mapping[Pair, int | None]],
     disclosed: Disclosed,
     config: TrendConfig,
 ) -> Json:
     pairs = {e.key: e for e in _level(disclosed, PAIR)}
-    surges, drops = flagged(trends(week, cells, history, config))
-    baseline = trailing(week, config.weeks)
-    hidden_before = _suppressed_pairs(baseline, history, disclosed.k) if surges or drops else set()
+    every = trends(week, cells, baseline, config)
+    surges, drops = flagged(every)
+    # Pairs with items this week (every pair total of the week's table) and too little history.
+    lacking = [
+        {"originCountry": t.origin_country, "hsChapter": t.hs_chapter}
+        for t in every
+        if t.direction is Direction.INSUFFICIENT_HISTORY
+        and (t.origin_country, t.hs_chapter) in pairs
+    ]
     return {
-        "baselineWeeks": baseline,
+        "baselineWeeks": trailing(week, config.weeks),
         "threshold": str(config.threshold),
-        "surges": [_trend(t, pairs, hidden_before, disclosed.k) for t in surges],
-        "drops": [_trend(t, pairs, hidden_before, disclosed.k) for t in drops],
+        "minHistoryWeeks": config.min_history,
+        "surges": [_trend(t, pairs) for t in surges],
+        "drops": [_trend(t, pairs) for t in drops],
+        "insufficientHistory": lacking,
     }
-
-
-def _suppressed_pairs(
-    weeks: Iterable[str], history: Mapping[str, Mapping[CellKey, CellCounts]], k: int
-) -> set[Pair]:
-    """The (origin, HS chapter) pairs whose total a report of one of `weeks` suppresses, small
-    or as a complement: disclosure is a function of the week's cells and k, so it is the same
-    decision that week's report made on these cells."""
-    hidden: set[Pair] = set()
-    for week in weeks:
-        disclosed = disclose(cell_table(week, history.get(week, {})), k)
-        hidden.update((e.key[0], e.key[1]) for e in _level(disclosed, PAIR) if e.suppressed)
-    return hidden
 
 
 # -- combined view ----------------------------------------------------------------------------
@@ -310,7 +301,7 @@ def build_report(
     week: str,
     home_country: str,
     cells: Mapping[CellKey, CellCounts],
-    history: Mapping[str, Mapping[CellKey, CellCounts]],
+    baseline: Mapping[str, Mapping[Pair, int | None]],
     observations: Sequence[TrendObservation],
     generated_at: datetime,
     report_id: str,
@@ -319,9 +310,9 @@ def build_report(
 ) -> Json:
     """The report document (JSON-ready; see the module docstring), gated for disclosure.
 
-    `cells`: our frozen cells of `week` (cells of other weeks are ignored); `history`: what was
-    published of our cells per trailing ISO week (a week never reported: empty or absent);
-    `observations`: partners' feeds (those of `week` are shown, and only when
+    `cells`: our frozen cells of `week` (cells of other weeks are ignored); `baseline`: per
+    trailing ISO week reported to this partner, the pair totals that report published
+    (`published_pairs`); `observations`: partners' feeds (those of `week` are shown, and only when
     `agreement.combined_view`); `late`: per earlier week, the changes of its cells this report
     publishes (none when None). Same inputs, same document. Raises DisclosureError if a field or
     value is not an allow-listed aggregate.
@@ -337,7 +328,7 @@ def build_report(
         "rules": _rules(home_country, agreement.k),
         "cells": [_entry(CELL_DIMENSIONS, CELL_MEASURES, e) for e in disclosed.cells],
         "totals": _totals(disclosed),
-        "trends": _trends(week, cells, history, disclosed, trend_config),
+        "trends": _trends(week, cells, baseline, disclosed, trend_config),
         "lateArrivals": _late_arrivals(late or {}, agreement),
     }
     if agreement.combined_view:

@@ -228,6 +228,11 @@ SETTINGS_ERRORS = [
     pytest.param('[http]\ntls_key = "server.key"\n', "http.tls_cert", id="tls-key-without-cert"),
     pytest.param('[signing]\nalg = "rsa"\n', "signing.alg", id="unknown-signing-alg"),
     pytest.param("[grpc]\nmax_in_flight = 0\n", "grpc.max_in_flight", id="zero-bound"),
+    pytest.param(
+        "[share]\ntrend_min_history_weeks = 9\n",
+        "share.trend_min_history_weeks",
+        id="history-longer-than-the-baseline",
+    ),
 ]
 
 

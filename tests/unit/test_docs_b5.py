@@ -114,9 +114,8 @@ def full_report() -> dict[str, Any]:
         cell(week, "VN", "95", "20-40"): counts(12, "400"),
         cell(week, "GB", "42"): counts(30, "55.50"),
     }
-    history = {
-        w: {cell(w, "CN", "61"): counts(20, "100"), cell(w, "VN", "95"): counts(300, "1")}
-        for w in trailing(week, 8)
+    baseline: dict[str, dict[tuple[str, str], int | None]] = {
+        w: {("CN", "61"): 20, ("VN", "95"): 300} for w in trailing(week, 8)
     }
     return build_report(
         partner="gb-bf",
@@ -124,7 +123,7 @@ def full_report() -> dict[str, Any]:
         week=week,
         home_country="US",
         cells=cells,
-        history=history,
+        baseline=baseline,
         observations=[observation("AU", 7), observation("CA", 30)],
         generated_at=datetime(2026, 11, 30, 6, 0, tzinfo=UTC),
         report_id="r-1",

@@ -24,7 +24,7 @@ from gateway.domain.partners import Partner, PartnerKind, ShareAgreement
 from gateway.ports import CellCounts, CellKey, Frozen, FrozenRow
 from gateway.share.aggregate import Change, increments
 from gateway.share.frozen import freeze_rows, published, reported
-from gateway.share.report import CELL_DIMENSIONS, build_report, report_bytes
+from gateway.share.report import CELL_DIMENSIONS, build_report, published_pairs, report_bytes
 from gateway.sharing import Built, ShareService
 from gateway.wire.declaration_pb2 import AMENDMENT, CANCELLATION, ORIGINAL, Declaration
 from tests.builders import make_entries, make_message
@@ -259,7 +259,7 @@ def test_weeks_never_reported_or_outside_the_window_have_no_late_change() -> Non
     ]
 
 
-def test_a_baseline_is_what_was_published_by_the_weeks_own_freeze() -> None:
+def test_a_frozen_week_publishes_its_snapshot_and_only_the_late_changes_frozen_with_it() -> None:
     frozen = Frozen(
         {W45: 1, W47: 2, W48: 3, W46: 4},  # W46 was first reported after W47 and W48
         (
@@ -271,11 +271,10 @@ def test_a_baseline_is_what_was_published_by_the_weeks_own_freeze() -> None:
         ),
     )
 
-    content = published(W47, frozen, [W46, W45])
+    content = published(W47, frozen)
 
     assert content.cells == {cell(W47, "VN"): counts(12, "12.00")}
     assert content.late == {W45: {cell(W45, "CN"): counts(3, "3.00")}}
-    assert content.history == {W46: {}, W45: {cell(W45, "CN"): counts(13, "4.00")}}
     assert reported(frozen, W45) == {cell(W45, "CN"): counts(18, "9.00")}
 
 
@@ -291,7 +290,7 @@ def test_each_weeks_late_changes_are_a_table_of_their_own_oldest_first() -> None
         week=W47,
         home_country="US",
         cells={},
-        history={},
+        baseline={},
         observations=[],
         generated_at=AT,
         report_id="r-1",
@@ -435,13 +434,13 @@ async def test_a_partner_added_later_gets_the_frozen_numbers_of_the_week() -> No
     assert numbers(document(of(later, "au-abf"))) == numbers(document(of(later, "gb-bf")))
 
 
-async def test_the_trend_baseline_is_what_was_published_never_the_live_cells(
+async def test_the_trend_baseline_is_what_the_partner_was_sent_never_the_live_cells(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[Mapping[str, Mapping[CellKey, CellCounts]]] = []
+    seen: list[Mapping[str, Mapping[tuple[str, str], int | None]]] = []
 
     def spy(**kwargs: Any) -> dict[str, object]:
-        seen.append(kwargs["history"])
+        seen.append(kwargs["baseline"])
         return build_report(**kwargs)
 
     monkeypatch.setattr("gateway.sharing.build_report", spy)
@@ -449,7 +448,7 @@ async def test_the_trend_baseline_is_what_was_published_never_the_live_cells(
     await store.open()
     await fold(store, originals(500, 10, week=W46))  # W46 is never reported
     await week_47(store)
-    await service(store).build(W47, ["gb-bf"])
+    [w47] = await service(store).build(W47, ["gb-bf"])
     await fold(store, LATE_47)
     await fold(store, originals(600, 10))  # late for W47, after W48's freeze below
 
@@ -457,22 +456,11 @@ async def test_the_trend_baseline_is_what_was_published_never_the_live_cells(
     await fold(store, originals(700, 10))
     await service(store, at=AT + timedelta(days=8)).build(W48, ["ca-cbsa"])
 
-    snapshot = {
-        cell(W47, "CN"): counts(40, "500.00"),
-        cell(W47, "VN"): counts(15, "187.50"),
-        cell(W47, "GB"): counts(12, "150.00"),
-    }
-    late = {
-        cell(W47, "CN"): counts(9, "112.50"),  # 10 late, 1 cancelled
-        cell(W47, "CN", "20-40"): counts(1, "25.00"),
-        cell(W47, "VN"): counts(11, "137.50"),
-        cell(W47, "GB"): counts(1, "12.50"),
-    }
-    assert seen[0][W46] == {}  # live cells of W46 exist, but no report showed them
-    w48_baseline = {k: snapshot.get(k, CellCounts()) + late.get(k, CellCounts()) for k in late}
-    assert seen[1][W47] == w48_baseline
-    assert seen[2][W47] == seen[1][W47]  # the same for a partner built later
-    assert seen[1][W46] == seen[2][W46] == {}
+    sent = published_pairs(document(w47))
+    assert sent == {("CN", "61"): 40, ("GB", "42"): 12, ("VN", "95"): 15}  # the snapshot's
+    assert seen[0] == {}  # live cells of W46 exist, but no report showed them
+    assert seen[1] == {W47: sent}  # not the 49 CN items W47 holds after its late ones
+    assert seen[2] == {}  # ca-cbsa was never sent W47
 
 
 # -- replicas ---------------------------------------------------------------------------------

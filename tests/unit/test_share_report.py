@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from gateway.domain.weeks import trailing
 from gateway.ports import CellCounts, CellKey
 from gateway.share.aggregate import increments
 from gateway.share.disclosure import PERSONAL_FIELDS, DisclosureError
-from gateway.share.report import build_report, report_bytes
+from gateway.share.report import build_report, published_pairs, report_bytes
 from gateway.wire.b5_pb2 import TrendObservation
 from tests.unit.test_share_aggregate import declaration
 
@@ -52,7 +53,7 @@ def report(
     cells: dict[CellKey, CellCounts] = OWN,
     *,
     agreement: ShareAgreement = K10,
-    history: dict[str, dict[CellKey, CellCounts]] | None = None,
+    baseline: Mapping[str, Mapping[tuple[str, str], int | None]] | None = None,
     observations: list[TrendObservation] | None = None,
 ) -> dict[str, Any]:
     return build_report(
@@ -61,7 +62,7 @@ def report(
         week=WEEK,
         home_country="US",
         cells=cells,
-        history=history or {},
+        baseline=baseline or {},
         observations=observations or [],
         generated_at=AT,
         report_id="r-1",
@@ -141,7 +142,7 @@ def test_a_naive_generation_time_is_refused() -> None:
             week=WEEK,
             home_country="US",
             cells={},
-            history={},
+            baseline={},
             observations=[],
             generated_at=AT.replace(tzinfo=None),
             report_id="r",
@@ -158,20 +159,19 @@ def test_report_bytes_refuse_a_float_or_a_personal_key() -> None:
 # -- trends ------------------------------------------------------------------------------------
 
 
-def steady_history(
+def steady_baseline(
     items: int, origin: str = "CN", chapter: str = "61"
-) -> dict[str, dict[CellKey, CellCounts]]:
-    return {
-        w: {key(origin, chapter, week=w): counts(items + i % 3)}
-        for i, w in enumerate(trailing(WEEK, 8))
-    }
+) -> dict[str, dict[tuple[str, str], int | None]]:
+    """Eight reported weeks that published the pair's total as items, items + 1, items + 2 …"""
+    return {w: {(origin, chapter): items + i % 3} for i, w in enumerate(trailing(WEEK, 8))}
 
 
 def test_a_surge_is_listed_with_its_statistics_as_decimal_strings() -> None:
-    doc = report(history=steady_history(12))
+    doc = report(baseline=steady_baseline(12))
     trends = doc["trends"]
     assert trends["baselineWeeks"] == trailing(WEEK, 8)
     assert trends["threshold"] == "3.5"
+    assert trends["minHistoryWeeks"] == 4
     [surge] = [t for t in trends["surges"] if t["originCountry"] == "CN"]
     assert surge["items"] == 43
     assert surge["baselineMedian"] == "13.0000"
@@ -180,49 +180,64 @@ def test_a_surge_is_listed_with_its_statistics_as_decimal_strings() -> None:
     assert isinstance(surge["z"], str)
 
 
-def test_a_trend_with_a_small_baseline_is_listed_without_its_numbers() -> None:
-    doc = report(history=steady_history(2))
-    [surge] = [t for t in doc["trends"]["surges"] if t["originCountry"] == "CN"]
-    assert surge == {
+def test_a_trend_whose_pair_total_is_suppressed_this_week_is_listed_without_its_numbers() -> None:
+    """CN/61 counts 3 this week (suppressed): its change and z would give the 3 away."""
+    small = {key(): counts(3), key(origin="VN"): counts(40), key(origin="GB"): counts(40)}
+    doc = report(small, baseline=steady_baseline(40))
+    [drop] = [t for t in doc["trends"]["drops"] if t["originCountry"] == "CN"]
+    assert drop == {
         "originCountry": "CN",
         "hsChapter": "61",
-        "direction": "SURGE",
+        "direction": "DROP",
         "suppressed": True,
     }
 
 
-def test_a_trend_is_listed_without_its_numbers_when_a_baseline_week_hid_its_count() -> None:
-    """Weekly counts 0, 0, 0, 4, 30, 30, 30, 30: the 4 was suppressed in its week's report, and
-    a median of 17 would give it back (2 x 17 - 30)."""
-    weeks = trailing(WEEK, 8)
-    history = {
-        w: {key(week=w): counts(n)}
-        for w, n in zip(weeks, [0, 0, 0, 4, 30, 30, 30, 30], strict=True)
-    }
-    doc = report({key(): counts(200)}, history=history)
-    [surge] = doc["trends"]["surges"]
-    assert surge["suppressed"] is True
-    assert "baselineMedian" not in surge
-    assert "17" not in json.dumps(doc["trends"])
+def test_pairs_without_enough_published_weeks_are_listed_as_insufficient_history() -> None:
+    """The first weeks of sharing: pairs of the week with fewer than 4 reported baseline weeks
+    are neither surges nor drops, whatever their numbers."""
+    baseline = {w: {("CN", "61"): 1000} for w in trailing(WEEK, 3)}
+    doc = report(baseline=baseline)
+    trends = doc["trends"]
+    assert trends["surges"] == trends["drops"] == []
+    assert trends["insufficientHistory"] == [
+        {"originCountry": "CN", "hsChapter": "61"},
+        {"originCountry": "GB", "hsChapter": "42"},
+        {"originCountry": "VN", "hsChapter": "95"},
+    ]
 
 
-def test_a_trend_is_listed_without_its_numbers_when_a_baseline_week_hid_it_as_a_complement() -> (
-    None
-):
-    """CN/61 counted 12 in every baseline week, but in one of them VN/95 counted 3: its report
-    hid CN/61 too, or the week's total would have given the 3 away."""
+def test_the_baseline_is_what_the_partner_s_earlier_reports_published() -> None:
+    """Eight weekly reports built by the same code; their published pair totals feed the ninth.
+    In one week VN/95 counted 3, and that report hid CN/61 too (or the grand total would give
+    the 3 away): that week is left out of CN/61's baseline, and every statistic is a function
+    of numbers the partner already holds."""
     weeks = trailing(WEEK, 8)
-    history = {w: {key(week=w): counts(12)} for w in weeks}
-    history[weeks[2]][key(origin="VN", chapter="95", week=weeks[2])] = counts(3)
-    hiding = report(history=history)
-    history[weeks[2]] = {key(week=weeks[2]): counts(12)}
-    showing = report(history=history)
-    [hidden] = [t for t in hiding["trends"]["surges"] if t["originCountry"] == "CN"]
-    [shown] = [t for t in showing["trends"]["surges"] if t["originCountry"] == "CN"]
-    assert hidden["suppressed"] is True
-    assert "baselineMedian" not in hidden
-    assert shown["suppressed"] is False
-    assert shown["baselineMedian"] == "12.0000"
+    baseline: dict[str, dict[tuple[str, str], int | None]] = {}
+    for i, w in enumerate(weeks):
+        week_cells = {key(week=w): counts(12)}
+        if i == 2:
+            week_cells[key(origin="VN", chapter="95", week=w)] = counts(3)
+        doc = build_report(
+            partner="gb-bf",
+            agreement=K10,
+            week=w,
+            home_country="US",
+            cells=week_cells,
+            baseline={},
+            observations=[],
+            generated_at=AT,
+            report_id=f"r-{w}",
+        )
+        baseline[w] = published_pairs(doc)
+    assert baseline[weeks[2]][("CN", "61")] is None
+    assert baseline[weeks[0]] == {("CN", "61"): 12}
+    ninth = report(baseline=baseline)
+    [surge] = [t for t in ninth["trends"]["surges"] if t["originCountry"] == "CN"]
+    assert surge["suppressed"] is False
+    assert surge["baselineMedian"] == "12.0000"
+    assert surge["mad"] == "0.0000"
+    assert surge["z"] is None  # no z on a MAD of 0
 
 
 # -- the combined view ---------------------------------------------------------------------------
