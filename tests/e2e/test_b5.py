@@ -392,16 +392,25 @@ async def test_share_commands_build_list_and_push_from_the_store(
 
     code, out = await cli("share", "build", "--week", WEEK, "--partner", "gb-bf")
     assert code == 0
-    [built] = re.findall(rf"^\s*\d+ gb-bf\s+{WEEK} (\S+) \(pull only\)$", out, re.MULTILINE)
-    # without --week: the last complete week by the clock, as the background builder had it
+    # a week the background builder reported already is frozen: its report comes back
+    state = "frozen: already reported" if auto == WEEK else "pull only"
+    [built] = re.findall(rf"^\s*\d+ gb-bf\s+{WEEK} (\S+) \({state}\)$", out, re.MULTILINE)
+    # without --week: the last complete week by the clock, which the background builder reported
     code, out = await cli("share", "build", "--partner", "au-abf")
     assert code == 0
-    [latest] = re.findall(rf"^\s*\d+ au-abf\s+{auto} (\S+) \(pull only\)$", out, re.MULTILINE)
+    [latest] = re.findall(
+        rf"^\s*\d+ au-abf\s+{auto} (\S+) \(frozen: already reported\)$", out, re.MULTILINE
+    )
     code, listed = await cli("share", "list")
     assert code == 0
-    stamp = b5.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")  # built on the clock it was given
-    assert re.search(rf"gb-bf\s+{WEEK}\s+{stamp}", listed)
-    assert re.search(rf"au-abf\s+{auto}\s+{stamp}", listed)
+    store = b5.running.store
+    for partner, week in (("gb-bf", WEEK), ("au-abf", auto)):
+        stored = await store.report_of(partner, week)
+        assert stored is not None
+        # each built on the clock it was given: the CLI's, or the background builder's
+        assert stored.report.created_at in {b5.clock.now(), DATA_DAY}
+        stamp = stored.report.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert re.search(rf"{partner}\s+{week}\s+{stamp}", listed)
     code, out = await cli("share", "push")
     assert code == 0
     assert "0 delivered, 0 failed" in out  # no partner here asks for push
