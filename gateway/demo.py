@@ -4,6 +4,11 @@ Starts a real gateway (HTTP + gRPC on ephemeral loopback ports, SQLite under the
 folder), signs and submits ITMATT messages as the two demo posts, lets every configured consumer
 receive its routed records over gRPC and verify each signature with the keys the gateway
 publishes in its JWKS, and checks that each consumer got exactly what its rule selects.
+
+The demo runs on its own calendar (`DemoClock`): its sample items are posted in ISO weeks 2026-W47
+and W48, so the gateway starts on Friday 2026-11-27 (W48) whatever today is, and moves to Monday
+2026-11-30 to report W48. Each run starts from an empty store and new gateway keys under the demo
+data folder, so it shows the same thing every time: a frozen week is never built twice.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,11 +36,40 @@ from gateway.config import PartnerConfig, Settings
 from gateway.consume import ConsumeResult, consume_verified
 from gateway.domain.partners import PartnerKind
 from gateway.domain.routing import Consumer, RoutingRule
+from gateway.domain.weeks import iso_week
+from gateway.ports import Clock
 from gateway.samples import ItemSpec, build_itmatt, generate_items
 from gateway.sharing import REPORT_TYPE
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
 IDLE_S = 1.5
+DEMO_START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # Friday of W48: its items are arriving
+DEMO_REPORT_DAY = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # Monday: W48 is complete
+
+
+class DemoClock:
+    """The demo's calendar: it starts at `start` and runs at the machine's pace, and `move_to`
+    jumps forward (never back)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset = start - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def move_to(self, when: datetime) -> None:
+        if when > self.now():
+            self._offset = when - datetime.now(UTC)
+
+
+def fresh_demo_state(settings: Settings) -> None:
+    """Remove the demo's SQLite store and gateway keys from an earlier run (the demo folder
+    only: the demo's own scratch data, never a configured gateway's)."""
+    if settings.store.startswith("sqlite:///"):
+        path = Path(settings.store.removeprefix("sqlite:///").partition("?")[0])
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+    shutil.rmtree(settings.signing.key_dir, ignore_errors=True)
 
 
 @dataclass
@@ -61,11 +96,15 @@ def demo_signer(pc: PartnerConfig) -> SigningKey:
 
 
 async def run_demo(settings: Settings, out: TextIO) -> int:
-    gateway = Gateway(settings)
+    fresh_demo_state(settings)
+    clock = DemoClock(DEMO_START)
+    gateway = Gateway(settings, clock=clock)
     endpoints = await gateway.start()
     out.write(
         f"AED gateway demo: HTTP {endpoints.http_url}, gRPC {endpoints.grpc_target}, "
-        f"store {settings.store}\n\n"
+        f"store {settings.store} (emptied first)\n"
+        f"Demo calendar: {clock.now():%a %Y-%m-%d %H:%M} UTC, ISO week "
+        f"{iso_week(clock.now().date())}\n\n"
     )
     try:
         posts = [
@@ -77,7 +116,7 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
             out.write("the demo needs two demo posts (partner folders with demo = true keys)\n")
             return 1
         async with aiohttp.ClientSession() as session:
-            run = await _submit_all(session, endpoints.http_url, posts[:2])
+            run = await _submit_all(session, endpoints.http_url, posts[:2], clock)
         _write_submissions(run, out)
         results = await _consume_all(
             endpoints.grpc_target, settings.consumers, session_url=endpoints.http_url
@@ -85,7 +124,7 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
         expected = await _expected(gateway, settings.consumers, run.accepted_ids)
         ok = _write_deliveries(settings.consumers, results, expected, run.accepted_ids, out)
         ok = ok and all(s.answer.verified_by for s in run.sent)
-        ok = await _b5(gateway, endpoints.http_url, out) and ok
+        ok = await _b5(gateway, endpoints.http_url, out, clock) and ok
         out.write(f"\nresult: {'OK' if ok else 'FAILED'}\n")
         return 0 if ok else 1
     finally:
@@ -93,14 +132,14 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
 
 
 async def _submit_all(
-    session: aiohttp.ClientSession, url: str, posts: Sequence[PartnerConfig]
+    session: aiohttp.ClientSession, url: str, posts: Sequence[PartnerConfig], clock: Clock
 ) -> DemoRun:
     run = DemoRun()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     rng = random.Random(time.time_ns())  # noqa: S311 - fresh sample S10 serials, not secrets
     first, second = posts
-    a = PartnerClient(session, url, demo_signer(first))
-    b = PartnerClient(session, url, demo_signer(second))
+    a = PartnerClient(session, url, demo_signer(first), clock=clock)
+    b = PartnerClient(session, url, demo_signer(second), clock=clock)
     code_a, code_b = first.partner.operator_code or "", second.partner.operator_code or ""
     items_a = generate_items(rng, 400, sender_country=first.partner.country)
     items_b = generate_items(rng, 600, sender_country=second.partner.country, bad_every=6)
@@ -209,17 +248,23 @@ def summarise_report(doc: dict[str, Any]) -> str:
     hidden = sum(1 for c in cells if c["suppressed"])
     total = doc["totals"]["grand"]
     combined = "with" if "combinedView" in doc else "without"
+    trends = doc["trends"]
+    late = ", ".join(
+        f"{t['week']} {t['totals']['grand'].get('items', 'suppressed')} items"
+        for t in doc["lateArrivals"]
+    )
     return (f"{len(cells)} cells ({hidden} suppressed, k={doc['k']}), "
-            f"{total.get('items', '?')} items in total, "
-            f"{len(doc['trends']['surges'])} surges / {len(doc['trends']['drops'])} drops, "
-            f"{combined} the combined B5 view")  # fmt: skip
+            f"{total.get('items', '?')} items in total; "
+            f"trends: {len(trends['surges'])} surges, {len(trends['drops'])} drops, "
+            f"{len(trends['insufficientHistory'])} pairs with insufficient history; "
+            f"late arrivals: {late or 'none'}; {combined} the combined B5 view")  # fmt: skip
 
 
 MEDIA = {".csv": "text/csv", ".jsonl": "application/x-ndjson", ".xml": "application/xml"}
 SAMPLE_WEEK = "2026-W48"
 
 
-async def _b5(gateway: Gateway, url: str, out: TextIO) -> bool:
+async def _b5(gateway: Gateway, url: str, out: TextIO, clock: DemoClock) -> bool:
     """Feeds from the customs demo partners in, a week's reports built, pulled and verified."""
     customs = [pc for pc in gateway.partner_configs if pc.partner.kind is PartnerKind.CUSTOMS
                and any(k.demo for k in pc.keys)]  # fmt: skip
@@ -228,7 +273,7 @@ async def _b5(gateway: Gateway, url: str, out: TextIO) -> bool:
     async with aiohttp.ClientSession() as session:
         for pc in customs:
             for sample in sorted((pc.folder / "samples").glob(f"{SAMPLE_WEEK}.*")):
-                client = PartnerClient(session, url, demo_signer(pc))
+                client = PartnerClient(session, url, demo_signer(pc), clock=clock)
                 answer = await client.post(
                     "/v1/b5/feeds", sample.read_bytes(), {"Content-Type": MEDIA[sample.suffix]}
                 )
@@ -243,16 +288,23 @@ async def _b5(gateway: Gateway, url: str, out: TextIO) -> bool:
                 ok = ok and answer.status in (200, 202) and bool(answer.verified_by)
         await gateway.aggregator.catch_up()
         position = await gateway.store.aggregation_position()
+        clock.move_to(DEMO_REPORT_DAY)
         built = await gateway.share.build(SAMPLE_WEEK)
-        out.write(f"\nReports for {SAMPLE_WEEK} (cells hold the journal up to position {position}; "
-                  f"{len(built)} reports signed)\n")  # fmt: skip
+        fresh = sum(1 for b in built if b.fresh)
+        out.write(f"\nReports for {SAMPLE_WEEK}, built on {clock.now():%a %Y-%m-%d} (the week "
+                  f"frozen with the journal up to position {position}; "
+                  f"{fresh} reports signed)\n")  # fmt: skip
+        again = await gateway.share.build(SAMPLE_WEEK)
+        ok = ok and fresh == len(customs) and not any(b.fresh for b in again)
+        out.write(f"  building {SAMPLE_WEEK} again adds nothing: "
+                  f"{'frozen' if not any(b.fresh for b in again) else 'REBUILT'}\n")  # fmt: skip
         for pc in customs:
-            client = PartnerClient(session, url, demo_signer(pc))
+            client = PartnerClient(session, url, demo_signer(pc), clock=clock)
             keys = await client.gateway_keys()
             pulled = await client.get("/v1/b5/reports?after=0")
             reports = [r for r in pulled.json()["reports"] if r["week"] == SAMPLE_WEEK]
             kind, payload = verify_json_envelope(reports[-1]["envelope"], keys)
-            ok = ok and bool(pulled.verified_by) and kind == REPORT_TYPE
+            ok = ok and bool(pulled.verified_by) and kind == REPORT_TYPE and len(reports) == 1
             out.write(f"  {pc.partner.id:<8} pulled {len(reports)} report(s), signature verified; "
                       f"{summarise_report(json.loads(payload))}\n")  # fmt: skip
     return ok
