@@ -384,7 +384,10 @@ def _share_build(args: argparse.Namespace) -> int:
             else:
                 state = "queued for push" if b.queued else "pull only"
             print(f"{b.position:>6} {b.report.partner:<10} {week} {b.report.report_id} ({state})")
-        return 0
+        refused = {p: why for (p, w), why in gateway.share.refusals.items() if w == week}
+        for partner, why in sorted(refused.items()):
+            print(f"{'-':>6} {partner:<10} {week} NOT PUBLISHED: {why}")
+        return 1 if refused else 0
 
     return _offline(args, work)
 

@@ -12,10 +12,16 @@ report of N: a second build of (partner, N) (the background builder, an operator
 build`, another replica) returns the report already stored and stores nothing. Late items,
 amendments and cancellations of a reported week go to the `lateArrivals` of the next week
 frozen, once.
+
+A report whose suppression the disclosure audit cannot prove (`Unprotectable`) is not published:
+the build logs an error naming the cells and keeps the reason in `refusals`, and the partner gets
+nothing for that week until the data or the agreement changes. Building (with its audit, a
+linear programme per suppressed number) runs in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -30,6 +36,7 @@ from gateway.domain.partners import Partner, PartnerKind
 from gateway.domain.weeks import trailing
 from gateway.errors import StoreError
 from gateway.ports import Clock, ReportRecord, Store
+from gateway.share.disclosure import Unprotectable
 from gateway.share.frozen import LATE_WINDOW_WEEKS, Published, freeze_rows, published
 from gateway.share.report import DEFAULT_TRENDS, build_report, published_pairs, report_bytes
 from gateway.share.trends import Pair, TrendConfig
@@ -74,6 +81,8 @@ class ShareService:
         self._store, self._signer, self._clock = store, signer, clock
         self._partners, self._home, self._trends = partners, home_country, trends
         self._late_window = late_window
+        # (partner, week) -> why its report was not published (the audit's failures)
+        self.refusals: dict[tuple[str, str], str] = {}
 
     def recipients(self, only: Iterable[str] | None = None) -> list[Partner]:
         wanted = set(only) if only is not None else None
@@ -100,7 +109,16 @@ class ShareService:
             if existing is None:
                 if content is None:
                     content = await self._published(week), await self._observations(week)
-                made = await self._build_one(partner, week, *content)
+                try:
+                    made = await self._build_one(partner, week, *content)
+                except Unprotectable as exc:
+                    self.refusals[partner.id, week] = str(exc)
+                    log.error(  # noqa: TRY400 - the reason is the message; no traceback helps
+                        "share report not published: its suppression cannot be proved",
+                        extra={"partner": partner.id, "week": week, "reason": str(exc)},
+                    )
+                    continue
+                self.refusals.pop((partner.id, week), None)
                 if made is not None:
                     out.append(made)
                     continue
@@ -126,13 +144,15 @@ class ShareService:
         assert partner.share is not None
         report_id = str(uuid.uuid4())
         now = self._clock.now()
-        doc = build_report(
+        baseline = await self.baseline(partner.id, week)
+        doc = await asyncio.to_thread(
+            build_report,
             partner=partner.id,
             agreement=partner.share,
             week=week,
             home_country=self._home,
             cells=content.cells,
-            baseline=await self.baseline(partner.id, week),
+            baseline=baseline,
             observations=observations,
             generated_at=now,
             report_id=report_id,

@@ -7,29 +7,27 @@ Two guards, both here and nowhere else:
    address, phone, email, reference, itemId, description, free text …) raises DisclosureError.
    Dimension values must match their code pattern, so free text cannot ride in a value either.
 
-2. **Small-cell and complementary suppression** (`disclose`). A table is a set of cells (one
-   value per dimension) with additive measures, `items` first. Its published totals are the
-   sums over each requested grouping of dimensions (default: the grand total and the total per
-   value of each single dimension), computed over ALL cells: they are true totals.
-
+2. **Small-cell and complementary suppression, proved by an audit** (`disclose`). A table is a
+   set of cells (one value per dimension) with additive measures, `items` first. Its published
+   totals are the sums over each requested grouping of dimensions (default: the grand total and
+   the total per value of each single dimension), computed over ALL cells: they are true totals.
    Every published number (cell or total) is a node; a total with a single cell IS that cell's
-   node. For every total P and every finer published level (a grouping with more dimensions, or
-   the cells), P = sum of its children there: an equation. Suppression, to a fixed point:
+   node. Suppression:
 
-   - primary: every node with 0 < items < k;
-   - for an equation whose parent is published, its suppressed children must be none, or at
-     least two whose items sum to more than their number (each suppressed node is known to be
-     >= 1, so two suppressed 1s summing to 2 would give both away): otherwise suppress the
-     smallest non-zero published child (with >= 2 items when the suppressed ones are all 1s),
-     and when no child is left, suppress the parent;
-   - for an equation whose parent is suppressed, at least one child must be suppressed (else
-     the parent is the sum of published children): otherwise suppress its smallest non-zero
-     child.
-
-   Suppression only grows, so this terminates. It defeats differencing along any single
-   equation (a published total minus the published cells or totals it is made of); it is not a
-   full linear-programming audit across several equations at once. Only `items` drives
-   suppression; the other measures of a node are published or withheld with it.
+   - primary: every node with 0 < items < k (signed tables, i.e. changes: |items| < k and some
+     measure non-zero, so a change of value alone is never shown);
+   - complementary, first by single equations (P = sum of its children at a finer level): a
+     published parent with one suppressed child, or two suppressed 1s, gets its smallest
+     published child suppressed too; a suppressed parent gets a suppressed child;
+   - then the audit (gateway/share/protection.py): for every suppressed node and measure, the
+     minimum and maximum a partner can compute from everything published (a linear programme
+     per bound, HiGHS). Each node found too narrow gets one more complement, the published
+     neighbour (a node sharing an equation with it, else one further out) that costs least:
+     a cell before a total, the fewest items among those with at least k, else the most. The
+     audit re-runs on what changed (more suppression only widens intervals) until every node
+     is protected;
+   - the gate: a fresh audit of the final table; a table it does not pass raises
+     Unprotectable and is not published. `Disclosed.audit` is that audit.
 """
 
 from __future__ import annotations
@@ -40,20 +38,35 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from gateway.share.protection import (
+    Audit,
+    Bound,
+    Protection,
+    Seen,
+    Structure,
+    Unprotectable,
+    audit,
+    required_width,
+)
+
 __all__ = [
     "ALLOWED_FIELDS",
     "DIMENSIONS",
     "MEASURES",
     "PERSONAL_FIELDS",
+    "Audit",
+    "Bound",
     "Disclosed",
     "DisclosureError",
     "Entry",
     "Number",
     "Protection",
     "Table",
+    "Unprotectable",
     "disclose",
     "gate",
     "publishable",
+    "required_width",
 ]
 
 Number = int | Decimal
@@ -148,25 +161,6 @@ PERSONAL_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Protection:
-    """How wide a suppressed number's feasible interval must be, per partner agreement.
-
-    `k`: cells and totals with 0 < items < k are suppressed (primary), and a suppressed node's
-    items must be uncertain by at least k; `value_percent`: its money measures by at least this
-    share of their true value.
-    """
-
-    k: int = 10
-    value_percent: Decimal = Decimal(20)
-
-    def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ValueError(f"k must be at least 1, not {self.k}")
-        if not Decimal(0) <= self.value_percent <= Decimal(100):
-            raise ValueError(f"value_percent must be within 0..100, not {self.value_percent}")
-
-
 class DisclosureError(ValueError):
     """A report would carry a field or value that is not an allow-listed aggregate."""
 
@@ -238,6 +232,7 @@ class Disclosed:
     k: int
     cells: tuple[Entry, ...]  # sorted by key
     totals: tuple[tuple[tuple[str, ...], tuple[Entry, ...]], ...]  # (grouping, its entries)
+    audit: Audit  # the gate's audit of exactly what is published
 
 
 def _check_table(table: Table, k: int, *, signed: bool = False) -> None:
@@ -282,21 +277,42 @@ class _Lattice:
 
     def __init__(self, table: Table, keys: Sequence[tuple[str, ...]]) -> None:
         self.items: list[int] = []
+        self.members: list[list[int]] = []
+        self.names: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
         self._ids: dict[frozenset[int], int] = {}
         cell_items = [int(table.rows[key][0]) for key in keys]
         self.levels: list[_Level] = []
         for grouping in (table.dimensions, *table.groupings()):
             groups = _group(table.dimensions, grouping, keys)
-            nodes = {value: (self._node(m, cell_items), m) for value, m in groups.items()}
+            nodes = {
+                value: (self._node(grouping, value, m, cell_items), m)
+                for value, m in groups.items()
+            }
             self.levels.append((grouping, nodes))
         self.equations = self._equations()
 
-    def _node(self, members: list[int], cell_items: Sequence[int]) -> int:
+    def _node(
+        self,
+        grouping: tuple[str, ...],
+        value: tuple[str, ...],
+        members: list[int],
+        cell_items: Sequence[int],
+    ) -> int:
         frozen = frozenset(members)
         if frozen not in self._ids:
             self._ids[frozen] = len(self.items)
             self.items.append(sum(cell_items[i] for i in members))
+            self.members.append(members)
+            self.names.append((grouping, value))
         return self._ids[frozen]
+
+    def touching(self) -> dict[int, list[int]]:
+        """Per node, the indices of the equations it is in."""
+        out: dict[int, list[int]] = {}
+        for index, (parent, children) in enumerate(self.equations):
+            for node in (parent, *children):
+                out.setdefault(node, []).append(index)
+        return out
 
     def _equations(self) -> list[_Equation]:
         seen: set[_Equation] = set()
@@ -348,13 +364,12 @@ def _repair(equation: _Equation, hidden: set[int], items: Sequence[int]) -> int 
     return parent if pick is None else pick
 
 
-def _suppress(items: Sequence[int], equations: Sequence[_Equation], k: int) -> set[int]:
-    """Primary suppression, then complementary suppression to a fixed point (a worklist)."""
-    hidden = {node for node, count in enumerate(items) if 0 < count < k}
-    touching: dict[int, list[int]] = {}
-    for index, (parent, children) in enumerate(equations):
-        for node in (parent, *children):
-            touching.setdefault(node, []).append(index)
+def _suppress(
+    primary: Iterable[int], items: Sequence[int], lattice: _Lattice, touching: dict[int, list[int]]
+) -> set[int]:
+    """Primary suppression, then complements by single equations to a fixed point (a worklist)."""
+    equations = lattice.equations
+    hidden = set(primary)
     queue = deque(range(len(equations)))
     queued = set(queue)
     while queue:
@@ -371,6 +386,103 @@ def _suppress(items: Sequence[int], equations: Sequence[_Equation], k: int) -> s
     return hidden
 
 
+def _complement(
+    node: int,
+    *,
+    hidden: set[int],
+    lattice: _Lattice,
+    touching: dict[int, list[int]],
+    items: Sequence[int],
+    k: int,
+) -> int | None:
+    """The published node to suppress so that `node` gains room: among its nearest published
+    neighbours (sharing an equation with it, else with a suppressed neighbour, and so on), a cell
+    before a total, the fewest items among those with at least k, else the most."""
+    frontier, visited = [node], {node}
+    while frontier:
+        found: set[int] = set()
+        further: list[int] = []
+        for current in frontier:
+            for index in touching.get(current, ()):
+                parent, children = lattice.equations[index]
+                for near in (parent, *children):
+                    if near in visited:
+                        continue
+                    visited.add(near)
+                    if near in hidden:
+                        further.append(near)
+                    else:
+                        found.add(near)
+        if found:
+            return min(found, key=lambda n: _cost(n, lattice, items, k))
+        frontier = further
+    return None
+
+
+def _cost(node: int, lattice: _Lattice, items: Sequence[int], k: int) -> tuple[int, int, int, int]:
+    """Order of preference among complements (least first)."""
+    size = items[node]
+    is_total = int(len(lattice.members[node]) > 1 or lattice.names[node][0] != lattice.levels[0][0])
+    return (is_total, int(size < k), size if size >= k else -size, node)
+
+
+def _protect(
+    structure: Structure,
+    *,
+    hidden: set[int],
+    lattice: _Lattice,
+    touching: dict[int, list[int]],
+    items: Sequence[int],
+    protection: Protection,
+    exact: bool = False,
+) -> Audit:
+    """Complements until the audit proves every suppressed node protected; then the gate: a
+    fresh audit of the result. Its failures (a MILP that did not settle may prove less from
+    scratch) get complements in turn, until the gate passes."""
+    nodes = {name: node for node, name in enumerate(structure.names)}
+    seen = Seen()
+    only: dict[int, set[int]] | None = None
+    while True:
+        result = audit(structure, hidden, protection, seen=seen, only=only)
+        if result.ok:
+            gate = audit(structure, hidden, protection, exact=exact)
+            if gate.ok:
+                return gate
+            result = gate
+        failed: dict[int, set[int]] = {}
+        pinning: dict[int, set[int]] = {}
+        for index, bound in enumerate(result.bounds):
+            if bound.protected:
+                continue
+            node = nodes[bound.grouping, bound.key]
+            failed.setdefault(structure.measures.index(bound.measure), set()).add(node)
+            pinning.setdefault(node, set()).update(result.pinned.get(index, ()))
+        added: set[int] = set()
+        for node in sorted(pinning):
+            # A published total whose equation bounds the node (its LP dual), else the nearest
+            # published neighbour.
+            binding = pinning[node] - hidden - added
+            pick = (
+                min(binding, key=lambda n: _cost(n, lattice, items, protection.k))
+                if binding
+                else _complement(
+                    node,
+                    hidden=hidden | added,
+                    lattice=lattice,
+                    touching=touching,
+                    items=items,
+                    k=protection.k,
+                )
+            )
+            if pick is not None:
+                added.add(pick)
+        if not added:
+            raise Unprotectable(result.failures)
+        hidden |= added
+        # More suppression only widens intervals: what passed stays passed.
+        only = {m: failed.get(m, set()) | added for m in range(len(structure.measures))}
+
+
 def _sum(rows: Iterable[tuple[Number, ...]], width: int) -> tuple[Number, ...]:
     totals: list[Number] = [0] * width
     for values in rows:
@@ -382,22 +494,55 @@ def disclose(
     table: Table,
     k: int,
     *,
-    protection: Protection | None = None,  # noqa: ARG001 - the audit uses it
+    protection: Protection | None = None,
     signed: bool = False,
+    exact: bool = False,
 ) -> Disclosed:
-    """The table with every cell and total published only when no single equation reveals it.
+    """The table with small cells suppressed, and complements until the audit proves that no
+    suppressed number can be narrowed below its protection (see the module docstring).
 
     `protection` defaults to `Protection(k)`; `signed`: the cells are changes that may be
-    negative (late arrivals against a frozen week): primary suppression is 0 < |items| < k.
+    negative (late arrivals against a frozen week); `exact`: the gate's audit solves both
+    optima of every suppressed number, so each Bound is the attacker's exact interval (slower;
+    by default a Bound may be a sub-interval already proven wide enough).
 
     Raises DisclosureError for a field or value off the allow-list, ValueError for a malformed
-    table or k < 1. Deterministic: the same table gives the same result.
+    table or k < 1, Unprotectable when the audit cannot pass. Deterministic: the same table
+    gives the same result.
     """
     _check_table(table, k, signed=signed)
+    protection = protection if protection is not None else Protection(k)
+    if protection.k != k:
+        raise ValueError(f"k {k} and the protection's k {protection.k} differ")
     keys = sorted(table.rows)
     lattice = _Lattice(table, keys)
+    touching = lattice.touching()
+    values = [table.rows[key] for key in keys]
     magnitudes = [abs(n) for n in lattice.items] if signed else lattice.items
-    hidden = _suppress(magnitudes, lattice.equations, k)
+    primary = frozenset(
+        node
+        for node, count in enumerate(magnitudes)
+        if count < k and (count > 0 or (signed and _moved(values, lattice.members[node])))
+    )
+    structure = Structure(
+        measures=table.measures,
+        values=values,
+        members=lattice.members,
+        names=lattice.names,
+        cell_node=[lattice.levels[0][1][key][0] for key in keys],
+        primary=primary,
+        signed=signed,
+    )
+    hidden = _suppress(primary, magnitudes, lattice, touching)
+    checked = _protect(
+        structure,
+        hidden=hidden,
+        lattice=lattice,
+        touching=touching,
+        items=magnitudes,
+        protection=protection,
+        exact=exact,
+    )
     width = len(table.measures)
 
     def entry(value: tuple[str, ...], node: int, members: list[int]) -> Entry:
@@ -415,4 +560,11 @@ def disclose(
         k=k,
         cells=levels[0][1],
         totals=tuple(levels[1:]),
+        audit=checked,
     )
+
+
+def _moved(values: Sequence[tuple[Number, ...]], members: Iterable[int]) -> bool:
+    """Some measure of the cells' sum is non-zero."""
+    rows = [values[i] for i in members]
+    return any(n != 0 for n in _sum(rows, len(rows[0])))

@@ -11,7 +11,8 @@ Everything our own cells contribute passes `disclosure.disclose` once (cells, th
 it as a table of their own, and the finished document passes `disclosure.gate`. A trend's baseline
 is the pair totals the partner's earlier reports published (`published_pairs`), so its statistics
 are functions of published numbers; a pair with too few such weeks is listed as having
-insufficient history instead of being flagged.
+insufficient history instead of being flagged, and a pair whose total is suppressed this week is
+never flagged.
 
 A week's report is built from its frozen cells (gateway/share/frozen.py), never rebuilt from
 later ones: `lateArrivals` carries, oldest week first, `{"week", "cells", "totals"}` for each
@@ -63,7 +64,12 @@ OBSERVATION_MEASURES = ("items", "declaredValueUsd", "deMinimisItems", "detectio
 MONEY = frozenset({"declaredValueUsd"})
 DEFAULT_TRENDS = TrendConfig()
 _CENTS = Decimal("0.01")
+_ABSENT = Entry((), (0,))
 _STAT = Decimal("0.0001")
+
+
+def _protection(agreement: ShareAgreement) -> Protection:
+    return Protection(agreement.k, agreement.value_percent)
 
 
 def _rules(home_country: str, k: int) -> Json:
@@ -78,14 +84,18 @@ def _rules(home_country: str, k: int) -> Json:
         ),
         "suppression": (
             f"a cell or total with fewer than {k} items is suppressed, and further cells or "
-            "totals are suppressed so that no suppressed one follows by subtraction"
+            "totals are suppressed until an audit (a linear programme per suppressed number "
+            "and bound) proves that what this report and the earlier ones published leaves "
+            f"every suppressed item count uncertain by at least {k} and every suppressed value "
+            "by at least the agreed percentage of it"
         ),
         "totals": "totals are true totals over every cell, suppressed cells included",
         "lateArrivals": (
             "a week's report never changes once built; lateArrivals: what changed since in the "
             "cells of earlier reported weeks (late items, amendments, cancellations), each "
             "change reported once; counts and values may be negative; each week's changes are "
-            f"suppressed as a table of their own (a change of fewer than {k} items, up or down)"
+            f"suppressed as a table of their own (a change of fewer than {k} items, up or down, "
+            "or of a value alone)"
         ),
     }
 
@@ -163,7 +173,7 @@ def _late_arrivals(
     late: Mapping[str, Mapping[CellKey, CellCounts]], agreement: ShareAgreement
 ) -> list[Json]:
     """Each earlier week's late changes, oldest first, disclosed as a signed table of its own."""
-    protection = Protection(agreement.k, agreement.value_percent)
+    protection = _protection(agreement)
     out: list[Json] = []
     for week in sorted(late):
         table = cell_table(week, late[week])
@@ -190,18 +200,12 @@ def published_pairs(doc: Mapping[str, object]) -> dict[Pair, int | None]:
     return out
 
 
-def _trend(trend: Trend, pairs: Mapping[tuple[str, ...], Entry]) -> Json:
-    """A flagged pair; its numbers only when this week's pair total is published (its baseline
-    holds published totals only, so the statistics then give nothing suppressed away)."""
-    out: Json = {
+def _trend(trend: Trend) -> Json:
+    """A flagged pair and its statistics (its total is published: see `_trends`)."""
+    return {
         "originCountry": trend.origin_country,
         "hsChapter": trend.hs_chapter,
         "direction": str(trend.direction),
-    }
-    entry = pairs.get((trend.origin_country, trend.hs_chapter))
-    if entry is not None and entry.suppressed:
-        return out | {"suppressed": True}
-    return out | {
         "items": trend.items,
         "baselineMedian": _stat(trend.median),
         "mad": _stat(trend.mad),
@@ -221,7 +225,12 @@ def _trends(
 ) -> Json:
     pairs = {e.key: e for e in _level(disclosed, PAIR)}
     every = trends(week, cells, baseline, config)
-    surges, drops = flagged(every)
+    # Only pairs whose total this week is published are flagged: a flag (or its absence) on a
+    # suppressed total would bound it (a steady pair on a flat baseline would even pin it).
+    shown = [
+        t for t in every if not pairs.get((t.origin_country, t.hs_chapter), _ABSENT).suppressed
+    ]
+    surges, drops = flagged(shown)
     # Pairs with items this week (every pair total of the week's table) and too little history.
     lacking = [
         {"originCountry": t.origin_country, "hsChapter": t.hs_chapter}
@@ -233,8 +242,8 @@ def _trends(
         "baselineWeeks": trailing(week, config.weeks),
         "threshold": str(config.threshold),
         "minHistoryWeeks": config.min_history,
-        "surges": [_trend(t, pairs) for t in surges],
-        "drops": [_trend(t, pairs) for t in drops],
+        "surges": [_trend(t) for t in surges],
+        "drops": [_trend(t) for t in drops],
         "insufficientHistory": lacking,
     }
 
@@ -257,9 +266,11 @@ def observation_table(week: str, observations: Iterable[TrendObservation]) -> Ta
     return Table(OBSERVATION_DIMENSIONS, OBSERVATION_MEASURES, rows, (("reporter",),))
 
 
-def _combined(week: str, ours: Disclosed, observations: Iterable[TrendObservation], k: int) -> Json:
+def _combined(
+    week: str, ours: Disclosed, observations: Iterable[TrendObservation], protection: Protection
+) -> Json:
     """Our (origin, HS chapter) totals (as disclosed above) beside each partner's, per pair."""
-    theirs = disclose(observation_table(week, observations), k)
+    theirs = disclose(observation_table(week, observations), protection.k, protection=protection)
     own = {e.key: e for e in _level(ours, PAIR)}
     by_pair: dict[tuple[str, ...], list[Json]] = {}
     for cell in theirs.cells:
@@ -317,7 +328,7 @@ def build_report(
     publishes (none when None). Same inputs, same document. Raises DisclosureError if a field or
     value is not an allow-listed aggregate.
     """
-    disclosed = disclose(cell_table(week, cells), agreement.k)
+    disclosed = disclose(cell_table(week, cells), agreement.k, protection=_protection(agreement))
     doc: Json = {
         "reportId": report_id,
         "partner": partner,
@@ -332,7 +343,7 @@ def build_report(
         "lateArrivals": _late_arrivals(late or {}, agreement),
     }
     if agreement.combined_view:
-        doc["combinedView"] = _combined(week, disclosed, observations, agreement.k)
+        doc["combinedView"] = _combined(week, disclosed, observations, _protection(agreement))
     gate(doc)
     return doc
 

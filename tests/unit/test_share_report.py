@@ -180,17 +180,24 @@ def test_a_surge_is_listed_with_its_statistics_as_decimal_strings() -> None:
     assert isinstance(surge["z"], str)
 
 
-def test_a_trend_whose_pair_total_is_suppressed_this_week_is_listed_without_its_numbers() -> None:
-    """CN/61 counts 3 this week (suppressed): its change and z would give the 3 away."""
+def test_a_pair_whose_total_is_suppressed_this_week_is_never_flagged() -> None:
+    """CN/61 counts 3 this week against a steady 40 (suppressed): listing it as a drop would
+    tell the partner it is below 40 - 3.5 * 1.4826 * MAD, and leaving a steady pair unlisted
+    on a flat baseline would pin it to the median. So no trend mentions a suppressed pair."""
     small = {key(): counts(3), key(origin="VN"): counts(40), key(origin="GB"): counts(40)}
     doc = report(small, baseline=steady_baseline(40))
-    [drop] = [t for t in doc["trends"]["drops"] if t["originCountry"] == "CN"]
-    assert drop == {
-        "originCountry": "CN",
-        "hsChapter": "61",
-        "direction": "DROP",
-        "suppressed": True,
-    }
+    pairs = {(t["originCountry"], t["hsChapter"]): t for t in doc["totals"]["byOriginAndChapter"]}
+    assert pairs[("CN", "61")]["suppressed"] is True
+    flagged = doc["trends"]["surges"] + doc["trends"]["drops"]
+    assert ("CN", "61") not in {(t["originCountry"], t["hsChapter"]) for t in flagged}
+    assert all(t["suppressed"] is False and "z" in t for t in flagged)
+
+
+def test_a_pair_absent_this_week_can_still_be_a_drop() -> None:
+    """A pair with no items this week is published as absent (0), so a drop to 0 is shown."""
+    doc = report({key(origin="VN"): counts(40)}, baseline=steady_baseline(40))
+    drops = {(t["originCountry"], t["hsChapter"]) for t in doc["trends"]["drops"]}
+    assert ("CN", "61") in drops
 
 
 def test_pairs_without_enough_published_weeks_are_listed_as_insufficient_history() -> None:
