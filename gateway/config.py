@@ -175,10 +175,13 @@ class _Reader:
         value = self.table[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return value
+        if kind is float and isinstance(value, Decimal):  # a file read with parse_float=Decimal
+            return float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            got = "float" if isinstance(value, Decimal) else type(value).__name__
             raise self.fail(
                 key,
-                f"must be a {kind.__name__}, got {type(value).__name__}",
+                f"must be a {kind.__name__}, got {got}",
                 f"write it as {_TOML_TYPES.get(kind, kind.__name__)}",
             )
         return value
@@ -561,8 +564,8 @@ def _check_unique(partners: list[PartnerConfig]) -> None:
 
 def _partner(folder: Path, settings: Settings) -> PartnerConfig:
     file = folder / "partner.toml"
-    try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    try:  # TOML floats as Decimal: a share agreement's value_percent is never a binary float
+        raw = tomllib.loads(file.read_text(encoding="utf-8"), parse_float=Decimal)
     except FileNotFoundError as exc:
         raise ConfigError(
             str(file), "-", "missing", "every partner folder holds a partner.toml"
@@ -633,7 +636,7 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
 
 
 def _share(r: _Reader) -> ShareAgreement:
-    r.reject_unknown({"k", "combined_view", "push_url"})
+    r.reject_unknown({"k", "value_percent", "combined_view", "push_url"})
     url: str = r.get("push_url", str, "")
     if url and not url.startswith(("https://", "http://")):
         raise r.fail(
@@ -641,9 +644,23 @@ def _share(r: _Reader) -> ShareAgreement:
         )
     return ShareAgreement(
         k=_positive(r, "k", 10),
+        value_percent=_value_percent(r),
         combined_view=r.get("combined_view", bool, default=False),
         push_url=url,
     )
+
+
+def _value_percent(r: _Reader) -> Decimal:
+    """[share] value_percent: how uncertain, in % of its true value, a suppressed declared value
+    must stay; a TOML integer or float, read exactly (the partner file's floats are Decimals)."""
+    fix = "a number more than 0 and at most 100, e.g. value_percent = 20 or 12.5"
+    value = r.table.get("value_percent", Decimal(20))
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise r.fail("value_percent", f"must be a number, got {type(value).__name__}", fix)
+    percent = Decimal(value)
+    if not percent.is_finite() or not Decimal(0) < percent <= Decimal(100):
+        raise r.fail("value_percent", f"must be more than 0 and at most 100, got {value}", fix)
+    return percent
 
 
 def _mapping(r: _Reader, folder: Path, formats: frozenset[str]) -> Path | None:

@@ -21,7 +21,7 @@ from gateway.config import (
     load_partners,
     load_settings,
 )
-from gateway.domain.partners import ITMATT_FORMAT, PartnerKind
+from gateway.domain.partners import ITMATT_FORMAT, PartnerKind, ShareAgreement
 from gateway.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -324,6 +324,11 @@ not_after = 2027-12-31T23:59:59Z
 """
 
 
+CUSTOMS = PARTNER.replace('kind = "post"', 'kind = "customs"').replace(
+    'operator_code = "{code}"\n', ""
+)
+
+
 def make_partner(root: Path, pid: str, code: str = "GBA", text: str = PARTNER) -> Path:
     """A valid partner folder (with its PEM public key) unless `text` says otherwise."""
     folder = root / pid
@@ -347,13 +352,84 @@ def test_a_partner_folder_with_a_pem_key_loads(tmp_path: Path) -> None:
 
 def test_a_customs_partner_needs_no_operator_code(tmp_path: Path) -> None:
     root = tmp_path / "partners"
-    text = PARTNER.replace('kind = "post"', 'kind = "customs"').replace(
-        'operator_code = "{code}"\n', ""
-    )
-    make_partner(root, "ca-cbsa", text=text)
+    make_partner(root, "ca-cbsa", text=CUSTOMS)
     [pc] = load_partners(partners_in(root))
     assert pc.partner.kind is PartnerKind.CUSTOMS
     assert pc.partner.operator_code is None
+
+
+def customs_share(tmp_path: Path, share: str) -> Path:
+    """A customs partner folder whose partner.toml ends with `share` as its [share] table."""
+    return make_partner(tmp_path / "partners", "ca-cbsa", text=CUSTOMS + "\n[share]\n" + share)
+
+
+def load_share(tmp_path: Path, share: str) -> ShareAgreement:
+    customs_share(tmp_path, share)
+    [pc] = load_partners(partners_in(tmp_path / "partners"))
+    assert pc.partner.share is not None
+    return pc.partner.share
+
+
+def test_a_share_agreement_without_value_percent_protects_values_by_20_percent(
+    tmp_path: Path,
+) -> None:
+    assert load_share(tmp_path, "k = 12\n") == ShareAgreement(k=12, value_percent=Decimal(20))
+
+
+@pytest.mark.parametrize(
+    ("written", "percent"),
+    [("35", "35"), ("12.5", "12.5"), ("0.1", "0.1"), ("100", "100"), ("1e1", "10")],
+    ids=["integer", "float", "float-not-binary", "hundred", "exponent"],
+)
+def test_value_percent_is_read_exactly_as_a_decimal(
+    tmp_path: Path, written: str, percent: str
+) -> None:
+    share = load_share(tmp_path, f"value_percent = {written}\ncombined_view = true\n")
+    assert type(share.value_percent) is Decimal
+    assert share.value_percent == Decimal(percent)
+    assert str(share.value_percent) == str(Decimal(written))  # no float rounding on the way
+    assert share.combined_view
+
+
+def test_floats_elsewhere_in_a_partner_file_stay_floats(tmp_path: Path) -> None:
+    text = CUSTOMS.replace("[[keys]]", "rate_per_s = 2.5\n\n[[keys]]")
+    make_partner(tmp_path / "partners", "ca-cbsa", text=text + "\n[share]\nvalue_percent = 5\n")
+    [pc] = load_partners(partners_in(tmp_path / "partners"))
+    assert pc.partner.rate_per_s == 2.5
+    assert type(pc.partner.rate_per_s) is float
+
+
+def test_a_float_for_a_whole_number_in_a_partner_file_is_called_a_float(tmp_path: Path) -> None:
+    text = CUSTOMS.replace("[[keys]]", "burst = 2.5\n\n[[keys]]")
+    file = make_partner(tmp_path / "partners", "ca-cbsa", text=text)
+    with pytest.raises(ConfigError) as caught:
+        load_partners(partners_in(tmp_path / "partners"))
+    assert_names(caught.value, file, "burst")
+    assert caught.value.problem == "must be a int, got float"
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("0", "must be more than 0 and at most 100, got 0"),
+        ("-5", "must be more than 0 and at most 100, got -5"),
+        ("100.01", "must be more than 0 and at most 100, got 100.01"),
+        ("nan", "must be more than 0 and at most 100, got NaN"),
+        ("inf", "must be more than 0 and at most 100, got Infinity"),
+        ('"20"', "must be a number, got str"),
+        ("true", "must be a number, got bool"),
+    ],
+    ids=["zero", "negative", "over-100", "nan", "infinity", "string", "boolean"],
+)
+def test_an_invalid_value_percent_names_partner_toml_key_and_fix(
+    tmp_path: Path, written: str, problem: str
+) -> None:
+    file = customs_share(tmp_path, f"value_percent = {written}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_partners(partners_in(tmp_path / "partners"))
+    assert_names(caught.value, file, "share.value_percent")
+    assert caught.value.problem == problem
+    assert "more than 0 and at most 100" in caught.value.fix
 
 
 PARTNER_ERRORS = [
