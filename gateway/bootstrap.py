@@ -168,6 +168,7 @@ class Gateway:
                 threshold=settings.share.trend_threshold,
                 min_history=settings.share.trend_min_history_weeks,
             ),
+            late_window=settings.share.late_window_weeks,
         )
         self.pusher = ReportPusher(
             store=self.store,

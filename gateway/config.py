@@ -28,6 +28,7 @@ from gateway.domain.routing import Consumer, RoutingRule
 from gateway.errors import ConfigError
 from gateway.pipeline import MIN_STREAM_BYTES, STREAM_BYTES
 from gateway.rules.codes import is_country
+from gateway.share.frozen import LATE_WINDOW_WEEKS
 from gateway.share.trends import TrendConfig
 
 CONFIG_ENV = "AEDGW_CONFIG"
@@ -48,6 +49,7 @@ _TOML_TYPES = {
     dict: "a table",
     datetime: "a date-time such as 2026-01-01T00:00:00Z",
 }
+MAX_LATE_WINDOW_WEEKS = 52  # a year of earlier weeks at most
 _TOML_FIX = "correct the TOML syntax at the line and column shown"
 
 
@@ -98,6 +100,7 @@ class ShareSettings:
     push_lease_s: float = 60.0  # a delivery claimed by a replica is its own for this long
     trend_threshold: Decimal = Decimal("3.5")  # |robust z| at which a surge or drop is listed
     trend_min_history_weeks: int = 4  # weeks reported to a partner a pair needs for a trend
+    late_window_weeks: int = LATE_WINDOW_WEEKS  # earlier weeks a lateArrivals looks back on (8)
 
 
 def _cpu_count() -> int:
@@ -294,7 +297,7 @@ def _stream_bytes(r: _Reader) -> int:
 def _share_settings(r: _Reader) -> ShareSettings:
     r.reject_unknown(
         {"build_every_s", "push_first_backoff_s", "push_max_backoff_s", "push_lease_s",
-         "trend_threshold", "trend_min_history_weeks"}
+         "trend_threshold", "trend_min_history_weeks", "late_window_weeks"}
     )  # fmt: skip
     threshold = r.get("trend_threshold", str, "3.5")
     try:
@@ -311,6 +314,13 @@ def _share_settings(r: _Reader) -> ShareSettings:
             f"{min_history} is more than the {weeks} baseline weeks of a trend",
             f"a whole number from 1 to {weeks}",
         )
+    late_window: int = r.get("late_window_weeks", int, LATE_WINDOW_WEEKS)
+    if not 0 <= late_window <= MAX_LATE_WINDOW_WEEKS:
+        raise r.fail(
+            "late_window_weeks",
+            f"must be from 0 to {MAX_LATE_WINDOW_WEEKS} weeks, got {late_window}",
+            f"a whole number of weeks, e.g. {LATE_WINDOW_WEEKS}; 0: late changes never reported",
+        )
     return ShareSettings(
         build_every_s=_positive(r, "build_every_s", 3600),
         push_first_backoff_s=_positive_number(r, "push_first_backoff_s", 5.0),
@@ -318,6 +328,7 @@ def _share_settings(r: _Reader) -> ShareSettings:
         push_lease_s=_positive_number(r, "push_lease_s", 60.0),
         trend_threshold=trend_threshold,
         trend_min_history_weeks=min_history,
+        late_window_weeks=late_window,
     )
 
 

@@ -108,6 +108,17 @@ def test_the_documented_example_names_every_setting(monkeypatch: pytest.MonkeyPa
     assert missing == []
 
 
+@pytest.mark.parametrize("weeks", [0, 1, 52])
+def test_the_late_window_is_read_from_0_to_52_weeks(tmp_path: Path, weeks: int) -> None:
+    file = write(tmp_path / "gw.toml", f"[share]\nlate_window_weeks = {weeks}\n")
+    assert load_settings(file).share.late_window_weeks == weeks
+
+
+def test_the_late_window_defaults_to_8_weeks(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path / "gw.toml", "[share]\n")).share.late_window_weeks == 8
+    assert load_settings(EXAMPLE).share.late_window_weeks == 8
+
+
 def test_relative_paths_follow_the_file_not_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -232,6 +243,15 @@ SETTINGS_ERRORS = [
         "[share]\ntrend_min_history_weeks = 9\n",
         "share.trend_min_history_weeks",
         id="history-longer-than-the-baseline",
+    ),
+    pytest.param(
+        "[share]\nlate_window_weeks = -1\n", "share.late_window_weeks", id="late-window-negative"
+    ),
+    pytest.param(
+        "[share]\nlate_window_weeks = 53\n", "share.late_window_weeks", id="late-window-over-52"
+    ),
+    pytest.param(
+        '[share]\nlate_window_weeks = "8"\n', "share.late_window_weeks", id="late-window-string"
     ),
 ]
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,17 @@ import pytest
 
 from gateway.adapters.crypto.dsse import DsseSigner, verify_json_envelope
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
+from gateway.bootstrap import Gateway
+from gateway.config import CpuSettings, Settings, ShareSettings
 from gateway.domain.partners import Partner, PartnerKind, ShareAgreement
-from gateway.ports import CellCounts, CellKey, Frozen, FrozenRow
+from gateway.ports import CellCounts, CellKey, Frozen, FrozenRow, Store
 from gateway.share.aggregate import Change, increments
 from gateway.share.frozen import freeze_rows, published, reported
 from gateway.share.report import CELL_DIMENSIONS, build_report, published_pairs, report_bytes
 from gateway.sharing import Built, ShareService
 from gateway.wire.declaration_pb2 import AMENDMENT, CANCELLATION, ORIGINAL, Declaration
 from tests.builders import make_entries, make_message
+from tests.clocks import FrozenClock
 from tests.fakes import FixedClock, InMemoryStore
 from tests.unit.test_share_aggregate import declaration
 
@@ -98,7 +102,7 @@ def originals(first: int, count: int, week: str = W47, origin: str = "CN") -> li
     return [(item(n, week, origin), None) for n in range(first, first + count)]
 
 
-async def fold(store: InMemoryStore, changes: list[Change]) -> None:
+async def fold(store: Store, changes: list[Change]) -> None:
     """Fold `changes` into the cells as the aggregator does (one journal record moves the
     aggregation position past them)."""
     message = make_message(f"M-{await store.last_position()}")
@@ -108,7 +112,7 @@ async def fold(store: InMemoryStore, changes: list[Change]) -> None:
     await store.apply_aggregation(after, await store.last_position(), increments(changes))
 
 
-async def week_47(store: InMemoryStore) -> None:
+async def week_47(store: Store) -> None:
     """40 CN items (chapter 61), 15 VN (95), 12 GB (42), all worth 12.50: 0-20 band."""
     await fold(
         store, originals(1, 40) + originals(41, 15, origin="VN") + originals(56, 12, origin="GB")
@@ -554,3 +558,66 @@ def test_a_negative_late_window_is_refused() -> None:
             home_country="US",
             late_window=-1,
         )
+
+
+def windowed(store: InMemoryStore, at: datetime, late_window: int) -> ShareService:
+    return ShareService(
+        store=store,
+        signer=DsseSigner(KEY),
+        clock=FixedClock(at),
+        partners=PARTNERS,
+        home_country="US",
+        late_window=late_window,
+    )
+
+
+@pytest.mark.parametrize(("late_window", "weeks"), [(0, []), (1, []), (2, [W47]), (8, [W47])])
+async def test_late_arrivals_look_back_on_the_window_of_earlier_weeks_only(
+    late_window: int, weeks: list[str]
+) -> None:
+    store = InMemoryStore()
+    await store.open()
+    await week_47(store)
+    await service(store).build(W47)
+    await service(store, at=AT + timedelta(days=7)).build(W48)
+    await fold(store, LATE_47)  # W47 changes after W48 was reported: two weeks back from W49
+
+    w49 = await windowed(store, AT + timedelta(days=14), late_window).build(W49)
+
+    assert [t["week"] for t in document(of(w49, "gb-bf"))["lateArrivals"]] == weeks
+
+
+REPO_PARTNERS = Path(__file__).resolve().parents[2] / "partners"
+
+
+async def test_the_gateway_reports_late_arrivals_within_its_configured_window(
+    tmp_path: Path,
+) -> None:
+    """[share] late_window_weeks reaches the gateway's ShareService: with 1, a W47 change folded
+    after W48 was reported is two weeks back from W49 and out of its lateArrivals."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        partners_dir=REPO_PARTNERS,
+        store=f"sqlite:///{tmp_path / 'gateway.db'}",
+        cpu=CpuSettings(workers=0),
+        share=ShareSettings(late_window_weeks=1),
+    )
+    clock = FrozenClock(AT)
+    gateway = Gateway(settings, clock=clock)
+    await gateway.store.open()
+    try:
+        await week_47(gateway.store)
+        await gateway.share.build(W47)
+        clock.set(AT + timedelta(days=7))
+        await gateway.share.build(W48)
+        await fold(gateway.store, LATE_47)
+        clock.set(AT + timedelta(days=14))
+        w49 = await gateway.share.build(W49)
+        w47 = await gateway.store.frozen([W47])
+    finally:
+        await gateway.stop()
+
+    keys = gateway.keyring.public_keys()
+    _, payload = verify_json_envelope(of(w49, "gb-bf").report.envelope, keys)
+    assert json.loads(payload)["lateArrivals"] == []
+    assert {r.report_week for r in w47.rows} == {W47}  # W47's change was frozen with no week
