@@ -68,8 +68,9 @@ def test_the_docs_refer_to_nothing_outside_the_repository() -> None:
 def test_the_report_schema_is_a_valid_draft_2020_12_schema() -> None:
     Draft202012Validator.check_schema(REPORT_SCHEMA)
     assert REPORT_SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert "lateArrivals" in REPORT_SCHEMA["properties"]
-    assert "lateArrivals" not in REPORT_SCHEMA["required"]
+    assert "lateArrivals" in REPORT_SCHEMA["required"]
+    trends = REPORT_SCHEMA["properties"]["trends"]
+    assert {"minHistoryWeeks", "insufficientHistory"} <= set(trends["required"])
 
 
 def test_every_report_the_gateway_builds_passes_through_the_schema_check() -> None:
@@ -150,10 +151,12 @@ def late_arrivals(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"week": "2026-W46", "cells": cells, "totals": copy.deepcopy(doc["totals"])}]
 
 
-def test_the_sections_being_added_are_optional_and_described() -> None:
+def test_late_arrivals_and_the_history_a_trend_needs_are_always_present() -> None:
     doc = full_report()
+    assert doc["lateArrivals"] == []
+    assert doc["trends"]["minHistoryWeeks"] == 4
+    assert doc["trends"]["insufficientHistory"] == []
     doc["lateArrivals"] = late_arrivals(doc)
-    doc["trends"]["minHistoryWeeks"] = 4
     doc["trends"]["insufficientHistory"] = [{"originCountry": "VN", "hsChapter": "95"}]
     assert report_problems(doc) == []
 
@@ -178,7 +181,15 @@ def _suppressed_cell(doc: dict[str, Any]) -> dict[str, Any]:
         lambda d: d["trends"]["surges"].append(
             {"originCountry": "CN", "hsChapter": "61", "direction": "UP", "suppressed": True}
         ),
+        lambda d: d["trends"]["surges"].append(  # a flagged pair without its numbers
+            {"originCountry": "CN", "hsChapter": "61", "direction": "SURGE", "suppressed": True}
+        ),
+        lambda d: d["trends"]["surges"][0].update(suppressed=True),  # numbers, yet "suppressed"
+        lambda d: d["trends"]["drops"][0].pop("z"),  # a statistic missing
         lambda d: d.pop("totals"),
+        lambda d: d.pop("lateArrivals"),
+        lambda d: d["trends"].pop("minHistoryWeeks"),
+        lambda d: d["trends"].pop("insufficientHistory"),
         lambda d: d.update(k=0),
     ],
 )
