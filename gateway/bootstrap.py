@@ -25,7 +25,8 @@ from pathlib import Path
 import grpc
 from aiohttp import web
 
-from gateway.adapters.cpu_pool import ProcessPoolCpu, process_alive, run_spooled_here
+from gateway.adapters.cpu.runner import WorkerProcessCpu
+from gateway.adapters.cpu.worker import process_alive, run_spooled_here
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.httpsig import NonceCache, RequestVerifier
 from gateway.adapters.crypto.keyring import Keyring
@@ -127,9 +128,9 @@ class Gateway:
             self._executor,
             spooled=run_spooled_here,
         )
-        self.cpu: ProcessPoolCpu | None = None
+        self.cpu: WorkerProcessCpu | None = None
         if settings.cpu.workers > 0:
-            self.cpu = ProcessPoolCpu(
+            self.cpu = WorkerProcessCpu(
                 settings.cpu.workers,
                 lambda: self.keyring.active,
                 home_country=settings.home_country,

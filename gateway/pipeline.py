@@ -6,7 +6,7 @@
 
 Nothing is acknowledged before the commit that holds every accepted item, the message record and
 its receipt. The CPU stages of one message are one pure task (`CpuStages.run`): a `CpuRunner`
-runs it in a process pool (gateway.adapters.cpu_pool, so both cores work) or, by default, in this
+runs it on worker processes (gateway.adapters.cpu, so both cores work) or, by default, in this
 process (large documents on an executor so the event loop keeps serving). Everything that
 touches the store, the item locks and the item history stays here, in the main process.
 """

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.adapters import cpu_pool
+from gateway.adapters.cpu import codec
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.http import app as http_app
 from gateway.config import CpuSettings
@@ -71,13 +71,13 @@ async def test_a_large_document_is_streamed_journaled_and_receipted_like_a_small
 ) -> None:
     spooled = spool_spy(monkeypatch)
     from_file: list[int] = []  # messages whose records the store read from their file
-    close = cpu_pool.SpooledSealed.close
+    close = codec.SpooledSealed.close
 
-    def closed(sealed: cpu_pool.SpooledSealed) -> None:
+    def closed(sealed: codec.SpooledSealed) -> None:
         from_file.append(len(sealed))
         close(sealed)
 
-    monkeypatch.setattr(cpu_pool.SpooledSealed, "close", closed)
+    monkeypatch.setattr(codec.SpooledSealed, "close", closed)
     gb = await world.client("gb-royal-mail")
     doc = large("GBA-LARGE-1", seed=21, bad_every=50)
     answer = await gb.submit_itmatt(doc)

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from gateway import aggregation
-from gateway.adapters.cpu_pool import ProcessPoolCpu
+from gateway.adapters.cpu.runner import WorkerProcessCpu
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
@@ -110,7 +110,7 @@ async def test_records_committed_here_are_folded_from_their_contributions(
 
 @pytest.mark.slow
 async def test_contributions_cross_the_process_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    cpu = ProcessPoolCpu(1, lambda: KEY, home_country="US", rates=default_rates())
+    cpu = WorkerProcessCpu(1, lambda: KEY, home_country="US", rates=default_rates())
     try:
         assert await folded_with(cpu, monkeypatch) == 6 + 1
     finally:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.adapters import cpu_pool
-from gateway.adapters.cpu_pool import ProcessPoolCpu, RecordIdTable
+from gateway.adapters.cpu import codec
+from gateway.adapters.cpu.codec import RecordIdTable
+from gateway.adapters.cpu.runner import WorkerProcessCpu
 from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_private_key
@@ -66,14 +67,14 @@ async def active() -> ActiveKey:
 
 
 @pytest.fixture
-async def pool(active: ActiveKey) -> AsyncIterator[ProcessPoolCpu]:
-    cpu = ProcessPoolCpu(2, active, home_country="US", rates=default_rates())
+async def pool(active: ActiveKey) -> AsyncIterator[WorkerProcessCpu]:
+    cpu = WorkerProcessCpu(2, active, home_country="US", rates=default_rates())
     await cpu.start()
     yield cpu
     await asyncio.to_thread(cpu.close)
 
 
-async def test_the_pool_gives_what_the_stages_give_in_process(pool: ProcessPoolCpu) -> None:
+async def test_the_pool_gives_what_the_stages_give_in_process(pool: WorkerProcessCpu) -> None:
     body = message("GBA-POOL-1", 20, bad_every=7)
     remote = await pool.run(body, "GBA", PROV)
     local = CpuStages(DsseSigner(FIRST), valuer("US", default_rates())).run(body, "GBA", PROV)
@@ -103,7 +104,7 @@ def test_a_result_crosses_the_pool_as_plain_values_and_comes_back_whole(test: bo
     body = build_itmatt("GBA-PLAIN-1", "GBA", items, test=test)
     stages = CpuStages(DsseSigner(FIRST), valuer("US", default_rates()))
     local = stages.run(body, "GBA", PROV)
-    back = cpu_pool._decode(cpu_pool._encode(local))
+    back = codec.decode(codec.encode(local))
 
     assert back.parsed == local.parsed  # header (prepared_at included), items, source format
     assert [i.findings for i in back.parsed.items] == [i.findings for i in local.parsed.items]
@@ -122,7 +123,7 @@ def test_a_result_crosses_the_pool_as_plain_values_and_comes_back_whole(test: bo
         local.contributions.get(i) for i in range(32)
     ]
     # Its provenance goes the other way as plain values too.
-    assert cpu_pool._provenance(cpu_pool._plain_provenance(PROV)) == PROV
+    assert codec.provenance(codec.plain_provenance(PROV)) == PROV
 
 
 def test_the_plain_encoding_knows_every_field_it_carries() -> None:
@@ -136,7 +137,7 @@ def test_the_plain_encoding_knows_every_field_it_carries() -> None:
         "index", "line", "item_id", "version", "function", "findings", "declaration"
     ]  # fmt: skip
     assert [f.name for f in fields(Finding)] == ["code", "severity", "message", "path", "line"]
-    assert len(fields(JournalEntry)) == 12  # cpu_pool._row_of / _entry_of
+    assert len(fields(JournalEntry)) == 12  # codec.row_of / entry_of
     assert [f.name for f in fields(Provenance)] == [
         "partner", "received_at", "receipt_id", "content_digest"
     ]  # fmt: skip
@@ -173,7 +174,7 @@ async def test_a_large_body_goes_to_its_worker_as_a_file_and_comes_back_the_same
 ) -> None:
     body = message("GBA-SPOOL-1", 30, bad_every=7)
     spool = tmp_path / "spool"
-    cpu = ProcessPoolCpu(
+    cpu = WorkerProcessCpu(
         1,
         active,
         home_country="US",
@@ -220,13 +221,13 @@ def test_a_record_id_table_packs_the_ids_of_a_streamed_message() -> None:
     assert table.record_id(10) == "é"
 
 
-async def test_another_senders_message_is_parsed_but_not_signed(pool: ProcessPoolCpu) -> None:
+async def test_another_senders_message_is_parsed_but_not_signed(pool: WorkerProcessCpu) -> None:
     done = await pool.run(message("CNA-1", 2, sender="CNA"), "GBA", PROV)
     assert done.parsed.header.sender == "CNA"
     assert done.sealed == {}
 
 
-async def test_a_rejected_message_raises_in_the_main_process(pool: ProcessPoolCpu) -> None:
+async def test_a_rejected_message_raises_in_the_main_process(pool: WorkerProcessCpu) -> None:
     with pytest.raises(MessageRejected) as caught:
         await pool.run(b"<not-itmatt/>", "GBA", PROV)
     assert caught.value.findings
@@ -234,7 +235,7 @@ async def test_a_rejected_message_raises_in_the_main_process(pool: ProcessPoolCp
 
 
 async def test_workers_sign_with_the_key_active_now(
-    pool: ProcessPoolCpu, active: ActiveKey
+    pool: WorkerProcessCpu, active: ActiveKey
 ) -> None:
     body = message("GBA-ROT-1", 4)
     before = await asyncio.gather(*(pool.run(body, "GBA", PROV) for _ in range(4)))
@@ -255,7 +256,7 @@ async def test_workers_sign_with_the_key_active_now(
         signed_by(FIRST, after)
 
 
-async def test_a_dead_worker_gives_overloaded_and_a_fresh_pool(pool: ProcessPoolCpu) -> None:
+async def test_a_dead_worker_gives_overloaded_and_a_fresh_pool(pool: WorkerProcessCpu) -> None:
     """A worker killed while messages are in flight: those get 503 (Overloaded), nothing is
     journaled, and the next message is served by a new pool."""
     store = InMemoryStore()
@@ -309,7 +310,7 @@ async def test_small_messages_stay_in_process_and_larger_ones_go_to_a_worker(
 ) -> None:
     inline = CountingInline()
     small, large = message("GBA-SMALL-1", 1), message("GBA-LARGE-1", 5)
-    cpu = ProcessPoolCpu(
+    cpu = WorkerProcessCpu(
         1, active, home_country="US", rates=default_rates(), inline=inline, inline_bytes=4096
     )
     try:
@@ -342,7 +343,7 @@ async def test_a_hung_worker_is_killed_after_the_task_timeout_and_the_pool_repla
     """The only worker is stuck (a task that never ends): the message waiting for it gets
     Overloaded when its timeout passes, the stuck worker is killed, and the next message is
     served by a fresh pool."""
-    cpu = ProcessPoolCpu(1, active, task_timeout_s=0.5)
+    cpu = WorkerProcessCpu(1, active, task_timeout_s=0.5)
     try:
         await cpu.start()
         assert cpu._pool is not None
