@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.adapters.store import SqliteStore, open_store_from_url
+from gateway.adapters.store import SqliteStore, group_commit, open_store_from_url
 from gateway.adapters.store import sqlite as sqlite_module
 from gateway.adapters.store.migrations import SQLITE_MIGRATIONS
 from gateway.adapters.store.outbox import MAX_ERROR_CHARS
@@ -330,9 +330,9 @@ async def test_a_group_commit_is_bounded_by_messages_and_entries(
     store = await _opened(tmp_path / "gw.db")
     try:
         statements = await _trace_writer(store)
-        await _commit_concurrently(store, sqlite_module.BATCH_MESSAGES + 1)
+        await _commit_concurrently(store, group_commit.BATCH_MESSAGES + 1)
         by_messages = statements.count("COMMIT")
-        monkeypatch.setattr(sqlite_module, "BATCH_ENTRIES", 10)
+        monkeypatch.setattr(group_commit, "BATCH_ENTRIES", 10)
         statements.clear()
         messages = [make_message(f"E{n}") for n in range(4)]
         await asyncio.gather(

@@ -10,14 +10,16 @@ committed in increasing order: a reader that has seen position P never later fin
 below P, so a consumer never acknowledges past a record committed late. A failed transaction
 leaves a gap in the sequence that is never filled (gaps are allowed, late rows are not).
 
-Group commit: within one replica, message commits queue on the event loop and ONE committer
-task writes them, a batch per transaction (as the SQLite store does), so a replica holds the
-journal lock once per batch, not once per message, and its callers' positions follow their
-call order. A batch is one transaction of a few round trips whatever its size: the advisory
-lock, one multi-row INSERT of the message rows (`unnest`, ON CONFLICT DO NOTHING: a message id
-already stored is a DuplicateMessage carrying the stored receipt), one multi-row INSERT of every
-journal row, COMMIT. When a statement fails for one message's data (a constraint), the batch is
-rolled back and its messages are committed one by one, so only the offender fails.
+Group commit (group_commit.py): within one replica, message commits queue on the event loop and
+ONE committer task writes them, a batch per transaction (as the SQLite store does), so a
+replica holds the journal lock once per batch, not once per message, and its callers' positions
+follow their call order. A batch holds at most one commit per message id (a second one waits
+for the next batch, where it finds the first stored). A batch is one transaction of a few round
+trips whatever its size: the advisory lock, one multi-row INSERT of the message rows (`unnest`,
+ON CONFLICT DO NOTHING: a message id already stored is a DuplicateMessage carrying the stored
+receipt), one multi-row INSERT of every journal row, COMMIT. When a statement fails for one
+message's data (a constraint), the batch is rolled back and its messages are committed one by
+one, so only the offender fails.
 
 Idempotency across replicas: two replicas receiving the same (partner, messageId) at once both
 reach the message INSERT under the journal lock; the second sees the first's committed row and
@@ -48,10 +50,8 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -63,6 +63,7 @@ from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, ad
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.frozen import FreezeMoved, check_rows
+from gateway.adapters.store.group_commit import Commit, GroupCommitter, Outcome
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.migrations import POSTGRES_MIGRATIONS, Migration
 from gateway.adapters.store.outbox import NotInOutbox, as_utc, bounded_error, check_lease
@@ -92,11 +93,7 @@ from gateway.ports import (
     StoredReport,
 )
 
-Outcome = list[int] | Exception  # one message of a group commit: its positions, or why it failed
-
 CHANNEL = "aedgw_journal"  # NOTIFY channel: payload "<schema> <last position>"
-BATCH_MESSAGES = 256  # at most this many messages share one transaction
-BATCH_ENTRIES = 20_000  # nor more entries than this, unless a single message holds more
 # Entries given lazily (a streamed message's, read from its file) go to the server in INSERTs
 # of at most this many, in order: never all held, nor encoded, at once (a 50 MiB document's in
 # one INSERT cost ~220 MiB). A batch of entries its callers hold as lists goes in one INSERT.
@@ -329,8 +326,9 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         self._lock_key = 0  # second advisory key: a hash of the schema, known after open()
         self._schema_name = schema or ""
-        self._pending: deque[_Commit] = deque()
-        self._committer: asyncio.Task[None] | None = None
+        self._commits = GroupCommitter(
+            self._commit_batch, store="PostgreSQL store", passed=(StoreError,), one_per_message=True
+        )
         self._listener: asyncpg.Connection | None = None
         self._relisten: asyncio.Task[None] | None = None
 
@@ -368,8 +366,7 @@ class PostgresStore:
     async def close(self) -> None:
         """Finish the commits already submitted, stop listening, close every connection."""
         pool, self._pool = self._pool, None
-        if self._committer is not None:
-            await asyncio.wait([self._committer])
+        await self._commits.drain()
         listener, self._listener = self._listener, None
         if self._relisten is not None:
             self._relisten.cancel()
@@ -452,11 +449,7 @@ class PostgresStore:
         """
         if self._pool is None:
             raise StoreError("the PostgreSQL store is not open")
-        commit = _Commit(message, entries, asyncio.get_running_loop().create_future())
-        self._pending.append(commit)
-        if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_pending(), name="store-commit")
-        return await commit.done
+        return await self._commits.commit(message, entries)
 
     async def item_states(self, partner: str, item_ids: Iterable[str]) -> Mapping[str, ItemState]:
         ids = list(dict.fromkeys(item_ids))
@@ -718,52 +711,7 @@ class PostgresStore:
 
     # -- group commit ----------------------------------------------------------------------
 
-    async def _commit_pending(self) -> None:
-        """Write the queued commits, a batch per transaction, until none is left."""
-        try:
-            while self._pending:
-                batch = self._take_batch()
-                if not batch:
-                    continue
-                try:
-                    outcomes = await self._commit_batch(batch)
-                except BaseException as exc:
-                    # The transaction failed (nothing of it kept), or this task was cancelled
-                    # with its outcome unknown: either way no caller is acknowledged.
-                    for commit in batch:
-                        _settle(commit, exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for commit, outcome in zip(batch, outcomes, strict=True):
-                    _settle(commit, outcome)
-        except BaseException as exc:  # cancelled (loop shutdown): no caller is left waiting
-            for commit in self._pending:
-                _settle(commit, exc)
-            self._pending.clear()
-            raise
-        finally:
-            self._committer = None
-
-    def _take_batch(self) -> list[_Commit]:
-        """The oldest pending commits that fit one transaction, at most one per message key
-        (a second commit of a key waits for the next batch, where it finds the first stored)."""
-        batch: list[_Commit] = []
-        keys: set[tuple[str, str]] = set()
-        entries = 0
-        while self._pending and len(batch) < BATCH_MESSAGES:
-            commit = self._pending[0]
-            key = (commit.message.partner, commit.message.message_id)
-            if batch and (entries + len(commit.entries) > BATCH_ENTRIES or key in keys):
-                break
-            self._pending.popleft()
-            if not commit.done.done():  # done already: its caller was cancelled while it queued
-                batch.append(commit)
-                keys.add(key)
-                entries += len(commit.entries)
-        return batch
-
-    async def _commit_batch(self, batch: list[_Commit]) -> list[Outcome]:
+    async def _commit_batch(self, batch: list[Commit[JournalEntry]]) -> list[Outcome]:
         """The batch in one transaction; on a data error of one message, each message alone."""
         try:
             async with self._connection() as conn:
@@ -784,7 +732,9 @@ class PostgresStore:
                     outcomes.append(_message_failure(exc, commit))
         return outcomes
 
-    async def _write_batch(self, conn: asyncpg.Connection, batch: list[_Commit]) -> list[Outcome]:
+    async def _write_batch(
+        self, conn: asyncpg.Connection, batch: list[Commit[JournalEntry]]
+    ) -> list[Outcome]:
         """One transaction: journal lock, message rows, journal rows, notification, COMMIT.
 
         A message already stored gets DuplicateMessage as its outcome; the others commit.
@@ -848,30 +798,7 @@ class PostgresStore:
             await _quietly_close(conn)
 
 
-@dataclass(slots=True, eq=False)
-class _Commit:
-    """One `commit_message` call waiting for its group commit."""
-
-    message: MessageRecord
-    entries: Sequence[JournalEntry]
-    done: asyncio.Future[list[int]]
-
-
-def _settle(commit: _Commit, outcome: Outcome | BaseException) -> None:
-    if commit.done.done():  # the caller was cancelled; the commit completed regardless
-        return
-    if isinstance(outcome, list):
-        commit.done.set_result(outcome)
-    elif isinstance(outcome, StoreError):
-        commit.done.set_exception(outcome)
-    else:
-        reason = str(outcome) or type(outcome).__name__  # a bare CancelledError says nothing
-        error = StoreError(f"PostgreSQL store: {reason}")
-        error.__cause__ = outcome
-        commit.done.set_exception(error)
-
-
-def _message_failure(exc: StoreError, commit: _Commit) -> StoreError:
+def _message_failure(exc: StoreError, commit: Commit[JournalEntry]) -> StoreError:
     """One message's data error as its caller sees it: ItemVersionTaken for a version race."""
     cause, entries = exc.__cause__, commit.entries
     if (

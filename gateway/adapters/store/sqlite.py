@@ -13,10 +13,10 @@ Durability: `commit_message` returns after COMMIT, with `PRAGMA synchronous=FULL
 the WAL is fsynced before the receipt can leave. Positions come from an AUTOINCREMENT key under
 the write lock: strictly increasing, contiguous within one commit, never reused.
 
-Group commit: message commits queue on the event loop and one committer task hands them to the
-writer. A commit that finds the committer idle goes alone at once (no timer, never waits for
-company); commits that arrive while the writer is busy are taken together (up to
-`BATCH_MESSAGES` messages or about `BATCH_ENTRIES` entries) into ONE transaction: `BEGIN
+Group commit (group_commit.py): message commits queue on the event loop and one committer task
+hands them to the writer. A commit that finds the committer idle goes alone at once (no timer,
+never waits for company); commits that arrive while the writer is busy are taken together (up
+to `BATCH_MESSAGES` messages or about `BATCH_ENTRIES` entries) into ONE transaction: `BEGIN
 IMMEDIATE`, per message a SAVEPOINT holding its message row and journal rows, one `COMMIT` = one
 fsync. A message that fails (duplicate message id, a constraint of its entries) is rolled back to
 its savepoint and fails its caller alone; the rest of the batch commits. Every caller learns its
@@ -42,10 +42,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -56,6 +54,7 @@ from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, ad
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.frozen import FreezeMoved, check_rows
+from gateway.adapters.store.group_commit import Commit, GroupCommitter, Outcome
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS, Migration
 from gateway.adapters.store.outbox import (
@@ -96,11 +95,6 @@ from gateway.ports import (
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
 Row = tuple[Any, ...]
-Outcome = list[int] | Exception  # one message of a group commit: its positions, or why it failed
-
-BATCH_MESSAGES = 256  # at most this many messages share one transaction (one fsync)
-BATCH_ENTRIES = 20_000  # nor more entries than this, unless a single message holds more
-
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _IN_LIST_CHUNK = 500  # well under SQLite's bound variable limit (999 before 3.32)
 INLINE_IDS = 1000  # item-state lookups of more ids than this go to a reader thread
@@ -279,8 +273,7 @@ class SqliteStore:
         self._writer: _Lane | None = None
         self._readers: _Lane | None = None
         self._inline: sqlite3.Connection | None = None  # the event loop's own, for lookups
-        self._pending: deque[_Commit] = deque()  # commits not yet handed to the writer
-        self._committer: asyncio.Task[None] | None = None  # runs while `_pending` is not empty
+        self._commits: GroupCommitter[Row] | None = None  # message commits, to the writer
 
     @property
     def path(self) -> Path:
@@ -308,15 +301,21 @@ class SqliteStore:
             await _stop_all(writer, readers)
             raise
         self._writer, self._readers, self._inline = writer, readers, inline
+        self._commits = GroupCommitter(
+            partial(_write_group, writer),
+            store=f"SQLite store {self._path}",
+            passed=(DuplicateMessage, ItemVersionTaken),
+        )
 
     async def close(self) -> None:
         """Finish the work already submitted, close every connection and stop the threads."""
         writer, readers, inline = self._writer, self._readers, self._inline
+        commits, self._commits = self._commits, None
         self._writer = self._readers = self._inline = None
         if inline is not None:
             inline.close()
-        if self._committer is not None:
-            await asyncio.wait([self._committer])  # the commits queued before close() still land
+        if commits is not None:
+            await commits.drain()  # the commits queued before close() still land
         if writer is not None and readers is not None:
             await _stop_all(writer, readers)
 
@@ -340,19 +339,15 @@ class SqliteStore:
         as a whole and returns only once durable. Cancelling the caller drops a commit not yet
         handed to the writer; one already handed to it completes or fails as a whole.
         """
-        writer = self._writer
-        if writer is None:
+        commits = self._commits
+        if commits is None:
             raise StoreError(f"the SQLite store {self._path} is not open")
         rows: Sequence[Row]
         if isinstance(entries, list | tuple):
             rows = [_entry_params(entry) for entry in entries]
         else:  # a lazy sequence (a large message's entries in a file): read by the writer
             rows = _LazyRows(entries)
-        commit = _Commit(message, rows, asyncio.get_running_loop().create_future())
-        self._pending.append(commit)
-        if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_pending(writer), name="store-commit")
-        return await commit.done
+        return await commits.commit(message, rows)
 
     async def item_states(self, partner: str, item_ids: Iterable[str]) -> Mapping[str, ItemState]:
         ids = list(dict.fromkeys(item_ids))
@@ -502,61 +497,6 @@ class SqliteStore:
     async def outbox(self) -> list[Delivery]:
         return await self._read(_outbox)
 
-    async def _commit_pending(self, writer: _Lane) -> None:
-        """Hand the queued commits to the writer, a batch per transaction, until none is left."""
-        try:
-            while self._pending:
-                batch = self._take_batch()
-                if not batch:
-                    continue
-                work = [(commit.message, commit.rows) for commit in batch]
-                try:
-                    outcomes = await writer.run(partial(_commit_batch, batch=work))
-                except BaseException as exc:
-                    # The transaction failed (nothing of it kept), or this task was cancelled
-                    # with its outcome unknown: either way no caller is acknowledged.
-                    for commit in batch:
-                        self._settle(commit, exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for commit, outcome in zip(batch, outcomes, strict=True):
-                    self._settle(commit, outcome)
-        except BaseException as exc:  # cancelled (loop shutdown): no caller is left waiting
-            for commit in self._pending:
-                self._settle(commit, exc)
-            self._pending.clear()
-            raise
-        finally:
-            self._committer = None
-
-    def _take_batch(self) -> list[_Commit]:
-        """The oldest pending commits that fit one transaction; those whose caller left dropped."""
-        batch: list[_Commit] = []
-        entries = 0
-        while self._pending and len(batch) < BATCH_MESSAGES:
-            commit = self._pending[0]
-            if batch and entries + len(commit.rows) > BATCH_ENTRIES:
-                break
-            self._pending.popleft()
-            if not commit.done.done():  # done already: its caller was cancelled while it queued
-                batch.append(commit)
-                entries += len(commit.rows)
-        return batch
-
-    def _settle(self, commit: _Commit, outcome: Outcome | BaseException) -> None:
-        if commit.done.done():  # the caller was cancelled; the commit completed regardless
-            return
-        if isinstance(outcome, list):
-            commit.done.set_result(outcome)
-        elif isinstance(outcome, DuplicateMessage | ItemVersionTaken):
-            commit.done.set_exception(outcome)
-        else:
-            reason = str(outcome) or type(outcome).__name__  # a bare CancelledError says nothing
-            error = StoreError(f"SQLite store {self._path}: {reason}")
-            error.__cause__ = outcome
-            commit.done.set_exception(error)
-
     async def _lookup(self, job: Job[T]) -> T:
         """A point lookup on the event loop's own connection; on a reader thread when the
         database is busy (that connection never waits for a lock)."""
@@ -602,15 +542,6 @@ class SqliteStore:
             conn.close()
             raise
         return conn
-
-
-@dataclass(slots=True, eq=False)
-class _Commit:
-    """One `commit_message` call waiting for its group commit."""
-
-    message: MessageRecord
-    rows: Sequence[Row]
-    done: asyncio.Future[list[int]]
 
 
 class _Lane:
@@ -715,6 +646,12 @@ def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
         "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
         (migration.version, migration.description, datetime.now(UTC).isoformat()),
     )
+
+
+async def _write_group(writer: _Lane, batch: list[Commit[Row]]) -> list[Outcome]:
+    """A group commit's batch in one transaction on the writer (GroupCommitter's `write`)."""
+    work = [(commit.message, commit.entries) for commit in batch]
+    return await writer.run(partial(_commit_batch, batch=work))
 
 
 def _commit_batch(
