@@ -158,6 +158,7 @@ class ShareService:
             report_id=report_id,
             trend_config=self._trends,
             late=content.late,
+            before=content.before,
         )
         envelope = sign_json_envelope(self._signer, REPORT_TYPE, report_bytes(doc))
         record = ReportRecord(report_id, partner.id, week, now, envelope)

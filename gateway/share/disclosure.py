@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 Number = int | Decimal
+_UNBOUNDED = Decimal("Infinity")
 
 _BANDS = ("0-20", "20-40", "40-100", "100-150", "150-800", "800-2500", "2500+")
 _CODE = r"[A-Z][A-Z_]{0,39}"
@@ -497,6 +498,7 @@ def disclose(
     protection: Protection | None = None,
     signed: bool = False,
     exact: bool = False,
+    floor: Mapping[tuple[str, ...], tuple[Number, ...]] | None = None,
 ) -> Disclosed:
     """The table with small cells suppressed, and complements until the audit proves that no
     suppressed number can be narrowed below its protection (see the module docstring).
@@ -504,7 +506,10 @@ def disclose(
     `protection` defaults to `Protection(k)`; `signed`: the cells are changes that may be
     negative (late arrivals against a frozen week); `exact`: the gate's audit solves both
     optima of every suppressed number, so each Bound is the attacker's exact interval (slower;
-    by default a Bound may be a sub-interval already proven wide enough).
+    by default a Bound may be a sub-interval already proven wide enough); `floor` (signed
+    tables): per cell, the least each measure can be, as a partner knows it (a late change is
+    at least minus what was published of its cell: a count is never below 0; a cell absent
+    from `floor` is free).
 
     Raises DisclosureError for a field or value off the allow-list, ValueError for a malformed
     table or k < 1, Unprotectable when the audit cannot pass. Deterministic: the same table
@@ -532,6 +537,9 @@ def disclose(
         cell_node=[lattice.levels[0][1][key][0] for key in keys],
         primary=primary,
         signed=signed,
+        floor=None
+        if floor is None
+        else [floor.get(key, (-_UNBOUNDED,) * len(table.measures)) for key in keys],
     )
     hidden = _suppress(primary, magnitudes, lattice, touching)
     checked = _protect(

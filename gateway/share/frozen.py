@@ -25,7 +25,7 @@ gateway/adapters/store/frozen.py) and gateway/sharing.py drives it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.ports import CellCounts, CellKey, Frozen, FrozenRow
 
@@ -80,6 +80,9 @@ class Published:
 
     cells: Cells  # the week's snapshot
     late: dict[str, Cells]  # per earlier week: its late change reported here (non-empty only)
+    # per week of `late`: everything published of it before this change (a change of a cell is
+    # at least minus this, as no count or value is negative: the audit's floor)
+    before: dict[str, Cells] = field(default_factory=dict)
 
 
 def published(week: str, frozen: Frozen) -> Published:
@@ -87,15 +90,16 @@ def published(week: str, frozen: Frozen) -> Published:
 
     `frozen` must hold `week` and its rows. Raises KeyError when `week` is not frozen.
     """
-    frozen.numbers[week]
     mine = [row for row in frozen.rows if row.report_week == week]
     late: dict[str, Cells] = {}
     for row in mine:
         if row.key.week != week:
             late.setdefault(row.key.week, {})[row.key] = row.counts
+    number = frozen.numbers[week]
     return Published(
         cells={row.key: row.counts for row in mine if row.key.week == week},
         late={w: late[w] for w in sorted(late)},
+        before={w: reported(frozen, w, through=number - 1) for w in sorted(late)},
     )
 
 

@@ -8,7 +8,8 @@ This is the attacker's own model, the standard audit of tabular statistical disc
   its published cells;
 - priors: in an unsigned table every value is non-negative and, when every listed cell has items
   (the report lists no empty cell), a cell's items are at least 1; in a signed table (changes,
-  late arrivals) every value is free; counts are integers.
+  late arrivals) every value is free, or at least its `floor` (minus what was published of the
+  cell before: no count or value goes below 0); counts are integers.
 
 For every suppressed node (cell or total) the minimum and maximum of its value over that
 feasible set form its interval, which must be at least `required_width` wide: k for `items`,
@@ -198,6 +199,9 @@ class Structure:
     cell_node: Sequence[int]
     primary: frozenset[int] = frozenset()  # the nodes suppressed for being small
     signed: bool = False
+    # Signed tables: per cell, the least each measure can be (a change of a count or value
+    # that cannot go below 0 is at least minus what was published of it); None: free.
+    floor: Sequence[tuple[Number, ...]] | None = None
     _floats: Floats = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -401,7 +405,7 @@ class _MeasureAudit:
         self.binding: dict[int, set[int]] = {}  # target -> published nodes pinning it
         row_index = [np.array(r, dtype=np.int32) for r in rows]
         rhs = np.array([float(self.truth[r].sum()) for r in row_index], dtype=np.float64)
-        lower, upper = self._priors(len(cells))
+        lower, upper = self._priors(cells)
         self.lower = lower
         self.programme = _Programme(row_index, rhs, lower, upper, integral=not self.money)
         # Targets: every suppressed node, as its suppressed cells plus a published constant.
@@ -424,9 +428,13 @@ class _MeasureAudit:
         for ray in rays:
             self.follow(ray)
 
-    def _priors(self, n: int) -> tuple[Floats, Floats]:
+    def _priors(self, cells: Sequence[int]) -> tuple[Floats, Floats]:
+        n = len(cells)
         if self.s.signed:
-            return np.full(n, -highspy.kHighsInf), np.full(n, highspy.kHighsInf)
+            if self.s.floor is None:
+                return np.full(n, -highspy.kHighsInf), np.full(n, highspy.kHighsInf)
+            least = [float(self.s.floor[i][self.m]) for i in cells]
+            return np.array(least, dtype=np.float64), np.full(n, highspy.kHighsInf)
         every_cell_has_items = all(row[0] >= 1 for row in self.s.values)
         floor = 1.0 if self.measure == "items" and every_cell_has_items else 0.0
         return np.full(n, floor), np.full(n, highspy.kHighsInf)

@@ -170,16 +170,23 @@ def _totals(disclosed: Disclosed) -> Json:
 
 
 def _late_arrivals(
-    late: Mapping[str, Mapping[CellKey, CellCounts]], agreement: ShareAgreement
+    late: Mapping[str, Mapping[CellKey, CellCounts]],
+    before: Mapping[str, Mapping[CellKey, CellCounts]],
+    agreement: ShareAgreement,
 ) -> list[Json]:
-    """Each earlier week's late changes, oldest first, disclosed as a signed table of its own."""
+    """Each earlier week's late changes, oldest first, disclosed as a signed table of its own,
+    audited knowing that no cell goes below 0: a change is at least minus what was published
+    of its cell before (`before`; 0 for a cell not published: a new cell only grows)."""
     protection = _protection(agreement)
     out: list[Json] = []
     for week in sorted(late):
         table = cell_table(week, late[week])
         if not table.rows:
             continue
-        disclosed = disclose(table, agreement.k, protection=protection, signed=True)
+        earlier = cell_table(week, before.get(week, {})).rows
+        zero = (0,) * len(CELL_MEASURES)
+        floor = {key: tuple(-n for n in earlier.get(key, zero)) for key in table.rows}
+        disclosed = disclose(table, agreement.k, protection=protection, signed=True, floor=floor)
         cells = [_entry(CELL_DIMENSIONS, CELL_MEASURES, e) for e in disclosed.cells]
         out.append({"week": week, "cells": cells, "totals": _totals(disclosed)})
     return out
@@ -318,6 +325,7 @@ def build_report(
     report_id: str,
     trend_config: TrendConfig = DEFAULT_TRENDS,
     late: Mapping[str, Mapping[CellKey, CellCounts]] | None = None,
+    before: Mapping[str, Mapping[CellKey, CellCounts]] | None = None,
 ) -> Json:
     """The report document (JSON-ready; see the module docstring), gated for disclosure.
 
@@ -325,8 +333,9 @@ def build_report(
     trailing ISO week reported to this partner, the pair totals that report published
     (`published_pairs`); `observations`: partners' feeds (those of `week` are shown, and only when
     `agreement.combined_view`); `late`: per earlier week, the changes of its cells this report
-    publishes (none when None). Same inputs, same document. Raises DisclosureError if a field or
-    value is not an allow-listed aggregate.
+    publishes (none when None); `before`: per week of `late`, everything published of its cells
+    before (the late changes' floor in the audit; none when None). Same inputs, same document.
+    Raises DisclosureError if a field or value is not an allow-listed aggregate.
     """
     disclosed = disclose(cell_table(week, cells), agreement.k, protection=_protection(agreement))
     doc: Json = {
@@ -340,7 +349,7 @@ def build_report(
         "cells": [_entry(CELL_DIMENSIONS, CELL_MEASURES, e) for e in disclosed.cells],
         "totals": _totals(disclosed),
         "trends": _trends(week, cells, baseline, disclosed, trend_config),
-        "lateArrivals": _late_arrivals(late or {}, agreement),
+        "lateArrivals": _late_arrivals(late or {}, before or {}, agreement),
     }
     if agreement.combined_view:
         doc["combinedView"] = _combined(week, disclosed, observations, _protection(agreement))

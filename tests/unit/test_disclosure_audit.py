@@ -386,6 +386,38 @@ def test_a_small_negative_change_is_suppressed() -> None:
     assert_attacker_learns_nothing(t, d, 10, signed=True)
 
 
+def test_a_late_change_is_audited_knowing_no_cell_goes_below_zero() -> None:
+    """A new cell gets +30.00 USD (it was absent: it can only grow) and a cell published at
+    5,000.00 is cancelled (-5,000.00: it cannot fall further). Free, the two would look wide;
+    with those floors a published total of the pair would pin the cancellation within 30. The
+    audit works with the floors, so it withholds enough that both stay wide, and every bound
+    respects its floor."""
+    t = signed_table(
+        {
+            "CN/61": (3, "30.00"),
+            "CN/62": (-40, "-5000.00"),
+            "US/61": (25, "600.00"),
+            "US/62": (30, "700.00"),
+        }
+    )
+    floor: dict[Key, tuple[Number, ...]] = {
+        ("CN", "61"): (0, Decimal(0)),
+        ("CN", "62"): (-40, Decimal("-5000.00")),
+        ("US", "61"): (-60, Decimal("-900.00")),
+        ("US", "62"): (-80, Decimal("-2000.00")),
+    }
+    d = disclose(t, 10, signed=True, exact=True, floor=floor)
+    assert d.audit.ok, [str(b) for b in d.audit.failures]
+    assert not determined(d)
+    for b in d.audit.bounds:
+        if b.grouping == _CELL:
+            least = floor[b.key][0 if b.measure == "items" else 1]
+            assert b.low >= least, b
+            assert b.width >= b.required, b
+    cancelled = bound(d, (_CELL, ("CN", "62")), MONEY)
+    assert cancelled.low == Decimal("-5000.00")
+
+
 # -- properties on random tables --------------------------------------------------------------
 
 VALUES: Mapping[str, tuple[str, ...]] = {
