@@ -39,6 +39,7 @@ from gateway.domain.routing import Consumer, RoutingRule
 from gateway.domain.weeks import iso_week
 from gateway.ports import Clock
 from gateway.samples import ItemSpec, build_itmatt, generate_items
+from gateway.share.disclosure import Audit
 from gateway.sharing import REPORT_TYPE
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
@@ -307,7 +308,22 @@ async def _b5(gateway: Gateway, url: str, out: TextIO, clock: DemoClock) -> bool
             ok = ok and bool(pulled.verified_by) and kind == REPORT_TYPE and len(reports) == 1
             out.write(f"  {pc.partner.id:<8} pulled {len(reports)} report(s), signature verified; "
                       f"{summarise_report(json.loads(payload))}\n")  # fmt: skip
+            audits = gateway.share.audits.get((pc.partner.id, SAMPLE_WEEK), [])
+            ok = ok and bool(audits) and all(a.ok for a in audits)
+            out.write(f"           {summarise_audits(audits)}\n")
     return ok
+
+
+def summarise_audits(audits: Sequence[Audit]) -> str:
+    """What the disclosure audit proved of a report's tables (the operator's view)."""
+    if not audits:
+        return "audit: MISSING"
+    numbers = sum(len(a.bounds) for a in audits)
+    narrowest = audits[0].narrowest
+    verdict = "proved" if all(a.ok for a in audits) else "FAILED"
+    return (f"audit {verdict}: {sum(a.nodes for a in audits)} suppressed cells and totals, "
+            f"{numbers} numbers, {sum(a.programmes for a in audits)} linear programmes; "
+            f"narrowest: {narrowest or 'nothing suppressed'}")  # fmt: skip
 
 
 def _describe(rule: RoutingRule) -> str:

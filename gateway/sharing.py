@@ -36,7 +36,7 @@ from gateway.domain.partners import Partner, PartnerKind
 from gateway.domain.weeks import trailing
 from gateway.errors import StoreError
 from gateway.ports import Clock, ReportRecord, Store
-from gateway.share.disclosure import Unprotectable
+from gateway.share.disclosure import Audit, Unprotectable
 from gateway.share.frozen import LATE_WINDOW_WEEKS, Published, freeze_rows, published
 from gateway.share.report import DEFAULT_TRENDS, build_report, published_pairs, report_bytes
 from gateway.share.trends import Pair, TrendConfig
@@ -83,6 +83,8 @@ class ShareService:
         self._late_window = late_window
         # (partner, week) -> why its report was not published (the audit's failures)
         self.refusals: dict[tuple[str, str], str] = {}
+        # (partner, week) -> the audits of the tables of the report built here (cells first)
+        self.audits: dict[tuple[str, str], list[Audit]] = {}
 
     def recipients(self, only: Iterable[str] | None = None) -> list[Partner]:
         wanted = set(only) if only is not None else None
@@ -145,6 +147,7 @@ class ShareService:
         report_id = str(uuid.uuid4())
         now = self._clock.now()
         baseline = await self.baseline(partner.id, week)
+        audits: list[Audit] = []
         doc = await asyncio.to_thread(
             build_report,
             partner=partner.id,
@@ -159,6 +162,7 @@ class ShareService:
             trend_config=self._trends,
             late=content.late,
             before=content.before,
+            audits=audits,
         )
         envelope = sign_json_envelope(self._signer, REPORT_TYPE, report_bytes(doc))
         record = ReportRecord(report_id, partner.id, week, now, envelope)
@@ -166,9 +170,18 @@ class ShareService:
         position = await self._store.add_first_report(record, push=queued)
         if position is None:
             return None
+        self.audits[partner.id, week] = audits
+        narrowest = audits[0].narrowest if audits else None
         log.info(
             "share report built",
-            extra={"partner": partner.id, "week": week, "report_id": report_id, "queued": queued},
+            extra={
+                "partner": partner.id,
+                "week": week,
+                "report_id": report_id,
+                "queued": queued,
+                "audited": sum(a.nodes for a in audits),
+                "narrowest": str(narrowest) if narrowest else None,
+            },
         )
         return Built(position, record, queued, fresh=True)
 

@@ -460,8 +460,9 @@ def _protect(
             pinning.setdefault(node, set()).update(result.pinned.get(index, ()))
         added: set[int] = set()
         for node in sorted(pinning):
-            # A published total whose equation bounds the node (its LP dual), else the nearest
-            # published neighbour.
+            # A published total whose equation bounds the node (an LP dual at its optima),
+            # else the nearest published neighbour. (Preferring a published cell inside such a
+            # total was tried: on sparse tables it cascaded until every cell was suppressed.)
             binding = pinning[node] - hidden - added
             pick = (
                 min(binding, key=lambda n: _cost(n, lattice, items, protection.k))

@@ -32,7 +32,16 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from gateway.domain.partners import ShareAgreement
 from gateway.domain.weeks import trailing
 from gateway.ports import CellCounts, CellKey
-from gateway.share.disclosure import Disclosed, Entry, Number, Protection, Table, disclose, gate
+from gateway.share.disclosure import (
+    Audit,
+    Disclosed,
+    Entry,
+    Number,
+    Protection,
+    Table,
+    disclose,
+    gate,
+)
 from gateway.share.trends import Direction, Pair, Trend, TrendConfig, flagged, trends
 from gateway.wire.b5_pb2 import TrendObservation
 
@@ -173,6 +182,7 @@ def _late_arrivals(
     late: Mapping[str, Mapping[CellKey, CellCounts]],
     before: Mapping[str, Mapping[CellKey, CellCounts]],
     agreement: ShareAgreement,
+    audits: list[Audit],
 ) -> list[Json]:
     """Each earlier week's late changes, oldest first, disclosed as a signed table of its own,
     audited knowing that no cell goes below 0: a change is at least minus what was published
@@ -187,6 +197,7 @@ def _late_arrivals(
         zero = (0,) * len(CELL_MEASURES)
         floor = {key: tuple(-n for n in earlier.get(key, zero)) for key in table.rows}
         disclosed = disclose(table, agreement.k, protection=protection, signed=True, floor=floor)
+        audits.append(disclosed.audit)
         cells = [_entry(CELL_DIMENSIONS, CELL_MEASURES, e) for e in disclosed.cells]
         out.append({"week": week, "cells": cells, "totals": _totals(disclosed)})
     return out
@@ -274,10 +285,15 @@ def observation_table(week: str, observations: Iterable[TrendObservation]) -> Ta
 
 
 def _combined(
-    week: str, ours: Disclosed, observations: Iterable[TrendObservation], protection: Protection
+    week: str,
+    ours: Disclosed,
+    observations: Iterable[TrendObservation],
+    protection: Protection,
+    audits: list[Audit],
 ) -> Json:
     """Our (origin, HS chapter) totals (as disclosed above) beside each partner's, per pair."""
     theirs = disclose(observation_table(week, observations), protection.k, protection=protection)
+    audits.append(theirs.audit)
     own = {e.key: e for e in _level(ours, PAIR)}
     by_pair: dict[tuple[str, ...], list[Json]] = {}
     for cell in theirs.cells:
@@ -326,6 +342,7 @@ def build_report(
     trend_config: TrendConfig = DEFAULT_TRENDS,
     late: Mapping[str, Mapping[CellKey, CellCounts]] | None = None,
     before: Mapping[str, Mapping[CellKey, CellCounts]] | None = None,
+    audits: list[Audit] | None = None,
 ) -> Json:
     """The report document (JSON-ready; see the module docstring), gated for disclosure.
 
@@ -335,9 +352,13 @@ def build_report(
     `agreement.combined_view`); `late`: per earlier week, the changes of its cells this report
     publishes (none when None); `before`: per week of `late`, everything published of its cells
     before (the late changes' floor in the audit; none when None). Same inputs, same document.
-    Raises DisclosureError if a field or value is not an allow-listed aggregate.
+    `audits`, when given, receives the audit of each table disclosed (our cells first).
+    Raises DisclosureError if a field or value is not an allow-listed aggregate, Unprotectable
+    if a table's suppression cannot pass its audit.
     """
+    audits = audits if audits is not None else []
     disclosed = disclose(cell_table(week, cells), agreement.k, protection=_protection(agreement))
+    audits.append(disclosed.audit)
     doc: Json = {
         "reportId": report_id,
         "partner": partner,
@@ -349,10 +370,12 @@ def build_report(
         "cells": [_entry(CELL_DIMENSIONS, CELL_MEASURES, e) for e in disclosed.cells],
         "totals": _totals(disclosed),
         "trends": _trends(week, cells, baseline, disclosed, trend_config),
-        "lateArrivals": _late_arrivals(late or {}, before or {}, agreement),
+        "lateArrivals": _late_arrivals(late or {}, before or {}, agreement, audits),
     }
     if agreement.combined_view:
-        doc["combinedView"] = _combined(week, disclosed, observations, _protection(agreement))
+        doc["combinedView"] = _combined(
+            week, disclosed, observations, _protection(agreement), audits
+        )
     gate(doc)
     return doc
 
