@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 
+from benchmarks import disclosure
 from benchmarks.parse_profile import stages as parse_stages
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
 from gateway.adapters.http.client import PartnerClient
@@ -977,6 +978,7 @@ def main(*, quick: bool, concurrency: int, postgres_dsn: str | None, pool_size: 
     report(
         runs, profile, concurrency=concurrency, postgres=postgres, pool_size=pool_size, load=load
     )
+    disclosure.report()
     if any(run.problems for run in runs):
         sys.exit(1)
 

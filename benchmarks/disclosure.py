@@ -22,10 +22,13 @@ from decimal import Decimal
 
 from gateway.domain.partners import ShareAgreement
 from gateway.ports import CellCounts, CellKey
+from gateway.share.disclosure import Audit
 from gateway.share.report import build_report
 
 WEEK = "2026-W47"
 TARGET_S = 5.0  # issue 15: a 10,000-cell week built and audited on one core
+TARGET_CELLS = 10_000
+DEFAULT_SIZES = (1_000, 2_000)
 BANDS = {  # band -> (least, most) USD per item
     "0-20": (1, 20),
     "20-40": (20, 40),
@@ -86,7 +89,7 @@ class Result:
     cells: int
     suppressed: int
     primary: int
-    programmes: int
+    programmes: int  # linear programmes the audits solved
     seconds: float
     yardstick_s: float
 
@@ -127,7 +130,7 @@ def yardstick() -> float:
     return time.perf_counter() - started
 
 
-def build(cells: dict[CellKey, CellCounts]) -> dict[str, object]:
+def build(cells: dict[CellKey, CellCounts], audits: list[Audit] | None = None) -> dict[str, object]:
     return build_report(
         partner="gb-bf",
         agreement=ShareAgreement(k=10),
@@ -138,6 +141,7 @@ def build(cells: dict[CellKey, CellCounts]) -> dict[str, object]:
         observations=[],
         generated_at=datetime(2026, 11, 30, 6, tzinfo=UTC),
         report_id="bench",
+        audits=audits,
     )
 
 
@@ -145,29 +149,35 @@ def run(n: int = 10_000, seed: int = 7) -> Result:
     build(week_cells(200, seed + 1))  # warm-up: imports, HiGHS's first instance
     cells = week_cells(n, seed)
     yard = yardstick()
+    audits: list[Audit] = []
     started = time.perf_counter()
-    doc = build(cells)
+    doc = build(cells, audits)
     seconds = time.perf_counter() - started
     published = doc["cells"]
     assert isinstance(published, list)
     suppressed = sum(1 for c in published if c["suppressed"])
     primary = sum(1 for c in cells.values() if 0 < c.items < 10)
-    return Result(len(published), suppressed, primary, -1, seconds, yard)
+    programmes = sum(a.programmes for a in audits)
+    return Result(len(published), suppressed, primary, programmes, seconds, yard)
 
 
 def line(result: Result) -> str:
     verdict = "met" if result.seconds <= TARGET_S else "NOT met"
     return (
         f"  {result.cells:,} cells ({result.primary:,} below k, {result.suppressed:,} "
-        f"suppressed): built and audited in {result.seconds:.2f} s "
+        f"suppressed): built and audited in {result.seconds:.2f} s, {result.programmes:,} LPs "
         f"(= {result.seconds / result.yardstick_s:.1f} yardsticks of "
-        f"{result.yardstick_s * 1000:.0f} ms); target <= {TARGET_S:.0f} s: {verdict}"
+        f"{result.yardstick_s * 1000:.0f} ms)"
+        + (f"; target <= {TARGET_S:.0f} s: {verdict}" if result.cells >= TARGET_CELLS else "")
     )
 
 
-def report() -> None:
-    print("\nB5 report disclosure (one core, HiGHS one thread):")
-    print(line(run()))
+def report(sizes: tuple[int, ...] = DEFAULT_SIZES) -> None:
+    """The rows `make bench` prints. The issue's 10,000-cell week is not among the defaults:
+    on these machines it takes tens of minutes (python -m benchmarks.disclosure --cells 10000)."""
+    print("\nB5 report disclosure (one core, HiGHS one thread; target: 10,000 cells <= 5 s):")
+    for n in sizes:
+        print(line(run(n)))
 
 
 if __name__ == "__main__":
