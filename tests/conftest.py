@@ -1,4 +1,10 @@
-"""Suite-wide checks. Every share report any test builds must match the published schema.
+"""Suite-wide checks. Every share report any test builds must match the published schema, and
+every property test draws the same examples on every run.
+
+Hypothesis tests outside `tests/fuzz` (which sets its own budget) run derandomized with no
+example database: a run's outcome depends on the code alone, never on the machine or on the
+luck of the draw. `AEDGW_FUZZ_EXAMPLES=N` (a long run) gives every property test fresh
+randomness, so a long run explores, and `--hypothesis-seed=N` repeats what it found.
 
 `gateway.share.report.build_report` and `report_bytes` are wrapped once, when this file is
 loaded (before any test module imports them by name, as `gateway.sharing` does), so each report
@@ -16,9 +22,15 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import pytest
+from hypothesis import settings
 from jsonschema import Draft202012Validator
 
 from gateway.share import report as report_module
+from tests.fuzz.budget import LONG
+
+settings.register_profile("suite", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False, database=None)
+settings.load_profile("explore" if LONG else "suite")
 
 REPORT_SCHEMA_FILE = Path(__file__).resolve().parents[1] / "docs/schemas/b5-report.schema.json"
 REPORT_SCHEMA: dict[str, Any] = json.loads(REPORT_SCHEMA_FILE.read_text(encoding="utf-8"))

@@ -498,10 +498,10 @@ def test_no_random_table_gives_a_suppressed_number_away(case: tuple[Table, int])
     assert small <= {e.key for e in d.cells if e.suppressed}
     assert_attacker_learns_nothing(t, d, k)
     assert disclose(t, k, exact=True) == d
-    # The default audit (stopping once a number is proven wide enough) suppresses the same way
-    # and its bounds lie within the attacker's.
+    # The default audit proves a count wide only at whole-number points it finds (no integer
+    # programme), so where it cannot it suppresses more than the exact one: never less safely.
     fast = disclose(t, k)
-    assert (fast.cells, fast.totals) == (d.cells, d.totals)
+    assert small <= {e.key for e in fast.cells if e.suppressed}
     assert_attacker_learns_nothing(t, fast, k)
 
 
