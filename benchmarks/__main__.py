@@ -47,7 +47,7 @@ from benchmarks import disclosure
 from benchmarks.parse_profile import stages as parse_stages
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
 from gateway.adapters.http.client import PartnerClient
-from gateway.consume import consume_verified
+from gateway.entrypoints.consumer import consume_verified
 from gateway.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 
 _ENDPOINTS = re.compile(r"HTTP (\S+) gRPC (\S+)")
@@ -447,7 +447,14 @@ def start_gateways(
         with Path(f"{logs}-{n + 1}.log").open("w", encoding="utf-8") as log:
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+                    [
+                        sys.executable,
+                        "-m",
+                        "gateway.entrypoints.cli",
+                        "--config",
+                        str(config),
+                        "serve",
+                    ],
                     stdout=subprocess.PIPE,
                     stderr=log,
                     text=True,

@@ -106,7 +106,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     args = parser.parse_args()
     if not (args.other / "gateway" / "cli.py").is_file():
-        parser.error(f"{args.other} holds no gateway checkout (no gateway/cli.py)")
+        parser.error(
+            f"{args.other} holds no gateway checkout (no gateway/entrypoints/cli/__init__.py)"
+        )
     sides = [Side("other", args.other.resolve()), Side("this", Path(__file__).resolve().parents[1])]
     asyncio.run(ab(sides, Scenario(args.items, args.messages), args.rounds, args.concurrency))
 

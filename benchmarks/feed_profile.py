@@ -5,8 +5,9 @@
 A child process serves the Feed over an in-memory journal of N signed records (real
 Declarations, Ed25519, one signature per record or Merkle form); this process consumes it with
 `gateway.adapters.grpc.client.consume`, batched (SubscribeBatched) and one per message
-(Subscribe), without and with signature verification (`gateway.consume.RecordVerifier`). It also
-times the server's per-record steps in process (routing, FeedRecord building, serializing).
+(Subscribe), without and with signature verification
+(`gateway.entrypoints.consumer.RecordVerifier`). It also times the server's per-record steps
+in process (routing, FeedRecord building, serializing).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def serve(
 ) -> None:
     import grpc
 
-    from gateway.adapters.grpc.feed import FeedService, FeedSettings
+    from gateway.adapters.grpc.record_feed import FeedService, FeedSettings
     from gateway.domain.notify import JournalNotifier
     from gateway.wire import feed_pb2_grpc
 
@@ -145,7 +146,7 @@ def server_steps(count: int) -> None:
 
 
 async def drain(target: str, count: int, *, batched: bool, verify: bool) -> float:
-    from gateway.consume import RecordVerifier
+    from gateway.entrypoints.consumer import RecordVerifier
 
     verifier = RecordVerifier({KEY.keyid: KEY.verification_key("gateway")})
     on_record = verifier.verify if verify else (lambda _: None)

@@ -44,20 +44,20 @@ from gateway.adapters.http.app import EdgeDeps, build_app
 from gateway.adapters.http.push import ReportPusher
 from gateway.adapters.http.ratelimit import RateLimiter
 from gateway.adapters.store import open_store_from_url
-from gateway.aggregation import Aggregator
 from gateway.config import PartnerConfig, PartnerKeySpec, Settings, load_partners
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.partners import Partner
 from gateway.domain.weeks import last_complete
 from gateway.errors import ConfigError
-from gateway.feeds import FeedPipeline
 from gateway.formats.b5 import load_mapping
 from gateway.observability import Metrics
-from gateway.pipeline import CpuStages, InProcessCpu, Pipeline, SystemClock
 from gateway.ports import Clock, Store, StoredReport
 from gateway.rules.valuation import default_rates, valuer
+from gateway.services.b5_intake import FeedPipeline
+from gateway.services.b5_reports import ShareService
+from gateway.services.cell_folding import Aggregator
+from gateway.services.itmatt_intake import CpuStages, InProcessCpu, Pipeline, SystemClock
 from gateway.share.trends import TrendConfig
-from gateway.sharing import ShareService
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_S = 5.0

@@ -26,8 +26,8 @@ from gateway.domain.partners import (
 )
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.errors import ConfigError
-from gateway.pipeline import MIN_STREAM_BYTES, STREAM_BYTES
 from gateway.rules.codes import is_country
+from gateway.services.itmatt_intake import MIN_STREAM_BYTES, STREAM_BYTES
 from gateway.share.frozen import LATE_WINDOW_WEEKS
 from gateway.share.trends import TrendConfig
 

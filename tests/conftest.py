@@ -7,7 +7,8 @@ luck of the draw. `AEDGW_FUZZ_EXAMPLES=N` (a long run) gives every property test
 randomness, so a long run explores, and `--hypothesis-seed=N` repeats what it found.
 
 `gateway.share.report.build_report` and `report_bytes` are wrapped once, when this file is
-loaded (before any test module imports them by name, as `gateway.sharing` does), so each report
+loaded (before any test module imports them by name, as `gateway.services.b5_reports` does), so
+each report
 document built in this process, by a unit test or by a running gateway, is validated against
 docs/schemas/b5-report.schema.json. An invalid one is recorded, and the autouse fixture fails
 the test during which it was built: the partner-facing contract cannot drift from the schema.

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from gateway.adapters.store.aggregation import AggregationMoved, add, check_span
+from gateway.adapters.store.cells import AggregationMoved, add, check_span
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.frozen import FreezeMoved, check_rows
 from gateway.adapters.store.journal import clash_is_a_race

@@ -15,11 +15,12 @@ So:
   in the late arrivals of N's reports, as a table of its own with its own suppression. Counts
   and values of a change may be negative (amendments, cancellations).
 - **Trend baselines** come from what was published too: the pair totals of the partner's own
-  reports of the baseline weeks (gateway/sharing.py `ShareService.baseline`), never the live
+  reports of the baseline weeks (gateway/services/b5_reports.py `ShareService.baseline`), never
+  the live
   cells (a median over them would leak late items).
 
 Pure functions over the store's `Frozen` rows; the store freezes atomically (first writer wins,
-gateway/adapters/store/frozen.py) and gateway/sharing.py drives it.
+gateway/adapters/store/frozen.py) and gateway/services/b5_reports.py drives it.
 """
 
 from __future__ import annotations

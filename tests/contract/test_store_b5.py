@@ -1,7 +1,7 @@
 """The Store contract for B5 trend sharing (gateway.ports): feeds and their observations, the
 aggregation cells with their position, share reports and their push outbox, frozen weeks. Every
 backend passes every test here. The semantics the contract leaves open are written down in
-gateway/adapters/store/aggregation.py, outbox.py and frozen.py."""
+gateway/adapters/store/cells.py, outbox.py and frozen.py."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from gateway.adapters.store.outbox import NotInOutbox
 from gateway.domain.partners import Partner, PartnerKind, ShareAgreement
 from gateway.errors import DuplicateMessage, StoreError
 from gateway.ports import CellCounts, Delivery, FrozenRow, Store
-from gateway.sharing import ShareService
+from gateway.services.b5_reports import ShareService
 from tests.builders import (
     OTHER_PARTNER,
     PARTNER,

@@ -23,8 +23,8 @@ from gateway.adapters.http.client import PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.config import GrpcSettings, HttpSettings, Settings, SigningSettings
 from gateway.domain.routing import Consumer, RoutingRule
-from gateway.pipeline import SystemClock
 from gateway.ports import Clock
+from gateway.services.itmatt_intake import SystemClock
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import aiohttp
 
 from gateway.adapters.crypto.httpsig import sign_request
 from gateway.adapters.crypto.keys import SigningKey
-from gateway.consume import ConsumeResult, consume_verified
+from gateway.entrypoints.consumer import ConsumeResult, consume_verified
 from gateway.samples import ItemSpec, build_itmatt, generate_items
 
 

@@ -35,7 +35,7 @@ from gateway.adapters.crypto.httpsig import content_digest, signature_base, veri
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
 from gateway.bootstrap import Gateway
-from gateway.pipeline import SystemClock
+from gateway.services.itmatt_intake import SystemClock
 from tests.e2e.conftest import PartnerKit, World, make_settings
 from tests.e2e.helpers import document, items
 

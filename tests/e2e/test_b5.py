@@ -25,13 +25,13 @@ from gateway.adapters.crypto.dsse import verify_json_envelope
 from gateway.adapters.crypto.httpsig import RequestVerifier, sign_request, verify_response
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
-from gateway.aggregation import declaration_in
-from gateway.cli import main as cli_main
 from gateway.config import ShareSettings
 from gateway.domain.weeks import last_complete
+from gateway.entrypoints.cli import main as cli_main
 from gateway.ports import StoredReport
+from gateway.services.b5_reports import REPORT_TYPE
+from gateway.services.cell_folding import declaration_in
 from gateway.share.aggregate import recount
-from gateway.sharing import REPORT_TYPE
 from tests.clocks import FrozenClock
 from tests.e2e.conftest import PartnerKit, World, make_settings
 from tests.e2e.helpers import document, items

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.adapters.crypto.httpsig import content_digest
-from gateway.feeds import feed_id
+from gateway.services.b5_intake import feed_id
 from tests.e2e.conftest import PartnerKit, World, make_settings
 from tests.e2e.test_b5 import FEEDS, customs_partner
 

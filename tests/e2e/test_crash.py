@@ -23,7 +23,7 @@ import pytest
 from gateway.adapters.crypto.keyring import Keyring
 from gateway.adapters.http.client import PartnerClient
 from gateway.adapters.store import open_store_from_url
-from gateway.audit import audit_journal
+from gateway.services.journal_audit import audit_journal
 from tests import pg
 from tests.e2e.conftest import PartnerKit
 from tests.e2e.helpers import document, drain, items

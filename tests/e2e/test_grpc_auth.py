@@ -18,8 +18,8 @@ import pytest
 
 from gateway.adapters.grpc.client import consume, get_declaration, list_keys, using_tls
 from gateway.adapters.grpc.tls import ClientTls
-from gateway.cli import main as cli_main
 from gateway.config import GrpcSettings
+from gateway.entrypoints.cli import main as cli_main
 from tests.e2e.conftest import CONSUMERS, PartnerKit, World, make_settings
 from tests.e2e.helpers import document, drain, items
 from tests.unit.grpc_fakes import Issued, TestCa

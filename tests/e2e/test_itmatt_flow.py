@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from gateway.adapters.crypto.jwk import keys_from_jwks
-from gateway.consume import consume_verified
+from gateway.entrypoints.consumer import consume_verified
 from gateway.errors import StoreError
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.feed_pb2 import FeedRecord

@@ -41,7 +41,7 @@ from gateway.adapters.crypto.keys import (
 )
 from gateway.adapters.http.client import Answer, PartnerClient
 from gateway.config import HttpSettings
-from gateway.consume import grpc_keys
+from gateway.entrypoints.consumer import grpc_keys
 from gateway.errors import SignatureError
 from gateway.wire.envelope_pb2 import SignedEnvelope
 from tests.e2e.conftest import PartnerKit, World, make_settings, running

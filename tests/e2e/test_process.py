@@ -20,7 +20,7 @@ from tests.e2e.conftest import PartnerKit
 from tests.e2e.helpers import document, drain, items
 
 pytestmark = pytest.mark.slow
-GATEWAY = [sys.executable, "-m", "gateway.cli"]
+GATEWAY = [sys.executable, "-m", "gateway.entrypoints.cli"]
 _ENDPOINTS = re.compile(r"HTTP (\S+) gRPC (\S+)")
 
 

@@ -31,9 +31,9 @@ from gateway.adapters.crypto.keys import VerificationKey
 from gateway.adapters.grpc.client import consume
 from gateway.adapters.http.client import Answer, PartnerClient
 from gateway.adapters.store.postgres import PostgresStore
-from gateway.audit import AuditReport, audit_journal
-from gateway.consume import RecordVerifier, consume_verified, grpc_keys
+from gateway.entrypoints.consumer import RecordVerifier, consume_verified, grpc_keys
 from gateway.samples import ItemSpec
+from gateway.services.journal_audit import AuditReport, audit_journal
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.feed_pb2 import FeedRecord
 from tests import pg

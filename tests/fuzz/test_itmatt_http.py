@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.adapters.http.client import ITMATT_PATH, Answer
+from gateway.entrypoints.validate import MAX_BYTES
 from gateway.errors import MessageRejected
 from gateway.formats.hardened import gunzip_bounded
 from gateway.formats.itmatt import parse_itmatt
-from gateway.validate import MAX_BYTES
 from tests.fuzz.budget import count, fuzz
 from tests.fuzz.itmatt_gen import Doc, documents, mutated
 from tests.fuzz.live import LiveGateway, live_gateway, post_partners

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.domain.findings import Finding, Severity
+from gateway.entrypoints.validate import FileReport, validate_file, write_report
 from gateway.errors import MessageRejected
 from gateway.formats.itmatt import parse_itmatt
 from gateway.rules.items import item_path
-from gateway.validate import FileReport, validate_file, write_report
 from tests.fuzz.budget import count, fuzz
 from tests.fuzz.itmatt_gen import Doc, arbitrary_bytes, documents, mutated
 

@@ -10,17 +10,17 @@ from decimal import Decimal
 
 import pytest
 
-from gateway import aggregation
 from gateway.adapters.cpu.runner import WorkerProcessCpu
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
-from gateway.aggregation import Aggregator, declaration_in
 from gateway.observability import Metrics
-from gateway.pipeline import CpuRunner, Pipeline
 from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
 from gateway.samples import build_itmatt, generate_items
+from gateway.services import cell_folding as aggregation
+from gateway.services.cell_folding import Aggregator, declaration_in
+from gateway.services.itmatt_intake import CpuRunner, Pipeline
 from gateway.share.aggregate import Contribution, recount
 from gateway.wire.declaration_pb2 import CANCELLATION, Declaration
 from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
-from gateway.audit import audit_journal
+from gateway.services.journal_audit import audit_journal
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.envelope_pb2 import SignedEnvelope
 from tests.unit.test_pipeline import KEY, PUBLIC, Rig, make_rig, message, sample

@@ -14,8 +14,8 @@ import pytest
 
 from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
 from gateway.adapters.crypto.keyring import Keyring
-from gateway.cli import main
 from gateway.config import CONFIG_ENV
+from gateway.entrypoints.cli import main
 from gateway.samples import build_itmatt, generate_items
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "itmatt" / "example.xml"
@@ -298,7 +298,15 @@ async def test_db_migrate_creates_a_postgresql_schema_once_for_racing_replicas(
     schema = pg.new_schema()
     path = tmp_path / "gateway.toml"
     path.write_text(f'data_dir = "data"\nstore = "{pg.DSN}?schema={schema}"\n', encoding="utf-8")
-    command = [sys.executable, "-m", "gateway.cli", "--config", str(path), "db", "migrate"]
+    command = [
+        sys.executable,
+        "-m",
+        "gateway.entrypoints.cli",
+        "--config",
+        str(path),
+        "db",
+        "migrate",
+    ]
     try:
         runs = [await asyncio.create_subprocess_exec(*command) for _ in range(3)]
         codes = [await r.wait() for r in runs]

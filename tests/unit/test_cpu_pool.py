@@ -27,11 +27,11 @@ from gateway.domain.messages import TRANSLATED, ItemOutcome, MessageHeader, Pars
 from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
 from gateway.observability import Metrics
-from gateway.pipeline import CpuResult, CpuStages, Pipeline, RecordIds
 from gateway.ports import Body, JournalEntry
 from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
 from gateway.samples import build_itmatt, generate_items
+from gateway.services.itmatt_intake import CpuResult, CpuStages, Pipeline, RecordIds
 from gateway.wire.declaration_pb2 import Declaration
 from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore
 

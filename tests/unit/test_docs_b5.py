@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-import gateway.sharing
+import gateway.services.b5_reports
 from gateway.domain.partners import ShareAgreement
 from gateway.domain.weeks import trailing
 from gateway.formats.b5.codes import FINDING_CODES
@@ -74,7 +74,7 @@ def test_the_report_schema_is_a_valid_draft_2020_12_schema() -> None:
 
 
 def test_every_report_the_gateway_builds_passes_through_the_schema_check() -> None:
-    for module in (report_module, gateway.sharing):
+    for module in (report_module, gateway.services.b5_reports):
         assert getattr(module.build_report, "__wrapped__", None) is not None
         assert getattr(module.report_bytes, "__wrapped__", None) is not None
 

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from gateway.adapters.grpc.client import consume
-from gateway.adapters.grpc.feed import FeedService, FeedSettings, FeedStreamStats
+from gateway.adapters.grpc.record_feed import FeedService, FeedSettings, FeedStreamStats
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.wire import feed_pb2, feed_pb2_grpc

@@ -37,10 +37,10 @@ from gateway.adapters.grpc.tls import (
     is_loopback,
     load_server_tls,
 )
-from gateway.cli import main as cli_main
 from gateway.config import load_settings
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.routing import Consumer, RoutingRule
+from gateway.entrypoints.cli import main as cli_main
 from gateway.errors import (
     AuthError,
     ConfigError,

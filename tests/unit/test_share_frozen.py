@@ -1,4 +1,5 @@
-"""Frozen share weeks and late arrivals (gateway.share.frozen, gateway.sharing.ShareService).
+"""Frozen share weeks and late arrivals (gateway.share.frozen,
+gateway.services.b5_reports.ShareService).
 
 The attack these defeat: two versions of one week's report, subtracted, expose the cells of the
 items that arrived between them. A week's report is therefore built once per partner from the
@@ -25,10 +26,10 @@ from gateway.bootstrap import Gateway
 from gateway.config import CpuSettings, Settings, ShareSettings
 from gateway.domain.partners import Partner, PartnerKind, ShareAgreement
 from gateway.ports import CellCounts, CellKey, Frozen, FrozenRow, Store
+from gateway.services.b5_reports import Built, ShareService
 from gateway.share.aggregate import Change, increments
 from gateway.share.frozen import freeze_rows, published, reported
 from gateway.share.report import CELL_DIMENSIONS, build_report, published_pairs, report_bytes
-from gateway.sharing import Built, ShareService
 from gateway.wire.declaration_pb2 import AMENDMENT, CANCELLATION, ORIGINAL, Declaration
 from tests.builders import make_entries, make_message
 from tests.clocks import FrozenClock
@@ -447,7 +448,7 @@ async def test_the_trend_baseline_is_what_the_partner_was_sent_never_the_live_ce
         seen.append(kwargs["baseline"])
         return build_report(**kwargs)
 
-    monkeypatch.setattr("gateway.sharing.build_report", spy)
+    monkeypatch.setattr("gateway.services.b5_reports.build_report", spy)
     store = InMemoryStore()
     await store.open()
     await fold(store, originals(500, 10, week=W46))  # W46 is never reported

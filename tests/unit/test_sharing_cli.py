@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
 from gateway.config import CONFIG_ENV
+from gateway.entrypoints.cli import main
 
 REPO_PARTNERS = Path(__file__).resolve().parents[2] / "partners"
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from gateway import validate
+from gateway.entrypoints import validate
+from gateway.entrypoints.validate import FileReport, validate_file, write_report
 from gateway.samples import build_itmatt, generate_items
-from gateway.validate import FileReport, validate_file, write_report
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "itmatt" / "example.xml"
 ITEMS = "/message/msgbody/itmatt_1_5_0"

@@ -2,7 +2,8 @@
 
 Three modules:
 - `runner`: the main-process side. `WorkerProcessCpu`, the gateway's CpuRunner
-  (gateway.pipeline), hands each message to a `WorkerPool` (gateway.adapters.worker_pool: the
+  (gateway.services.itmatt_intake), hands each message to a `WorkerPool`
+  (gateway.adapters.worker_pool: the
   generic pool of worker processes, which knows nothing of messages) and replaces the pool when
   a worker dies or hangs.
 - `worker`: what runs in each worker process (the tasks, the per-process state).

@@ -31,8 +31,8 @@ from gateway.domain.messages import (
 )
 from gateway.domain.records import Provenance, Stamped
 from gateway.domain.sequences import Lazy
-from gateway.pipeline import CpuResult, Sealed, SealedEntries
 from gateway.ports import JournalEntry
+from gateway.services.itmatt_intake import CpuResult, Sealed, SealedEntries
 from gateway.share.aggregate import Contributions
 
 

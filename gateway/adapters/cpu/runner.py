@@ -20,9 +20,9 @@ from gateway.adapters.crypto.keys import SigningKey, private_pem
 from gateway.adapters.worker_pool import PoolBroken, WorkerPool
 from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected, Overloaded
-from gateway.pipeline import STREAM_BYTES, CpuResult, CpuRunner
 from gateway.ports import Body, SpooledBody
 from gateway.rules.rates import RateTable
+from gateway.services.itmatt_intake import STREAM_BYTES, CpuResult, CpuRunner
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 class WorkerProcessCpu:
-    """A CpuRunner (gateway.pipeline) on a WorkerPool of `workers` processes."""
+    """A CpuRunner (gateway.services.itmatt_intake) on a WorkerPool of `workers` processes."""
 
     def __init__(
         self,

@@ -31,10 +31,10 @@ from gateway.domain.messages import TRANSLATED, ParsedMessage, with_changes
 from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected
 from gateway.formats.itmatt import itmatt_schema
-from gateway.pipeline import CpuResult, CpuStages, SealedEntries
 from gateway.ports import SpooledBody
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
+from gateway.services.itmatt_intake import CpuResult, CpuStages, SealedEntries
 from gateway.wire.declaration_pb2 import Declaration
 
 KEEP_SIGNERS = 4  # key ids a worker keeps signers for (an overlap after rotation needs 2)

@@ -13,7 +13,7 @@ mid-frame, as when a replica is killed outright, subscribe again too).
 Transport security: every function takes `tls` (a `tls.ClientTls`: mTLS with the consumer's
 certificate); when it is None, the `client_tls` context variable (set with `using_tls`) is used,
 and when that is None too, the channel is plaintext. The context variable lets callers that go
-through `gateway.consume` (the CLI) choose TLS without threading it through.
+through `gateway.entrypoints.consumer` (the CLI) choose TLS without threading it through.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from gateway.adapters.grpc.auth import ConsumerAuth
-from gateway.adapters.grpc.feed import FeedService, FeedSettings, FeedStore
 from gateway.adapters.grpc.keys import KeysService, PublicKeys
 from gateway.adapters.grpc.lookup import DeclarationsService, HistoryStore
+from gateway.adapters.grpc.record_feed import FeedService, FeedSettings, FeedStore
 from gateway.adapters.grpc.tls import ServerTls, is_loopback, load_server_tls
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.routing import Consumer

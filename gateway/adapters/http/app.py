@@ -36,11 +36,11 @@ from gateway.errors import (
     StoreError,
     UnsupportedMediaType,
 )
-from gateway.feeds import FeedPipeline
 from gateway.formats.hardened import GUNZIP_INPUT_STEP, gunzip_stream
 from gateway.observability import Metrics
-from gateway.pipeline import STREAM_BYTES, Pipeline
 from gateway.ports import Body, Clock, RejectionRecord, SpooledBody, Store
+from gateway.services.b5_intake import FeedPipeline
+from gateway.services.itmatt_intake import STREAM_BYTES, Pipeline
 
 from .problems import PROBLEM_JSON, BodyTimeout, problem, problem_for, status_of
 from .ratelimit import Admission, RateLimiter

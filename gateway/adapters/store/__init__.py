@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from gateway.adapters.store.aggregation import AggregationMoved
+from gateway.adapters.store.cells import AggregationMoved
 from gateway.adapters.store.cursors import AckBeyondJournal
 from gateway.adapters.store.outbox import NotInOutbox
 from gateway.adapters.store.postgres import DEFAULT_POOL_SIZE, PostgresStore

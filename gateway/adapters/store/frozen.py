@@ -1,6 +1,7 @@
 """The frozen-week rules every store backend applies the same way.
 
-A share report week is frozen once, when its first report is built (gateway/sharing.py): the
+A share report week is frozen once, when its first report is built
+(gateway/services/b5_reports.py): the
 rows it freezes are its own snapshot (cells of the week itself) and the late changes of earlier
 weeks it reports. `freeze_week(report_week, rows, generation=g)` is one transaction:
 

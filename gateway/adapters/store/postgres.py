@@ -59,7 +59,7 @@ from typing import Any
 import asyncpg
 from asyncpg import Record
 
-from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
+from gateway.adapters.store.cells import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.frozen import FreezeMoved, check_rows

@@ -50,7 +50,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.adapters.store.aggregation import AGGREGATION, AggregationMoved, add, check_span
+from gateway.adapters.store.cells import AGGREGATION, AggregationMoved, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.frozen import FreezeMoved, check_rows

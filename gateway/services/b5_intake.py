@@ -21,8 +21,8 @@ from gateway.domain.receipts import RowResult, build_feed_receipt
 from gateway.errors import DuplicateMessage, Forbidden
 from gateway.formats.b5 import FeedMapping, RateLookup, parse_feed
 from gateway.observability import Metrics
-from gateway.pipeline import Submission, replay
 from gateway.ports import Clock, MessageRecord, ObservationEntry, Store
+from gateway.services.itmatt_intake import Submission, replay
 from gateway.wire.b5_pb2 import TrendObservation
 
 log = logging.getLogger(__name__)

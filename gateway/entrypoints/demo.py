@@ -33,16 +33,16 @@ from gateway.adapters.crypto.keys import SigningKey, load_private_key
 from gateway.adapters.http.client import Answer, PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.config import PartnerConfig, Settings
-from gateway.consume import ConsumeResult, consume_verified
 from gateway.domain.partners import PartnerKind
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.domain.weeks import iso_week
+from gateway.entrypoints.consumer import ConsumeResult, consume_verified
 from gateway.ports import Clock
 from gateway.samples import ItemSpec, build_itmatt, generate_items
+from gateway.services.b5_reports import REPORT_TYPE
 from gateway.share.disclosure import Audit
-from gateway.sharing import REPORT_TYPE
 
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "demo.toml"
 IDLE_S = 1.5
 DEMO_START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # Friday of W48: its items are arriving
 DEMO_REPORT_DAY = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # Monday: W48 is complete

@@ -170,7 +170,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from gateway.validate import validate_file, write_report
+    from gateway.entrypoints.validate import validate_file, write_report
 
     reports = [validate_file(path) for path in args.files]
     write_report(reports, sys.stdout, as_json=args.json)
@@ -209,7 +209,7 @@ def _consume(args: argparse.Namespace) -> int:
     import grpc
 
     from gateway.adapters.grpc.client import using_tls
-    from gateway.consume import consume_verified
+    from gateway.entrypoints.consumer import consume_verified
 
     settings = _settings(args)
     target = args.target or settings.grpc.listen
@@ -334,10 +334,10 @@ def _db_migrate(args: argparse.Namespace) -> int:
 
 
 def _db_verify(args: argparse.Namespace) -> int:
-    """Audit the journal with the gateway's published keys (gateway/audit.py)."""
+    """Audit the journal with the gateway's published keys (gateway/services/journal_audit.py)."""
     from gateway.adapters.crypto.keyring import Keyring
     from gateway.adapters.store import open_store_from_url
-    from gateway.audit import audit_journal
+    from gateway.services.journal_audit import audit_journal
 
     settings = _settings(args)
     keys = Keyring.load(settings.signing.key_dir).public_keys()
@@ -425,7 +425,7 @@ def _share_push(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo import DEMO_CONFIG, run_demo
+    from gateway.entrypoints.demo import DEMO_CONFIG, run_demo
 
     settings = load_settings(config_path(args.config) or DEMO_CONFIG)
     try:
@@ -433,7 +433,3 @@ def _demo(args: argparse.Namespace) -> int:
     except GatewayError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

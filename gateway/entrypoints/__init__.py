@@ -1,0 +1,1 @@
+"""Entry points: the `gateway` command, the demo, the verifying consumer, offline validation."""
