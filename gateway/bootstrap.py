@@ -1,9 +1,12 @@
 """The composition root: the one place adapters are chosen and wired from Settings.
 
-Importing this module does nothing; `Gateway(settings)` builds, `start()` opens sockets and the
-store, `stop()` drains and closes in reverse order. Every part that reads the time (received_at,
-key validity, the signature window and nonces, report weeks, push backoff) reads the one clock
-given to `Gateway` (the system clock by default), so a test can freeze "today".
+Importing this module does nothing. `build(settings, *, store=, clock=, cpu=, keyring=)` wires a
+`Gateway` (cosmicpython's `bootstrap`): each keyword replaces the part the settings would
+choose, which is how tests give it a frozen clock, an in-memory store or a CPU runner of their
+own. `start()` opens sockets and the store and starts the background loops; `stop()` drains and
+closes in reverse order. Every part that reads the time (received_at, key validity, the
+signature window and nonces, report weeks, push backoff) reads the one clock given to `build`
+(the system clock by default), so a test can freeze "today".
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import shutil
 import socket
 import ssl
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import grpc
 from aiohttp import web
 
+from gateway.adapters.clock import SystemClock
 from gateway.adapters.cpu.runner import WorkerProcessCpu
 from gateway.adapters.cpu.worker import process_alive, run_spooled_here
 from gateway.adapters.crypto.dsse import DsseSigner
@@ -47,16 +50,16 @@ from gateway.adapters.store import open_store_from_url
 from gateway.config import PartnerConfig, PartnerKeySpec, Settings, load_partners
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.partners import Partner
-from gateway.domain.weeks import last_complete
 from gateway.errors import ConfigError
 from gateway.formats.b5 import load_mapping
 from gateway.observability import Metrics
-from gateway.ports import Clock, Store, StoredReport
+from gateway.ports import Clock, Store
+from gateway.rules.rates import RateTable
 from gateway.rules.valuation import default_rates, valuer
 from gateway.services.b5_intake import FeedPipeline
 from gateway.services.b5_reports import ShareService
 from gateway.services.cell_folding import Aggregator
-from gateway.services.itmatt_intake import CpuStages, InProcessCpu, Pipeline, SystemClock
+from gateway.services.itmatt_intake import CpuRunner, CpuStages, InProcessCpu, Pipeline
 from gateway.share.trends import TrendConfig
 
 log = logging.getLogger(__name__)
@@ -100,99 +103,53 @@ class Endpoints:
 
 
 class Gateway:
-    """One gateway process: HTTP edge, gRPC services and their shared store and keys."""
+    """One gateway process: HTTP edge, gRPC services, the background loops, and the store and
+    keys they share. Made by `build`; `__init__` only keeps the parts it is given.
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
-        self.settings = settings
-        self.clock: Clock = clock or SystemClock()
-        self.partner_configs = load_partners(settings)
-        self.partners: Mapping[str, Partner] = {
-            p.partner.id: p.partner for p in self.partner_configs
-        }
-        self.keyring = Keyring.load_or_create(
-            settings.signing.key_dir, alg=settings.signing.alg, clock=self.clock
-        )
-        self.store: Store = open_store_from_url(settings.store)
-        self.metrics = Metrics()
-        self.notifier = JournalNotifier()
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
-        self.spool_dir = prepare_spool(settings.data_dir / "spool")
-        self.signer = DsseSigner(self.keyring)
-        self.rates = default_rates()
-        # [cpu] workers > 0: each message's CPU stages on a process pool signing with the
-        # keyring's active key (read per message, so SIGHUP rotation reaches the workers).
-        value = valuer(settings.home_country, self.rates)
-        stream = settings.cpu.stream_bytes
-        in_process = InProcessCpu(
-            CpuStages(self.signer, value, stream_bytes=stream),
-            self._executor,
-            spooled=run_spooled_here,
-        )
-        self.cpu: WorkerProcessCpu | None = None
-        if settings.cpu.workers > 0:
-            self.cpu = WorkerProcessCpu(
-                settings.cpu.workers,
-                lambda: self.keyring.active,
-                home_country=settings.home_country,
-                rates=self.rates,
-                inline=in_process,
-                inline_bytes=settings.cpu.inline_bytes,
-                task_timeout_s=settings.cpu.task_timeout_s,
-                spool_bytes=stream,
-                spool_dir=self.spool_dir,
-            )
-        self.aggregator = Aggregator(self.store)
-        self.pipeline = Pipeline(
-            store=self.store,
-            signer=self.signer,
-            clock=self.clock,
-            metrics=self.metrics,
-            on_commit=self.notifier.notify,
-            cpu=self.cpu or in_process,
-            on_contributions=self.aggregator.expect,
-        )
-        self.feeds = FeedPipeline(
-            store=self.store,
-            clock=self.clock,
-            metrics=self.metrics,
-            mappings={p.id: load_mapping(p.mapping) for p in self.partners.values() if p.mapping},
-            rates=self.rates,
-            executor=self._executor,
-        )
-        self.share = ShareService(
-            store=self.store,
-            signer=self.signer,
-            clock=self.clock,
-            partners=self.partners,
-            home_country=settings.home_country,
-            trends=TrendConfig(
-                threshold=settings.share.trend_threshold,
-                min_history=settings.share.trend_min_history_weeks,
-            ),
-            late_window=settings.share.late_window_weeks,
-        )
-        self.pusher = ReportPusher(
-            store=self.store,
-            partners=self.partners,
-            key=lambda: self.keyring.active,
-            clock=self.clock,
-            owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
-            lease=timedelta(seconds=settings.share.push_lease_s),
-            first_backoff=timedelta(seconds=settings.share.push_first_backoff_s),
-            max_backoff=timedelta(seconds=settings.share.push_max_backoff_s),
-        )
-        self._stopping = asyncio.Event()
+    `start()` opens the store, starts the CPU runner, the servers and the background loops (one
+    TaskGroup: cell folding, report pushing, report building, lag metrics), registering the
+    undoing of each part on one AsyncExitStack as it goes; `stop()` unwinds that stack in
+    reverse: the loops, HTTP, gRPC (with its grace), the CPU runner, the store, the threads. A
+    start that fails half way closes what it had opened. `offline()` opens the store alone,
+    for commands that serve nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        partner_configs: Sequence[PartnerConfig],
+        partners: Mapping[str, Partner],
+        keyring: Keyring,
+        store: Store,
+        metrics: Metrics,
+        notifier: JournalNotifier,
+        executor: ThreadPoolExecutor,
+        spool_dir: Path,
+        signer: DsseSigner,
+        cpu: CpuRunner,
+        aggregator: Aggregator,
+        pipeline: Pipeline,
+        feeds: FeedPipeline,
+        share: ShareService,
+        pusher: ReportPusher,
+        partner_keys: dict[str, VerificationKey],
+        verifier: RequestVerifier,
+    ) -> None:
+        self.settings, self.clock = settings, clock
+        self.partner_configs, self.partners = partner_configs, partners
+        self.keyring, self.store, self.metrics, self.notifier = keyring, store, metrics, notifier
+        self.executor, self.spool_dir, self.signer, self.cpu = executor, spool_dir, signer, cpu
+        self.aggregator, self.pipeline, self.feeds = aggregator, pipeline, feeds
+        self.share, self.pusher = share, pusher
         # Mutated in place by reload_keys, so the verifier sees a partner's new key on SIGHUP.
-        self._partner_keys = partner_keys(self.partner_configs)
-        self.verifier = RequestVerifier(
-            self._partner_keys.get,
-            window_s=settings.signing.signature_window_s,
-            nonces=NonceCache(window_s=settings.signing.signature_window_s),
-        )
-        self._runner: web.AppRunner | None = None
-        self._grpc: grpc.aio.Server | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.partner_keys, self.verifier = partner_keys, verifier
         self.endpoints: Endpoints | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
+        self._grace = 5.0
 
     def _edge(self) -> EdgeDeps:
         return EdgeDeps(
@@ -236,8 +193,8 @@ class Gateway:
         except ConfigError:
             log.exception("partner key reload failed; partner keys unchanged")
             return
-        self._partner_keys.clear()
-        self._partner_keys.update(fresh)
+        self.partner_keys.clear()
+        self.partner_keys.update(fresh)
         log.info("partner keys reloaded", extra={"keyids": sorted(fresh)})
 
     def public_keys(self) -> list[PublicKeyInfo]:
@@ -255,36 +212,41 @@ class Gateway:
         ]
 
     async def start(self) -> Endpoints:
-        await self.store.open()
-        if self.cpu is not None:
+        """Open, start and serve everything; the endpoints bound (ephemeral ports resolved)."""
+        if self._stack is not None:
+            raise RuntimeError("the gateway is running already")
+        self._stopping = asyncio.Event()
+        async with contextlib.AsyncExitStack() as stack:
+            stack.callback(self.executor.shutdown, wait=True)
+            await self.store.open()
+            stack.push_async_callback(self.store.close)
             await self.cpu.start()
-        # Replicas sharing the store wake this one's feed streams as they commit.
-        await self.store.watch_journal(self.notifier.notify)
-        self.notifier.notify(await self.store.last_position())
-        self._grpc, grpc_port = await build_grpc_server(
-            store=self.store,
-            consumers=self.settings.consumers,
-            notifier=self.notifier,
-            public_keys=self.public_keys,
-            listen=self.settings.grpc.listen,
-            max_in_flight=self.settings.grpc.max_in_flight,
-            on_sent=self.metrics.count_sent,
-            tls=grpc_server_tls(self.settings),
-            client_cert_names=self.settings.grpc.client_cert_names,
-            insecure=self.settings.grpc.insecure,
-        )
-        await self._grpc.start()
-        http_port, scheme = await self._start_http()
+            stack.push_async_callback(asyncio.to_thread, self.cpu.close)
+            # Replicas sharing the store wake this one's feed streams as they commit.
+            await self.store.watch_journal(self.notifier.notify)
+            self.notifier.notify(await self.store.last_position())
+            grpc_port = await self._start_grpc(stack)
+            http_port, scheme = await self._start_http(stack)
+            loops = await stack.enter_async_context(asyncio.TaskGroup())
+            every_s = self.settings.share.build_every_s
+            tasks = [
+                loops.create_task(self._watch_lag(), name="feed-lag"),
+                loops.create_task(self.aggregator.run(self.notifier, self._stopping), name="cells"),
+                loops.create_task(self.pusher.run(self._stopping, interval_s=1.0), name="push"),
+                loops.create_task(
+                    self.share.run(
+                        self._stopping, every_s=every_s, before=self.aggregator.catch_up
+                    ),
+                    name="reports",
+                ),
+            ]
+            # Unwound first: the loops are cancelled, then the TaskGroup waits for them (and
+            # raises what one of them died of, if one did).
+            stack.callback(lambda: [task.cancel() for task in tasks])
+            self._stack = stack.pop_all()
         host = self.settings.http.listen.rpartition(":")[0]
         grpc_host = self.settings.grpc.listen.rpartition(":")[0]
         self.endpoints = Endpoints(f"{scheme}://{host}:{http_port}", f"{grpc_host}:{grpc_port}")
-        self._stopping = asyncio.Event()
-        self._tasks += [
-            asyncio.create_task(self._watch_lag(), name="feed-lag"),
-            asyncio.create_task(self.aggregator.run(self.notifier, self._stopping), name="cells"),
-            asyncio.create_task(self.pusher.run(self._stopping, interval_s=1.0), name="push"),
-            asyncio.create_task(self._build_reports(), name="reports"),
-        ]
         log.info(
             "gateway started",
             extra={
@@ -297,15 +259,32 @@ class Gateway:
         )
         return self.endpoints
 
-    async def _start_http(self) -> tuple[int, str]:
-        http = self.settings.http
-        self._runner = web.AppRunner(
-            build_app(self._edge()), access_log=None, auto_decompress=False
+    async def _start_grpc(self, stack: contextlib.AsyncExitStack) -> int:
+        server, port = await build_grpc_server(
+            store=self.store,
+            consumers=self.settings.consumers,
+            notifier=self.notifier,
+            public_keys=self.public_keys,
+            listen=self.settings.grpc.listen,
+            max_in_flight=self.settings.grpc.max_in_flight,
+            on_sent=self.metrics.count_sent,
+            tls=grpc_server_tls(self.settings),
+            client_cert_names=self.settings.grpc.client_cert_names,
+            insecure=self.settings.grpc.insecure,
         )
-        await self._runner.setup()
+        await server.start()
+        stack.push_async_callback(lambda: server.stop(self._grace))
+        return port
+
+    async def _start_http(self, stack: contextlib.AsyncExitStack) -> tuple[int, str]:
+        http = self.settings.http
+        runner = web.AppRunner(build_app(self._edge()), access_log=None, auto_decompress=False)
+        self._runner = runner  # its server's open connections: what the overload tests count
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
         host, _, port = http.listen.rpartition(":")
         context = _tls_context(http.tls_cert, http.tls_key)
-        site = web.TCPSite(self._runner, host, int(port), ssl_context=context)
+        site = web.TCPSite(runner, host, int(port), ssl_context=context)
         await site.start()
         server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
         assert isinstance(server, asyncio.base_events.Server)
@@ -313,56 +292,170 @@ class Gateway:
 
     async def _watch_lag(self) -> None:
         """Keep aedgw_feed_lag_records current: journal records after each consumer's cursor."""
-        while True:
+        while not self._stopping.is_set():
             with contextlib.suppress(Exception):
                 last = await self.store.last_position()
                 self.metrics.journal_position.set(last)
                 for consumer in self.settings.consumers:
                     cursor = await self.store.get_cursor(consumer.name)
                     self.metrics.feed_lag.labels(consumer.name).set(last - cursor)
-            await asyncio.sleep(LAG_INTERVAL_S)
-
-    async def _build_reports(self) -> None:
-        """Build the last complete week's reports for partners that have none yet."""
-        while not self._stopping.is_set():
-            week = last_complete(self.clock.now().date())
-            try:
-                missing = [
-                    p.id for p in self.share.recipients()
-                    if not any(r.report.week == week for r in await self._reports_of(p.id))
-                ]  # fmt: skip
-                if missing:
-                    await self.aggregator.catch_up()
-                    await self.share.build(week, missing)
-            except Exception:
-                log.exception("building share reports failed; retrying later")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.share.build_every_s)
-
-    async def _reports_of(self, partner: str) -> list[StoredReport]:
-        out: list[StoredReport] = []
-        while batch := await self.store.reports_after(partner, out[-1].position if out else 0, 500):
-            out += batch
-        return out
+                await asyncio.wait_for(self._stopping.wait(), LAG_INTERVAL_S)
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop taking requests, let streams and requests in flight finish, close the store."""
+        """Stop taking requests, let streams and requests in flight finish (gRPC streams get
+        `grace` seconds), end the loops, close the CPU runner and the store. Raises what a
+        background loop died of, if one did (after everything is closed)."""
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        self._grace = grace
         self._stopping.set()
         self.notifier.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._grpc is not None:
-            await self._grpc.stop(grace)
-            self._grpc = None
-        await self.store.close()
-        if self.cpu is not None:
-            await asyncio.to_thread(self.cpu.close)
-        self._executor.shutdown(wait=True)
+        await stack.aclose()
+
+    @contextlib.asynccontextmanager
+    async def offline(self) -> AsyncIterator[Gateway]:
+        """The store open and nothing served or run in the background (`gateway db`, `share`
+        and `outbox` commands, tests that drive the services directly)."""
+        await self.store.open()
+        try:
+            yield self
+        finally:
+            await self.store.close()
+            self.executor.shutdown(wait=True)
+
+
+def build(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    cpu: CpuRunner | None = None,
+    keyring: Keyring | None = None,
+) -> Gateway:
+    """The gateway `settings` describe, wired; nothing opened, bound or started.
+
+    Every part that reads the time reads `clock` (the system clock by default). Each keyword
+    replaces the part `settings` would choose: `store` (else the one `settings.store` names),
+    `cpu` (else a process pool when `[cpu] workers` > 0, else this process), `keyring` (else the
+    one in `[signing] key_dir`, made on first use). Reads the partner folders and keys: a bad
+    one raises ConfigError here, before anything starts.
+    """
+    clock = clock or SystemClock()
+    partner_configs = load_partners(settings)
+    partners = {p.partner.id: p.partner for p in partner_configs}
+    keyring = keyring or Keyring.load_or_create(
+        settings.signing.key_dir, alg=settings.signing.alg, clock=clock
+    )
+    store = store or open_store_from_url(settings.store)
+    metrics, notifier = Metrics(), JournalNotifier()
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
+    spool_dir = prepare_spool(settings.data_dir / "spool")
+    signer = DsseSigner(keyring)
+    rates = default_rates()
+    cpu = cpu or _cpu_runner(
+        settings,
+        keyring=keyring,
+        signer=signer,
+        rates=rates,
+        executor=executor,
+        spool_dir=spool_dir,
+    )
+    aggregator = Aggregator(store)
+    known_keys = partner_keys(partner_configs)
+    window = settings.signing.signature_window_s
+    share = settings.share
+    return Gateway(
+        settings=settings,
+        clock=clock,
+        partner_configs=partner_configs,
+        partners=partners,
+        keyring=keyring,
+        store=store,
+        metrics=metrics,
+        notifier=notifier,
+        executor=executor,
+        spool_dir=spool_dir,
+        signer=signer,
+        cpu=cpu,
+        aggregator=aggregator,
+        pipeline=Pipeline(
+            store=store,
+            signer=signer,
+            clock=clock,
+            metrics=metrics,
+            on_commit=notifier.notify,
+            cpu=cpu,
+            on_contributions=aggregator.expect,
+        ),
+        feeds=FeedPipeline(
+            store=store,
+            clock=clock,
+            metrics=metrics,
+            mappings={p.id: load_mapping(p.mapping) for p in partners.values() if p.mapping},
+            rates=rates,
+            executor=executor,
+        ),
+        share=ShareService(
+            store=store,
+            signer=signer,
+            clock=clock,
+            partners=partners,
+            home_country=settings.home_country,
+            trends=TrendConfig(
+                threshold=share.trend_threshold, min_history=share.trend_min_history_weeks
+            ),
+            late_window=share.late_window_weeks,
+        ),
+        pusher=ReportPusher(
+            store=store,
+            partners=partners,
+            key=lambda: keyring.active,
+            clock=clock,
+            owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            lease=timedelta(seconds=share.push_lease_s),
+            first_backoff=timedelta(seconds=share.push_first_backoff_s),
+            max_backoff=timedelta(seconds=share.push_max_backoff_s),
+        ),
+        partner_keys=known_keys,
+        verifier=RequestVerifier(
+            known_keys.get, window_s=window, nonces=NonceCache(window_s=window)
+        ),
+    )
+
+
+def _cpu_runner(
+    settings: Settings,
+    *,
+    keyring: Keyring,
+    signer: DsseSigner,
+    rates: RateTable,
+    executor: ThreadPoolExecutor,
+    spool_dir: Path,
+) -> CpuRunner:
+    """This process's CPU stages, or (`[cpu] workers` > 0) a process pool signing with the
+    keyring's active key (read per message, so SIGHUP rotation reaches the workers) that runs
+    small messages here."""
+    stream = settings.cpu.stream_bytes
+    here = InProcessCpu(
+        CpuStages(signer, valuer(settings.home_country, rates), stream_bytes=stream),
+        executor,
+        spooled=run_spooled_here,
+    )
+    if settings.cpu.workers <= 0:
+        return here
+    return WorkerProcessCpu(
+        settings.cpu.workers,
+        lambda: keyring.active,
+        home_country=settings.home_country,
+        rates=rates,
+        inline=here,
+        inline_bytes=settings.cpu.inline_bytes,
+        task_timeout_s=settings.cpu.task_timeout_s,
+        spool_bytes=stream,
+        spool_dir=spool_dir,
+    )
 
 
 def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:

@@ -31,7 +31,7 @@ from gateway.adapters.crypto.dsse import verify_json_envelope
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, load_private_key
 from gateway.adapters.http.client import Answer, PartnerClient
-from gateway.bootstrap import Gateway
+from gateway.bootstrap import Gateway, build
 from gateway.config import PartnerConfig, Settings
 from gateway.domain.partners import PartnerKind
 from gateway.domain.routing import Consumer, RoutingRule
@@ -99,7 +99,7 @@ def demo_signer(pc: PartnerConfig) -> SigningKey:
 async def run_demo(settings: Settings, out: TextIO) -> int:
     fresh_demo_state(settings)
     clock = DemoClock(DEMO_START)
-    gateway = Gateway(settings, clock=clock)
+    gateway = build(settings, clock=clock)
     endpoints = await gateway.start()
     out.write(
         f"AED gateway demo: HTTP {endpoints.http_url}, gRPC {endpoints.grpc_target}, "

@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.adapters.crypto.dsse import DsseSigner, sign_json_envelope
 from gateway.adapters.store.frozen import FreezeMoved
 from gateway.domain.partners import Partner, PartnerKind
-from gateway.domain.weeks import trailing
+from gateway.domain.weeks import last_complete, trailing
 from gateway.errors import StoreError
 from gateway.ports import Clock, ReportRecord, Store
 from gateway.share.disclosure import Audit, Unprotectable
@@ -85,6 +86,34 @@ class ShareService:
         self.refusals: dict[tuple[str, str], str] = {}
         # (partner, week) -> the audits of the tables of the report built here (cells first)
         self.audits: dict[tuple[str, str], list[Audit]] = {}
+
+    async def run(
+        self,
+        stopping: asyncio.Event,
+        *,
+        every_s: float,
+        before: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """The background builder, until `stopping` is set: every `every_s` seconds, the last
+        complete week's report of each recipient that has none yet, after `before` (the cell
+        folder's catch-up, so the week's cells are whole when frozen). A failed round only
+        logs; the next one tries again."""
+        while not stopping.is_set():
+            week = last_complete(self._clock.now().date())
+            try:
+                missing = [
+                    p.id
+                    for p in self.recipients()
+                    if await self._store.report_of(p.id, week) is None
+                ]
+                if missing:
+                    if before is not None:
+                        await before()
+                    await self.build(week, missing)
+            except Exception:
+                log.exception("building share reports failed; retrying later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), every_s)
 
     def recipients(self, only: Iterable[str] | None = None) -> list[Partner]:
         wanted = set(only) if only is not None else None

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from functools import partial
 from typing import BinaryIO, Protocol
 
@@ -251,6 +251,9 @@ class CpuRunner(Protocol):
     May raise MessageRejected (400) and, when the worker running it died or hung, Overloaded
     (503)."""
 
+    async def start(self) -> None:
+        """Make it ready (start its processes); called once, before the first `run`."""
+
     async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult: ...
 
     def close(self) -> None: ...
@@ -275,6 +278,9 @@ class InProcessCpu:
     ) -> None:
         self._stages, self._executor, self._offload_bytes = stages, executor, offload_bytes
         self._spooled = spooled or _run_spooled
+
+    async def start(self) -> None:
+        """Nothing to start: the stages run in this process."""
 
     async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
         if isinstance(body, SpooledBody):
@@ -483,8 +489,3 @@ def replay(existing: StoredMessage, digest: str) -> Submission:
     if existing.content_digest != digest:
         raise MessageConflict(existing.partner, existing.message_id)
     return Submission(200, existing.receipt)
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)

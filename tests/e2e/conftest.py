@@ -18,13 +18,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.adapters.clock import SystemClock
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
 from gateway.adapters.http.client import PartnerClient
-from gateway.bootstrap import Gateway
+from gateway.bootstrap import Gateway, build
 from gateway.config import GrpcSettings, HttpSettings, Settings, SigningSettings
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.ports import Clock
-from gateway.services.itmatt_intake import SystemClock
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class World:
         return self.running.endpoints.grpc_target
 
     async def start(self) -> Gateway:
-        self.gateway = Gateway(self.settings, clock=self.clock)
+        self.gateway = build(self.settings, clock=self.clock)
         await self.gateway.start()
         return self.gateway
 

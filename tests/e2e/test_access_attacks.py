@@ -31,11 +31,11 @@ from http_sfv.item import InnerList, Item
 from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
+from gateway.adapters.clock import SystemClock
 from gateway.adapters.crypto.httpsig import content_digest, signature_base, verify_response
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
 from gateway.bootstrap import Gateway
-from gateway.services.itmatt_intake import SystemClock
 from tests.e2e.conftest import PartnerKit, World, make_settings
 from tests.e2e.helpers import document, items
 

@@ -7,6 +7,7 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,6 @@ from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
 from gateway.observability import Metrics
 from gateway.rules.rates import default_rates
-from gateway.rules.valuation import valuer
 from gateway.samples import build_itmatt, generate_items
 from gateway.services import cell_folding as aggregation
 from gateway.services.cell_folding import Aggregator, declaration_in
@@ -24,6 +24,7 @@ from gateway.services.itmatt_intake import CpuRunner, Pipeline
 from gateway.share.aggregate import Contribution, recount
 from gateway.wire.declaration_pb2 import CANCELLATION, Declaration
 from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore
+from tests.rigs import gateway_for
 
 NOW = datetime(2026, 11, 27, 9, 15, 2, tzinfo=UTC)
 KEY = SigningKey("aedgw-agg", "ed25519", generate_private_key("ed25519"))
@@ -53,36 +54,34 @@ def latest_live(store: InMemoryStore) -> list[Declaration]:
     return [d for d in latest.values() if d.function != CANCELLATION]
 
 
-def make_pipeline(
-    store: InMemoryStore,
-    *,
-    cpu: CpuRunner | None = None,
-    valued: bool = True,
-    aggregator: Aggregator | None = None,
-) -> Pipeline:
-    """A pipeline on `store`, handing its contributions to `aggregator` when given."""
+def unvalued_pipeline(store: InMemoryStore, aggregator: Aggregator) -> Pipeline:
+    """A pipeline that values nothing (the gateway always values: see `gateway_for`), handing
+    its contributions to `aggregator`."""
     return Pipeline(
         store=store,
         signer=DsseSigner(KEY),
         clock=FixedClock(NOW),
         metrics=Metrics(),
         on_commit=lambda _: None,
-        value=valuer("US", default_rates()) if valued else None,
-        cpu=cpu,
-        on_contributions=aggregator.expect if aggregator is not None else None,
+        on_contributions=aggregator.expect,
     )
 
 
 async def folded_with(
-    cpu: CpuRunner | None, monkeypatch: pytest.MonkeyPatch, *, valued: bool = True
+    cpu: CpuRunner | None, monkeypatch: pytest.MonkeyPatch, folder: Path, *, valued: bool = True
 ) -> int:
-    """Submit the history through `cpu` (None: in process), fold it; the records parsed.
-    Without `valued`, no valuation and no posting times: the cells' weeks come from the time
-    each record was received, which sealing stamps."""
+    """Submit the history through `cpu` (None: in process) to a gateway built by the root,
+    whose aggregator folds it; the records parsed. Without `valued`, no valuation and no
+    posting times: the cells' weeks come from the time each record was received, which
+    sealing stamps."""
     store = InMemoryStore()
     await store.open()
-    aggregator = Aggregator(store, page=7)
-    pipeline = make_pipeline(store, cpu=cpu, valued=valued, aggregator=aggregator)
+    if valued:
+        gateway = gateway_for(folder, store=store, clock=FixedClock(NOW), cpu=cpu)
+        pipeline, aggregator = gateway.pipeline, gateway.aggregator
+    else:
+        aggregator = Aggregator(store, page=7)
+        pipeline = unvalued_pipeline(store, aggregator)
     await submit_history(pipeline, posted=valued)
     parsed: list[bytes] = []
     real = aggregation.declaration_in
@@ -101,28 +100,30 @@ async def folded_with(
 
 @pytest.mark.parametrize("valued", [True, False])
 async def test_records_committed_here_are_folded_from_their_contributions(
-    monkeypatch: pytest.MonkeyPatch, valued: bool
+    monkeypatch: pytest.MonkeyPatch, valued: bool, tmp_path: Path
 ) -> None:
     # Only the six versions replaced or withdrawn are parsed (the previous side of each
     # amendment and of the cancellation); every new record comes as its contribution.
-    assert await folded_with(None, monkeypatch, valued=valued) == 6 + 1
+    assert await folded_with(None, monkeypatch, tmp_path, valued=valued) == 6 + 1
 
 
 @pytest.mark.slow
-async def test_contributions_cross_the_process_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_contributions_cross_the_process_pool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     cpu = WorkerProcessCpu(1, lambda: KEY, home_country="US", rates=default_rates())
     try:
-        assert await folded_with(cpu, monkeypatch) == 6 + 1
+        assert await folded_with(cpu, monkeypatch, tmp_path) == 6 + 1
     finally:
         cpu.close()
 
 
-async def test_records_of_others_are_parsed_to_the_same_cells() -> None:
+async def test_records_of_others_are_parsed_to_the_same_cells(tmp_path: Path) -> None:
     """Records this aggregator was not told about (another replica's, or before a restart) are
     read back and parsed; the cells are the same."""
     store = InMemoryStore()
     await store.open()
-    await submit_history(make_pipeline(store))
+    await submit_history(gateway_for(tmp_path, store=store, clock=FixedClock(NOW)).pipeline)
     assert await Aggregator(store).catch_up() == len(store.journal)
     assert store.cell_counts == recount(latest_live(store))
 

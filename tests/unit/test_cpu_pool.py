@@ -26,14 +26,14 @@ from gateway.domain.findings import Finding
 from gateway.domain.messages import TRANSLATED, ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
-from gateway.observability import Metrics
 from gateway.ports import Body, JournalEntry
 from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
 from gateway.samples import build_itmatt, generate_items
-from gateway.services.itmatt_intake import CpuResult, CpuStages, Pipeline, RecordIds
+from gateway.services.itmatt_intake import CpuResult, CpuStages, RecordIds
 from gateway.wire.declaration_pb2 import Declaration
 from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore
+from tests.rigs import gateway_for
 
 pytestmark = pytest.mark.slow
 
@@ -256,20 +256,15 @@ async def test_workers_sign_with_the_key_active_now(
         signed_by(FIRST, after)
 
 
-async def test_a_dead_worker_gives_overloaded_and_a_fresh_pool(pool: WorkerProcessCpu) -> None:
+async def test_a_dead_worker_gives_overloaded_and_a_fresh_pool(
+    pool: WorkerProcessCpu, tmp_path: Path
+) -> None:
     """A worker killed while messages are in flight: those get 503 (Overloaded), nothing is
     journaled, and the next message is served by a new pool."""
     store = InMemoryStore()
     await store.open()
-    commits: list[int] = []
-    pipeline = Pipeline(
-        store=store,
-        signer=DsseSigner(FIRST),
-        clock=FixedClock(NOW),
-        metrics=Metrics(),
-        on_commit=commits.append,
-        cpu=pool,
-    )
+    gateway = gateway_for(tmp_path, store=store, clock=FixedClock(NOW), cpu=pool)
+    pipeline = gateway.pipeline
     body = message("GBA-KILL-1", 500)
     in_flight = asyncio.create_task(pipeline.submit_itmatt(ROYAL_MAIL, body, content_digest(body)))
     await asyncio.sleep(0)  # the message is handed to the pool (~0.2 s of work)
@@ -278,7 +273,7 @@ async def test_a_dead_worker_gives_overloaded_and_a_fresh_pool(pool: WorkerProce
     with pytest.raises(Overloaded):
         await in_flight
     assert store.journal == []
-    assert commits == []
+    assert gateway.notifier.latest == 0
     assert pool.restarts == 1
 
     again = await pipeline.submit_itmatt(ROYAL_MAIL, body, content_digest(body))
@@ -300,6 +295,9 @@ class CountingInline:
         self.bodies.append(body)
         assert isinstance(body, bytes)
         return self.stages.run(body, operator_code, prov)
+
+    async def start(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import pytest
@@ -30,6 +31,7 @@ from gateway.services.itmatt_intake import ItemLocks, Pipeline, Submission
 from gateway.wire.declaration_pb2 import Declaration
 from tests.builders import make_entry
 from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore
+from tests.rigs import gateway_for
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -242,17 +244,11 @@ class RacingStore(InMemoryStore):
         return await super().find_message(partner, message_id)
 
 
-async def test_concurrent_duplicates_commit_once_and_share_the_receipt() -> None:
+async def test_concurrent_duplicates_commit_once_and_share_the_receipt(tmp_path: Path) -> None:
     store = RacingStore()
     await store.open()
-    commits: list[int] = []
-    pipeline = Pipeline(
-        store=store,
-        signer=DsseSigner(KEY),
-        clock=FixedClock(NOW),
-        metrics=Metrics(),
-        on_commit=commits.append,
-    )
+    gateway = gateway_for(tmp_path, store=store, clock=FixedClock(NOW))
+    pipeline = gateway.pipeline
     body = message("GBA-20261127-0001", *sample(2))
     digest = content_digest(body)
     first, second = await asyncio.gather(
@@ -262,7 +258,7 @@ async def test_concurrent_duplicates_commit_once_and_share_the_receipt() -> None
     assert sorted([first.http_status, second.http_status]) == [200, 202]
     assert first.receipt == second.receipt
     assert len(store.journal) == 2
-    assert commits == [2]
+    assert gateway.notifier.latest == 2  # the feeds were woken up to the commit
 
 
 class HistoryRacingStore(InMemoryStore):
@@ -274,21 +270,17 @@ class HistoryRacingStore(InMemoryStore):
         return states
 
 
-async def test_replicas_racing_on_one_item_journal_it_once_and_the_loser_decides_again() -> None:
+async def test_replicas_racing_on_one_item_journal_it_once_and_the_loser_decides_again(
+    tmp_path: Path,
+) -> None:
     """Two replicas (two pipelines, each with its own item locks) on one store receive two
     messages declaring the same original item: one journals it; the other's commit finds the
     version taken, re-reads the history and answers with the item rejected, not a 503."""
     store = HistoryRacingStore()
     await store.open()
     replicas = [
-        Pipeline(
-            store=store,
-            signer=DsseSigner(KEY),
-            clock=FixedClock(NOW),
-            metrics=Metrics(),
-            on_commit=lambda _position: None,
-        )
-        for _ in range(2)
+        gateway_for(tmp_path / f"r{n}", store=store, clock=FixedClock(NOW)).pipeline
+        for n in range(2)
     ]
     (item,) = sample(1)
     bodies = [message(f"GBA-RACE-{n}", item) for n in range(2)]
@@ -332,21 +324,15 @@ class GatheringStore(InMemoryStore):
             self.inside -= 1
 
 
-async def gathering_pipeline(store: GatheringStore) -> Pipeline:
+async def gathering_pipeline(store: GatheringStore, folder: Path) -> Pipeline:
     await store.open()
-    return Pipeline(
-        store=store,
-        signer=DsseSigner(KEY),
-        clock=FixedClock(NOW),
-        metrics=Metrics(),
-        on_commit=lambda _position: None,
-    )
+    return gateway_for(folder, store=store, clock=FixedClock(NOW)).pipeline
 
 
-async def test_one_partners_messages_on_distinct_items_commit_at_once() -> None:
+async def test_one_partners_messages_on_distinct_items_commit_at_once(tmp_path: Path) -> None:
     """The store can group them into one transaction: no lock per partner serialises them."""
     store = GatheringStore(expected=3)
-    pipeline = await gathering_pipeline(store)
+    pipeline = await gathering_pipeline(store, tmp_path)
     items = sample(6)
     bodies = [message(f"GBA-PAR-{n}", *items[2 * n : 2 * n + 2]) for n in range(3)]
 
@@ -359,11 +345,11 @@ async def test_one_partners_messages_on_distinct_items_commit_at_once() -> None:
     assert sorted(e.item_id for e in store.journal) == sorted(i.item_id for i in items)
 
 
-async def test_messages_sharing_an_item_commit_one_after_the_other() -> None:
+async def test_messages_sharing_an_item_commit_one_after_the_other(tmp_path: Path) -> None:
     """The second reads the history after the first committed: the item is journaled once and
     the other message is told it was already accepted (not a version race)."""
     store = GatheringStore(expected=2)
-    pipeline = await gathering_pipeline(store)
+    pipeline = await gathering_pipeline(store, tmp_path)
     shared, own = sample(2)
     bodies = [message("GBA-SEQ-1", shared), message("GBA-SEQ-2", shared, own)]
 

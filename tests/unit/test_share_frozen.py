@@ -22,7 +22,7 @@ import pytest
 
 from gateway.adapters.crypto.dsse import DsseSigner, verify_json_envelope
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
-from gateway.bootstrap import Gateway
+from gateway.bootstrap import build
 from gateway.config import CpuSettings, Settings, ShareSettings
 from gateway.domain.partners import Partner, PartnerKind, ShareAgreement
 from gateway.ports import CellCounts, CellKey, Frozen, FrozenRow, Store
@@ -604,9 +604,7 @@ async def test_the_gateway_reports_late_arrivals_within_its_configured_window(
         share=ShareSettings(late_window_weeks=1),
     )
     clock = FrozenClock(AT)
-    gateway = Gateway(settings, clock=clock)
-    await gateway.store.open()
-    try:
+    async with build(settings, clock=clock).offline() as gateway:
         await week_47(gateway.store)
         await gateway.share.build(W47)
         clock.set(AT + timedelta(days=7))
@@ -615,8 +613,6 @@ async def test_the_gateway_reports_late_arrivals_within_its_configured_window(
         clock.set(AT + timedelta(days=14))
         w49 = await gateway.share.build(W49)
         w47 = await gateway.store.frozen([W47])
-    finally:
-        await gateway.stop()
 
     keys = gateway.keyring.public_keys()
     _, payload = verify_json_envelope(of(w49, "gb-bf").report.envelope, keys)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.adapters.clock import SystemClock
 from gateway.adapters.crypto.jwk import public_jwk
 from gateway.adapters.crypto.keys import (
     ED25519,
@@ -72,11 +73,6 @@ class KeyInfo:
     active: bool
 
 
-class _SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class _State:
     """The folder as read: index entries, every public key, the active private key."""
@@ -114,7 +110,7 @@ class Keyring:
         Raises ConfigError (file, problem, fix) on a corrupt index, missing key files, or
         permissions that let others write the folder or read a private key.
         """
-        folder, clock = Path(key_dir), clock or _SystemClock()
+        folder, clock = Path(key_dir), clock or SystemClock()
         check_alg(alg)
         if not folder.exists():
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # replicas may race here
@@ -139,7 +135,7 @@ class Keyring:
             )
         _check_folder(folder)
         with _locked(folder):
-            return cls(folder, _State.read(folder), clock or _SystemClock())
+            return cls(folder, _State.read(folder), clock or SystemClock())
 
     def reload(self) -> None:
         """Re-read the folder (after another process rotated); ConfigError as in `load`."""

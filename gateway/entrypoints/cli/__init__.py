@@ -146,14 +146,14 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.bootstrap import Gateway
+    from gateway.bootstrap import build
     from gateway.observability import configure_logging
 
     settings = _settings(args)
     configure_logging(settings.log_level, json_lines=settings.log_json)
 
     async def run() -> None:
-        gateway = Gateway(settings, clock=args.clock)
+        gateway = build(settings, clock=args.clock)
         endpoints = await gateway.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -162,8 +162,10 @@ def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal.SIGHUP, gateway.reload_keys)
         # Printed last: whoever waits for this line may signal the process at once.
         print(f"gateway serving HTTP {endpoints.http_url} gRPC {endpoints.grpc_target}", flush=True)
-        await stop.wait()
-        await gateway.stop()
+        try:
+            await stop.wait()
+        finally:
+            await gateway.stop()
 
     asyncio.run(run())
     return 0
@@ -299,15 +301,11 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 
 def _offline(args: argparse.Namespace, work: Callable[[Gateway], Awaitable[int]]) -> int:
     """Run `work` against the configured store without serving anything."""
-    from gateway.bootstrap import Gateway
+    from gateway.bootstrap import build
 
     async def run() -> int:
-        gateway = Gateway(_settings(args), clock=args.clock)
-        await gateway.store.open()
-        try:
+        async with build(_settings(args), clock=args.clock).offline() as gateway:
             return await work(gateway)
-        finally:
-            await gateway.store.close()
 
     return asyncio.run(run())
 
