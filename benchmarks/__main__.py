@@ -48,7 +48,7 @@ from benchmarks.parse_profile import stages as parse_stages
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
 from gateway.adapters.http.client import PartnerClient
 from gateway.entrypoints.consumer import consume_verified
-from gateway.samples import ItemSpec, build_itmatt, generate_items, valid_s10
+from gateway.formats.itmatt.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 
 _ENDPOINTS = re.compile(r"HTTP (\S+) gRPC (\S+)")
 _STAGE_SUM = re.compile(r'^aedgw_stage_seconds_sum\{stage="([^"]+)"\} (\S+)$', re.MULTILINE)

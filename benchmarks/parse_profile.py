@@ -5,7 +5,7 @@
 Stages: `hardened` (parse_xml: checks, libxml2 parse, tree checks), `xsd` (one schema pass),
 `rules` (check_item over every item's facts), `translate` (the rest of parse_itmatt: items to
 Declarations, outcomes, duplicates). `total` is parse_itmatt end to end. Documents come from
-gateway.samples (seeded), with one defect every 50 items. CPU time of this process
+gateway.formats.itmatt.samples (seeded), with one defect every 50 items. CPU time of this process
 (time.process_time), so that other work on a shared machine disturbs it less.
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 
 from gateway.formats import itmatt
 from gateway.formats.hardened import parse_xml
+from gateway.formats.itmatt.samples import build_itmatt, generate_items
 from gateway.rules.items import ItemFacts, check_item
-from gateway.samples import build_itmatt, generate_items
 
 
 def document(n: int) -> bytes:
@@ -43,17 +43,17 @@ def median_us(fn: Callable[[], object], runs: int, per: int) -> float:
 def collect_facts(data: bytes) -> list[tuple[ItemFacts, Any]]:
     """The (facts, locate) pairs parse_itmatt hands to check_item, captured once."""
     seen: list[tuple[ItemFacts, Any]] = []
-    original = itmatt.check_item  # type: ignore[attr-defined]
+    original = itmatt.translate.check_item  # type: ignore[attr-defined]
 
     def spy(facts: ItemFacts, locate: Any, **kw: Any) -> list[Any]:
         seen.append((facts, locate))
         return original(facts, locate, **kw)
 
-    itmatt.check_item = spy  # type: ignore[attr-defined,assignment]
+    itmatt.translate.check_item = spy  # type: ignore[attr-defined,assignment]
     try:
         itmatt.parse_itmatt(data)
     finally:
-        itmatt.check_item = original  # type: ignore[attr-defined]
+        itmatt.translate.check_item = original  # type: ignore[attr-defined]
     return seen
 
 

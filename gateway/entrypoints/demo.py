@@ -37,8 +37,8 @@ from gateway.domain.partners import PartnerKind
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.domain.weeks import iso_week
 from gateway.entrypoints.consumer import ConsumeResult, consume_verified
+from gateway.formats.itmatt.samples import ItemSpec, build_itmatt, generate_items
 from gateway.ports import Clock
-from gateway.samples import ItemSpec, build_itmatt, generate_items
 from gateway.services.b5_reports import REPORT_TYPE
 from gateway.share.disclosure import Audit
 

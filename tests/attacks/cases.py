@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from gateway.samples import build_itmatt, generate_items
+from gateway.formats.itmatt.samples import build_itmatt, generate_items
 
 ATTACKER = "gb-royal-mail"
 ATTACK_MESSAGE_ID = "GBA-ATTACK-1"

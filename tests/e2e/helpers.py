@@ -12,7 +12,7 @@ import aiohttp
 from gateway.adapters.crypto.httpsig import sign_request
 from gateway.adapters.crypto.keys import SigningKey
 from gateway.entrypoints.consumer import ConsumeResult, consume_verified
-from gateway.samples import ItemSpec, build_itmatt, generate_items
+from gateway.formats.itmatt.samples import ItemSpec, build_itmatt, generate_items
 
 
 def items(n: int, country: str, *, seed: int, bad_every: int = 0) -> list[ItemSpec]:

@@ -32,7 +32,7 @@ from gateway.adapters.grpc.client import consume
 from gateway.adapters.http.client import Answer, PartnerClient
 from gateway.adapters.store.postgres import PostgresStore
 from gateway.entrypoints.consumer import RecordVerifier, consume_verified, grpc_keys
-from gateway.samples import ItemSpec
+from gateway.formats.itmatt.samples import ItemSpec
 from gateway.services.journal_audit import AuditReport, audit_journal
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.feed_pb2 import FeedRecord

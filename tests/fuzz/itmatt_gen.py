@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
+from gateway.formats.itmatt.samples import NAMESPACE
 from gateway.rules.codes import countries, currencies
 from gateway.rules.rates import default_rates
 from gateway.rules.s10 import check_digit
-from gateway.samples import NAMESPACE
 from tests.fuzz.values import DATES, hostile, visible_text, xml_text
 from tests.fuzz.xmltree import Node, at, edit, edit_node, leaf, render, walk
 

@@ -9,8 +9,8 @@ import pytest
 
 from gateway.formats.b5 import parse_feed
 from gateway.formats.itmatt import parse_itmatt
+from gateway.formats.itmatt.samples import ItemSpec, PieceSpec, build_itmatt, valid_s10
 from gateway.rules.valuation import valuer
-from gateway.samples import ItemSpec, PieceSpec, build_itmatt, valid_s10
 from tests.fuzz.test_b5_feeds import MAPPINGS, RATES
 
 

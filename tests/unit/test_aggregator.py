@@ -15,9 +15,9 @@ from gateway.adapters.cpu.runner import WorkerProcessCpu
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
+from gateway.formats.itmatt.samples import build_itmatt, generate_items
 from gateway.observability import Metrics
 from gateway.rules.rates import default_rates
-from gateway.samples import build_itmatt, generate_items
 from gateway.services import cell_folding as aggregation
 from gateway.services.cell_folding import Aggregator, declaration_in
 from gateway.services.itmatt_intake import CpuRunner, Pipeline

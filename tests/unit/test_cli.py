@@ -16,7 +16,7 @@ from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
 from gateway.adapters.crypto.keyring import Keyring
 from gateway.config import CONFIG_ENV
 from gateway.entrypoints.cli import main
-from gateway.samples import build_itmatt, generate_items
+from gateway.formats.itmatt.samples import build_itmatt, generate_items
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "itmatt" / "example.xml"
 TYPE = "application/vnd.aedgw.declaration.v1+protobuf"

@@ -26,10 +26,10 @@ from gateway.domain.findings import Finding
 from gateway.domain.messages import TRANSLATED, ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
+from gateway.formats.itmatt.samples import build_itmatt, generate_items
 from gateway.ports import Body, JournalEntry
 from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
-from gateway.samples import build_itmatt, generate_items
 from gateway.services.itmatt_intake import CpuResult, CpuStages, RecordIds
 from gateway.wire.declaration_pb2 import Declaration
 from tests.fakes import ROYAL_MAIL, FixedClock, InMemoryStore

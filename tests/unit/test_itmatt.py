@@ -12,7 +12,7 @@ from gateway.domain.messages import ItemFunction
 from gateway.errors import MessageRejected
 from gateway.formats.hardened import ParseLimits
 from gateway.formats.itmatt import SOURCE_FORMAT, parse_itmatt
-from gateway.samples import ItemSpec, PieceSpec, build_itmatt, valid_s10
+from gateway.formats.itmatt.samples import ItemSpec, PieceSpec, build_itmatt, valid_s10
 from gateway.wire import declaration_pb2 as pb
 
 EXAMPLE = (Path(__file__).parents[1] / "data" / "itmatt" / "example.xml").read_bytes()

@@ -21,7 +21,7 @@ from gateway.domain.messages import ItemOutcome, MessageHeader
 from gateway.errors import MessageRejected
 from gateway.formats.hardened import ParseLimits
 from gateway.formats.itmatt import VALID_ITEM_LEVELS, XSD_PATH, parse_itmatt, parse_itmatt_stream
-from gateway.samples import build_itmatt, generate_items
+from gateway.formats.itmatt.samples import build_itmatt, generate_items
 from gateway.wire.declaration_pb2 import Declaration
 
 

@@ -24,9 +24,9 @@ from gateway.domain.messages import ItemFunction
 from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
 from gateway.domain.records import DECLARATION_TYPE, declaration_id
 from gateway.errors import Forbidden, MessageConflict, MessageRejected
+from gateway.formats.itmatt.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 from gateway.observability import Metrics
 from gateway.ports import ItemState, JournalEntry, MessageRecord, StoredMessage
-from gateway.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 from gateway.services.itmatt_intake import ItemLocks, Pipeline, Submission
 from gateway.wire.declaration_pb2 import Declaration
 from tests.builders import make_entry

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from gateway.formats.b5.rows import RateLookup
+from gateway.formats.itmatt.samples import _CURRENCIES
 from gateway.rules.rates import default_rates
-from gateway.samples import _CURRENCIES
 
 D = Decimal
 

@@ -14,7 +14,7 @@ from gateway.domain.findings import Finding, error, warning
 from gateway.domain.messages import ItemFunction, ItemOutcome
 from gateway.domain.receipts import Receipt, ReceiptStatus, build_receipt, rfc3339_millis
 from gateway.formats.itmatt import parse_itmatt
-from gateway.samples import build_itmatt, generate_items
+from gateway.formats.itmatt.samples import build_itmatt, generate_items
 from gateway.wire.declaration_pb2 import Declaration
 
 RECEIVED = datetime(2026, 11, 27, 9, 15, 2, 114567, tzinfo=UTC)

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.domain.findings import Severity
+from gateway.formats.itmatt.samples import valid_s10
 from gateway.rules.s10 import check_digit, check_s10, is_domestic, is_valid_s10
-from gateway.samples import valid_s10
 
 SPEC_TABLE = [
     ("RB123456785GB", set()),

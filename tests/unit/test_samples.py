@@ -7,8 +7,14 @@ import random
 from lxml import etree
 
 from gateway.formats.itmatt import itmatt_schema, parse_itmatt
+from gateway.formats.itmatt.samples import (
+    ItemSpec,
+    PieceSpec,
+    build_itmatt,
+    generate_items,
+    valid_s10,
+)
 from gateway.rules.s10 import is_valid_s10
-from gateway.samples import ItemSpec, PieceSpec, build_itmatt, generate_items, valid_s10
 
 
 def test_valid_s10_builds_the_spec_examples() -> None:

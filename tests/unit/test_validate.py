@@ -13,7 +13,7 @@ import pytest
 
 from gateway.entrypoints import validate
 from gateway.entrypoints.validate import FileReport, validate_file, write_report
-from gateway.samples import build_itmatt, generate_items
+from gateway.formats.itmatt.samples import build_itmatt, generate_items
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "itmatt" / "example.xml"
 ITEMS = "/message/msgbody/itmatt_1_5_0"
