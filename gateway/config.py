@@ -19,13 +19,13 @@ from typing import Any
 from gateway.adapters.grpc.tls import is_loopback, load_server_tls
 from gateway.domain.partners import (
     B5_FEED_FORMAT,
-    ITMATT_FORMAT,
     Partner,
     PartnerKind,
     ShareAgreement,
 )
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.errors import ConfigError
+from gateway.formats import registry
 from gateway.rules.codes import is_country
 from gateway.services.itmatt_intake import MIN_STREAM_BYTES, STREAM_BYTES
 from gateway.share.frozen import LATE_WINDOW_WEEKS
@@ -33,7 +33,6 @@ from gateway.share.trends import TrendConfig
 
 CONFIG_ENV = "AEDGW_CONFIG"
 DEFAULT_MAX_BODY = 50 * 1024 * 1024
-KNOWN_FORMATS = frozenset({ITMATT_FORMAT, B5_FEED_FORMAT})
 KEY_ALGS = frozenset({"ed25519", "ecdsa-p256-sha256"})
 _PARTNER_ID = re.compile(r"[a-z0-9-]{3,64}")
 _CONSUMER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -621,11 +620,13 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
     if kind is PartnerKind.POST and (code is None or not re.fullmatch(r"[A-Z]{3}", code)):
         raise r.fail("operator_code", "a post needs its 3-letter operator code", 'e.g. "GBA"')
     formats = r.strings("formats")
-    if not formats or formats - KNOWN_FORMATS:
+    # Every declaration format the registry serves (gateway.formats.registry), and B5 feeds.
+    known = frozenset({*registry.FORMATS, B5_FEED_FORMAT})
+    if not formats or formats - known:
         raise r.fail(
             "formats",
             f"must name known formats, got {sorted(formats)}",
-            f"one of {sorted(KNOWN_FORMATS)}",
+            f"one of {sorted(known)}",
         )
     keys = _keys(file, r.get("keys", list, []), folder, settings, pid)
     partner = Partner(

@@ -33,7 +33,7 @@ from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
 from gateway.domain.records import Provenance, Sealer, StampLog, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
-from gateway.formats.itmatt import parse_itmatt, parse_itmatt_stream
+from gateway.formats.registry import lookup
 from gateway.observability import Metrics
 from gateway.ports import (
     Body,
@@ -145,10 +145,12 @@ class Streamed:
 
 
 class CpuStages:
-    """The pure CPU work of one ITMATT message: parse, validate, translate, value, seal, sign.
+    """The pure CPU work of one declaration message: parse, validate, translate, value, seal,
+    sign. The format parsing it is the registry's (`gateway.formats.registry`), named per run.
 
     Runs in whichever process holds it (the gateway's, or each worker of the process pool); it
-    touches no store and no lock. Raises MessageRejected (400) as parse_itmatt does.
+    touches no store and no lock. Raises MessageRejected (400) as the format's parse does, and
+    KeyError for a format the registry does not hold.
     """
 
     def __init__(
@@ -163,18 +165,18 @@ class CpuStages:
         are parsed as a stream (see `run`)."""
         self._signer, self._value, self._stream_bytes = signer, value, stream_bytes
 
-    def run(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
-        """Parse `body`; seal its accepted items when its sender is `operator_code` (else the
-        pipeline refuses it, so nothing is signed).
+    def run(self, body: bytes, operator_code: str, prov: Provenance, fmt: str) -> CpuResult:
+        """Parse `body`, a document of format `fmt`; seal its accepted items when its sender is
+        `operator_code` (else the pipeline refuses it, so nothing is signed).
 
-        A body from `stream_bytes` up is parsed as a stream (`parse_itmatt_stream`): each item
-        is valued and stamped as soon as it is read, its Declaration dropped, and no tree of
-        the whole document is ever built; the outcome is the same.
+        A body from `stream_bytes` up is parsed as a stream (`DeclarationFormat.parse_stream`):
+        each item is valued and stamped as soon as it is read, its Declaration dropped, and no
+        tree of the whole document is ever built; the outcome is the same.
         """
         if len(body) >= self._stream_bytes:
-            return self.run_file(io.BytesIO(body), operator_code, prov)
+            return self.run_file(io.BytesIO(body), operator_code, prov, fmt)
         timings: dict[str, float] = {}
-        parsed = parse_itmatt(body, timings=timings)
+        parsed = lookup(fmt).parse(body, timings=timings)
         sealed = SealedEntries()
         contributions = Contributions()
         if parsed.header.sender == operator_code:
@@ -183,10 +185,12 @@ class CpuStages:
             timings["sign"] = time.perf_counter() - start
         return CpuResult(parsed, sealed, tuple(timings.items()), contributions)
 
-    def run_file(self, source: BinaryIO, operator_code: str, prov: Provenance) -> CpuResult:
+    def run_file(
+        self, source: BinaryIO, operator_code: str, prov: Provenance, fmt: str
+    ) -> CpuResult:
         """`run` for a body in a file, always as a stream: memory bounded by an item and the
         records sealed, never by the document."""
-        streamed = self.stream_file(source, operator_code, prov)
+        streamed = self.stream_file(source, operator_code, prov, fmt)
         start = time.perf_counter()
         sealed = SealedEntries(streamed.sealed)
         return streamed.result(sealed, time.perf_counter() - start)
@@ -196,11 +200,13 @@ class CpuStages:
         source: BinaryIO,
         operator_code: str,
         prov: Provenance,
+        fmt: str,
         log: StampLog | None = None,
     ) -> Streamed:
-        """Parse the document in `source` as a stream, valuing and stamping each accepted item
-        as it is read (its entry and payload kept in `log`, a list by default); the records are
-        signed and made one at a time as `Streamed.sealed` is iterated."""
+        """Parse the document (of format `fmt`) in `source` as a stream, valuing and stamping
+        each accepted item as it is read (its entry and payload kept in `log`, a list by
+        default); the records are signed and made one at a time as `Streamed.sealed` is
+        iterated."""
         sealer = Sealer(prov, self._signer, log)
         day = prov.received_at.astimezone(UTC).date()
         stamping = 0.0
@@ -218,7 +224,7 @@ class CpuStages:
             return item.declaration_dropped()
 
         timings: dict[str, float] = {}
-        parsed = parse_itmatt_stream(source, keep=keep, timings=timings)
+        parsed = lookup(fmt).parse_stream(source, keep=keep, timings=timings)
         if parsed.header.sender != operator_code:
             return Streamed(parsed, timings, iter(()), None)
         timings["translate"] -= stamping  # keep ran inside the stream's translate time
@@ -254,12 +260,14 @@ class CpuRunner(Protocol):
     async def start(self) -> None:
         """Make it ready (start its processes); called once, before the first `run`."""
 
-    async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult: ...
+    async def run(self, body: Body, operator_code: str, prov: Provenance, fmt: str) -> CpuResult:
+        """`CpuStages.run` of `body`, a document of format `fmt`."""
+        ...
 
     def close(self) -> None: ...
 
 
-SpooledRun = Callable[[CpuStages, SpooledBody, str, Provenance], CpuResult]
+SpooledRun = Callable[[CpuStages, SpooledBody, str, Provenance, str], CpuResult]
 
 
 class InProcessCpu:
@@ -282,11 +290,11 @@ class InProcessCpu:
     async def start(self) -> None:
         """Nothing to start: the stages run in this process."""
 
-    async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
+    async def run(self, body: Body, operator_code: str, prov: Provenance, fmt: str) -> CpuResult:
         if isinstance(body, SpooledBody):
-            work = partial(self._spooled, self._stages, body, operator_code, prov)
+            work = partial(self._spooled, self._stages, body, operator_code, prov, fmt)
         else:
-            work = partial(self._stages.run, body, operator_code, prov)
+            work = partial(self._stages.run, body, operator_code, prov, fmt)
             if len(body) < self._offload_bytes:
                 return work()
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
@@ -296,10 +304,10 @@ class InProcessCpu:
 
 
 def _run_spooled(
-    stages: CpuStages, body: SpooledBody, operator_code: str, prov: Provenance
+    stages: CpuStages, body: SpooledBody, operator_code: str, prov: Provenance, fmt: str
 ) -> CpuResult:
     with body.path.open("rb") as source:
-        return stages.run_file(source, operator_code, prov)
+        return stages.run_file(source, operator_code, prov, fmt)
 
 
 class ItemLocks:
@@ -367,16 +375,21 @@ class Pipeline:
         self._locks = ItemLocks()
 
     async def submit_itmatt(self, partner: Partner, body: Body, digest: str) -> Submission:
-        """Validate, seal and journal one ITMATT message from an authenticated partner.
+        """`submit` of an ITMATT 1.5 message."""
+        return await self.submit(ITMATT_FORMAT, partner, body, digest)
+
+    async def submit(self, fmt: str, partner: Partner, body: Body, digest: str) -> Submission:
+        """Validate, seal and journal one message of declaration format `fmt` (a name in
+        `gateway.formats.registry.FORMATS`) from an authenticated partner.
 
         Raises MessageRejected (400), Forbidden (403), MessageConflict (409), StoreError (503),
         Overloaded (503: the CPU worker running it died or hung; nothing was stored).
         """
-        if not partner.may_submit(ITMATT_FORMAT):
-            raise Forbidden(partner.id, f"is not allowed to submit {ITMATT_FORMAT}")
+        if not partner.may_submit(fmt):
+            raise Forbidden(partner.id, f"is not allowed to submit {fmt}")
         # The receipt id and time are fixed before the CPU task, which seals them into records.
         prov = Provenance(partner.id, self._clock.now(), str(uuid.uuid4()), digest)
-        done = await self._cpu.run(body, partner.operator_code or "", prov)
+        done = await self._cpu.run(body, partner.operator_code or "", prov, fmt)
         try:
             return await self._journal(partner, done, prov)
         finally:

@@ -24,6 +24,7 @@ from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_p
 from gateway.config import load_settings
 from gateway.domain.findings import Finding
 from gateway.domain.messages import TRANSLATED, ItemOutcome, MessageHeader, ParsedMessage
+from gateway.domain.partners import ITMATT_FORMAT
 from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
 from gateway.formats.itmatt.samples import build_itmatt, generate_items
@@ -76,8 +77,10 @@ async def pool(active: ActiveKey) -> AsyncIterator[WorkerProcessCpu]:
 
 async def test_the_pool_gives_what_the_stages_give_in_process(pool: WorkerProcessCpu) -> None:
     body = message("GBA-POOL-1", 20, bad_every=7)
-    remote = await pool.run(body, "GBA", PROV)
-    local = CpuStages(DsseSigner(FIRST), valuer("US", default_rates())).run(body, "GBA", PROV)
+    remote = await pool.run(body, "GBA", PROV, ITMATT_FORMAT)
+    local = CpuStages(DsseSigner(FIRST), valuer("US", default_rates())).run(
+        body, "GBA", PROV, ITMATT_FORMAT
+    )
 
     assert remote.parsed == local.parsed
     assert [i.accepted for i in remote.parsed.items] == [i.accepted for i in local.parsed.items]
@@ -103,7 +106,7 @@ def test_a_result_crosses_the_pool_as_plain_values_and_comes_back_whole(test: bo
     items = generate_items(random.Random(5), 30, sender_country="GB", bad_every=4)
     body = build_itmatt("GBA-PLAIN-1", "GBA", items, test=test)
     stages = CpuStages(DsseSigner(FIRST), valuer("US", default_rates()))
-    local = stages.run(body, "GBA", PROV)
+    local = stages.run(body, "GBA", PROV, ITMATT_FORMAT)
     back = codec.decode(codec.encode(local))
 
     assert back.parsed == local.parsed  # header (prepared_at included), items, source format
@@ -147,8 +150,10 @@ def test_the_plain_encoding_knows_every_field_it_carries() -> None:
 def test_a_streamed_body_gives_what_the_whole_document_path_gives(sender: str) -> None:
     body = message("GBA-STREAM-1", 40, bad_every=9, sender=sender)
     value = valuer("US", default_rates())
-    whole = CpuStages(DsseSigner(FIRST), value).run(body, "GBA", PROV)
-    streamed = CpuStages(DsseSigner(FIRST), value, stream_bytes=len(body)).run(body, "GBA", PROV)
+    whole = CpuStages(DsseSigner(FIRST), value).run(body, "GBA", PROV, ITMATT_FORMAT)
+    streamed = CpuStages(DsseSigner(FIRST), value, stream_bytes=len(body)).run(
+        body, "GBA", PROV, ITMATT_FORMAT
+    )
 
     assert [(i.index, i.accepted, i.findings) for i in streamed.parsed.items] == [
         (i.index, i.accepted, i.findings) for i in whole.parsed.items
@@ -183,12 +188,14 @@ async def test_a_large_body_goes_to_its_worker_as_a_file_and_comes_back_the_same
         spool_dir=spool,
     )
     try:
-        spooled = await cpu.run(body, "GBA", PROV)
+        spooled = await cpu.run(body, "GBA", PROV, ITMATT_FORMAT)
         with pytest.raises(MessageRejected) as caught:
-            await cpu.run(body[:-40], "GBA", PROV)
+            await cpu.run(body[:-40], "GBA", PROV, ITMATT_FORMAT)
     finally:
         cpu.close()
-    local = CpuStages(DsseSigner(FIRST), valuer("US", default_rates())).run(body, "GBA", PROV)
+    local = CpuStages(DsseSigner(FIRST), valuer("US", default_rates())).run(
+        body, "GBA", PROV, ITMATT_FORMAT
+    )
     assert spooled.sealed == local.sealed
     assert dict(RecordIds(spooled.sealed)) == {i: e.record_id for i, e in local.sealed.items()}
     assert [(i.accepted, i.findings) for i in spooled.parsed.items] == [
@@ -222,14 +229,14 @@ def test_a_record_id_table_packs_the_ids_of_a_streamed_message() -> None:
 
 
 async def test_another_senders_message_is_parsed_but_not_signed(pool: WorkerProcessCpu) -> None:
-    done = await pool.run(message("CNA-1", 2, sender="CNA"), "GBA", PROV)
+    done = await pool.run(message("CNA-1", 2, sender="CNA"), "GBA", PROV, ITMATT_FORMAT)
     assert done.parsed.header.sender == "CNA"
     assert done.sealed == {}
 
 
 async def test_a_rejected_message_raises_in_the_main_process(pool: WorkerProcessCpu) -> None:
     with pytest.raises(MessageRejected) as caught:
-        await pool.run(b"<not-itmatt/>", "GBA", PROV)
+        await pool.run(b"<not-itmatt/>", "GBA", PROV, ITMATT_FORMAT)
     assert caught.value.findings
     assert caught.value.title
 
@@ -238,9 +245,9 @@ async def test_workers_sign_with_the_key_active_now(
     pool: WorkerProcessCpu, active: ActiveKey
 ) -> None:
     body = message("GBA-ROT-1", 4)
-    before = await asyncio.gather(*(pool.run(body, "GBA", PROV) for _ in range(4)))
+    before = await asyncio.gather(*(pool.run(body, "GBA", PROV, ITMATT_FORMAT) for _ in range(4)))
     active.key = SECOND  # what SIGHUP after `gateway keys rotate` does to the keyring
-    after = await asyncio.gather(*(pool.run(body, "GBA", PROV) for _ in range(4)))
+    after = await asyncio.gather(*(pool.run(body, "GBA", PROV, ITMATT_FORMAT) for _ in range(4)))
 
     def signed_by(key: SigningKey, results: list[CpuResult]) -> bool:
         only = {key.keyid: PUBLIC[key.keyid]}
@@ -291,10 +298,10 @@ class CountingInline:
         self.stages = CpuStages(DsseSigner(FIRST))
         self.bodies: list[Body] = []
 
-    async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
+    async def run(self, body: Body, operator_code: str, prov: Provenance, fmt: str) -> CpuResult:
         self.bodies.append(body)
         assert isinstance(body, bytes)
-        return self.stages.run(body, operator_code, prov)
+        return self.stages.run(body, operator_code, prov, fmt)
 
     async def start(self) -> None:
         pass
@@ -313,8 +320,8 @@ async def test_small_messages_stay_in_process_and_larger_ones_go_to_a_worker(
     )
     try:
         assert len(small) < 4096 <= len(large)
-        near = await cpu.run(small, "GBA", PROV)
-        far = await cpu.run(large, "GBA", PROV)
+        near = await cpu.run(small, "GBA", PROV, ITMATT_FORMAT)
+        far = await cpu.run(large, "GBA", PROV, ITMATT_FORMAT)
     finally:
         cpu.close()
 
@@ -348,12 +355,12 @@ async def test_a_hung_worker_is_killed_after_the_task_timeout_and_the_pool_repla
         (stuck,) = cpu._pool.processes
         cpu._pool.submit(time.sleep, 60)
         with pytest.raises(Overloaded):
-            await cpu.run(message("GBA-HUNG-1", 2), "GBA", PROV)
+            await cpu.run(message("GBA-HUNG-1", 2), "GBA", PROV, ITMATT_FORMAT)
         assert cpu.restarts == 1
         await asyncio.to_thread(stuck.join, 10)
         assert stuck.exitcode == -signal.SIGKILL  # within 10 s of a 60 s sleep: killed
 
-        again = await cpu.run(message("GBA-HUNG-2", 2), "GBA", PROV)
+        again = await cpu.run(message("GBA-HUNG-2", 2), "GBA", PROV, ITMATT_FORMAT)
         assert len(again.sealed) == 2
     finally:
         cpu.close()

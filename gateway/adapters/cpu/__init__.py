@@ -1,4 +1,5 @@
-"""The CPU stages of ITMATT messages on worker processes, so every core works (issue 6).
+"""The CPU stages of declaration messages (ITMATT) on worker processes, so every core works
+(issue 6).
 
 Three modules:
 - `runner`: the main-process side. `WorkerProcessCpu`, the gateway's CpuRunner
@@ -10,12 +11,12 @@ Three modules:
 - `codec`: what crosses between them: a message's CpuResult as plain values, and a large
   message's spool files (its body, its sealed entries, its result) and record id table.
 
-One task per message: the body, the partner's operator code, the provenance and the gateway's
-active signing key go to a worker; a `CpuResult` (the parsed message, its sealed and signed
-journal entries, stage times, share-cell contributions) comes back; both ways as plain values,
-not pickled classes (the result marshalled by `codec.encode`). Each worker process prepares once
-what every message needs (the compiled XSD, the valuer and its rates) and keeps a signer per key
-id.
+One task per message: the body, the partner's operator code, the provenance, the name of its
+format (`gateway.formats.registry`) and the gateway's active signing key go to a worker; a
+`CpuResult` (the parsed message, its sealed and signed journal entries, stage times, share-cell
+contributions) comes back; both ways as plain values, not pickled classes (the result
+marshalled by `codec.encode`). Each worker process prepares once what every message needs (each
+registered format's compiled schema, the valuer and its rates) and keeps a signer per key id.
 
 Key rotation: each task names the key the main process signs with now (`key()` is read per
 task), with its private key in PEM; a worker that does not know that key id yet loads it, so

@@ -99,33 +99,39 @@ class WorkerProcessCpu:
         pool = self._current()
         await asyncio.gather(*(pool.submit(worker.ready) for _ in range(self._workers)))
 
-    async def run(self, body: Body, operator_code: str, prov: Provenance) -> CpuResult:
+    async def run(self, body: Body, operator_code: str, prov: Provenance, fmt: str) -> CpuResult:
         if isinstance(body, SpooledBody):  # the edge wrote it to a file as it arrived
-            return await self._run_file(str(body.path), operator_code, prov, len(body))
+            return await self._run_file(str(body.path), operator_code, prov, fmt, len(body))
         if self._inline is not None and len(body) < self._inline_bytes:
-            return await self._inline.run(body, operator_code, prov)
+            return await self._inline.run(body, operator_code, prov, fmt)
         if len(body) >= self._spool_bytes:
-            return await self._run_spooled(body, operator_code, prov)
-        result = await self._submit(worker.run_message, body, operator_code, prov, size=len(body))
+            return await self._run_spooled(body, operator_code, prov, fmt)
+        result = await self._submit(
+            worker.run_message, body, operator_code, prov, fmt, size=len(body)
+        )
         if isinstance(result, codec.Rejected):
             raise MessageRejected(result.title, result.findings)
         assert isinstance(result, bytes)
         return codec.decode(result)
 
-    async def _run_spooled(self, body: bytes, operator_code: str, prov: Provenance) -> CpuResult:
+    async def _run_spooled(
+        self, body: bytes, operator_code: str, prov: Provenance, fmt: str
+    ) -> CpuResult:
         """A large body goes to its worker as a file, and its records come back as one: a
         50 MiB document pickled through the pipe would cost its size twice in each process."""
         name = await asyncio.to_thread(codec.spool, body, self._spool_dir)
         try:
-            return await self._run_file(name, operator_code, prov, len(body))
+            return await self._run_file(name, operator_code, prov, fmt, len(body))
         finally:
             codec.unlink(name)
 
     async def _run_file(
-        self, name: str, operator_code: str, prov: Provenance, size: int
+        self, name: str, operator_code: str, prov: Provenance, fmt: str, size: int
     ) -> CpuResult:
         try:
-            result = await self._submit(worker.run_spooled, name, operator_code, prov, size=size)
+            result = await self._submit(
+                worker.run_spooled, name, operator_code, prov, fmt, size=size
+            )
         except BaseException:  # a dead or hung worker may have left its files half written
             codec.unlink(name + codec.ENTRIES)
             codec.unlink(name + codec.RESULT)
@@ -145,6 +151,7 @@ class WorkerProcessCpu:
         first: object,
         operator_code: str,
         prov: Provenance,
+        fmt: str,
         *,
         size: int,
     ) -> object:
@@ -152,7 +159,8 @@ class WorkerProcessCpu:
         pool = self._current()
         try:
             key = self._key_material()
-            future = pool.submit(task, first, operator_code, codec.plain_provenance(prov), key)
+            plain = codec.plain_provenance(prov)
+            future = pool.submit(task, first, operator_code, plain, fmt, key)
             return await asyncio.wait_for(future, self._timeout)
         except PoolBroken as exc:
             self._replace(pool)

@@ -30,7 +30,7 @@ from gateway.adapters.crypto.keys import SigningKey
 from gateway.domain.messages import TRANSLATED, ParsedMessage, with_changes
 from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected
-from gateway.formats.itmatt import itmatt_schema
+from gateway.formats import registry
 from gateway.ports import SpooledBody
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
@@ -61,14 +61,16 @@ _worker: _Worker | None = None
 def initialize(
     home_country: str | None, rates: RateTable | None, serving: int | None = None
 ) -> None:
-    """Per worker process, once: the valuer and the compiled schema; and, given the serving
-    process's pid, end this worker when that process is gone."""
+    """Per worker process, once: the valuer and what each registered format prepares (its
+    compiled schema); and, given the serving process's pid, end this worker when that process
+    is gone."""
     global _worker  # noqa: PLW0603 - the per-process state of a pool worker
     if serving is not None:
         _end_with(serving)
     value = valuer(home_country, rates) if home_country and rates is not None else None
     _worker = _Worker(value, {})
-    itmatt_schema()
+    for fmt in registry.FORMATS.values():
+        fmt.prepare()
 
 
 def _end_with(serving: int) -> None:
@@ -128,20 +130,20 @@ def _stages_for(plain: codec.PlainKey) -> CpuStages:
 
 
 def run_message(
-    body: bytes, operator_code: str, prov: codec.PlainProvenance, key: codec.PlainKey
+    body: bytes, operator_code: str, prov: codec.PlainProvenance, fmt: str, key: codec.PlainKey
 ) -> bytes | codec.Rejected:
-    """The pool task: CpuStages.run with the named key; the CpuResult marshalled
-    (`codec.encode`)."""
+    """The pool task: CpuStages.run of a document of format `fmt` with the named key; the
+    CpuResult marshalled (`codec.encode`)."""
     stages = _stages_for(key)
     try:
-        done = stages.run(body, operator_code, codec.provenance(prov))
+        done = stages.run(body, operator_code, codec.provenance(prov), fmt)
     except MessageRejected as exc:
         return codec.Rejected(exc.title, exc.findings)
     return codec.encode(done)
 
 
 def run_spooled(
-    path: str, operator_code: str, prov: codec.PlainProvenance, key: codec.PlainKey
+    path: str, operator_code: str, prov: codec.PlainProvenance, fmt: str, key: codec.PlainKey
 ) -> tuple[str, codec.RecordIdTable] | codec.Rejected:
     """The pool task for a body spooled to `path`: CpuStages.stream_file, so neither the body
     nor the records cross the pipe and no process holds all the records: the stamped items
@@ -151,7 +153,7 @@ def run_spooled(
     file order."""
     stages = _stages_for(key)
     try:
-        done, ids = seal_to_file(stages, path, operator_code, codec.provenance(prov))
+        done, ids = seal_to_file(stages, path, operator_code, codec.provenance(prov), fmt)
     except MessageRejected as exc:
         return codec.Rejected(exc.title, exc.findings)
     with Path(path + codec.RESULT).open("wb") as sink:
@@ -162,14 +164,14 @@ def run_spooled(
 
 
 def seal_to_file(
-    stages: CpuStages, path: str, operator_code: str, prov: Provenance
+    stages: CpuStages, path: str, operator_code: str, prov: Provenance, fmt: str
 ) -> tuple[CpuResult, codec.RecordIdTable]:
-    """Stream the document in file `path` through `stages`, its sealed entries written to
-    `path`.entries as they are made: the CpuResult (its `sealed` empty) and each entry's item
-    index and record id. MessageRejected as CpuStages.run."""
+    """Stream the document (of format `fmt`) in file `path` through `stages`, its sealed
+    entries written to `path`.entries as they are made: the CpuResult (its `sealed` empty) and
+    each entry's item index and record id. MessageRejected as CpuStages.run."""
     ids = codec.RecordIdTable()
     with Path(path).open("rb") as source, tempfile.TemporaryFile(dir=Path(path).parent) as scratch:
-        streamed = stages.stream_file(source, operator_code, prov, codec.FileLog(scratch))
+        streamed = stages.stream_file(source, operator_code, prov, fmt, codec.FileLog(scratch))
         try:
             with Path(path + codec.ENTRIES).open("wb") as sink:
                 start = time.perf_counter()
@@ -183,12 +185,12 @@ def seal_to_file(
 
 
 def run_spooled_here(
-    stages: CpuStages, body: SpooledBody, operator_code: str, prov: Provenance
+    stages: CpuStages, body: SpooledBody, operator_code: str, prov: Provenance, fmt: str
 ) -> CpuResult:
     """A spooled body's CPU stages in this process (`[cpu] workers = 0`), as a worker runs
     them: streamed, its entries left in their file for the store to read as it commits."""
     path = str(body.path)
-    done, ids = seal_to_file(stages, path, operator_code, prov)
+    done, ids = seal_to_file(stages, path, operator_code, prov, fmt)
     return replace(done, sealed=codec.SpooledSealed(Path(path + codec.ENTRIES), ids))
 
 

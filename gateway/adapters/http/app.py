@@ -23,7 +23,7 @@ from gateway.adapters.crypto.httpsig import (
     sign_response,
 )
 from gateway.adapters.crypto.keys import SigningKey
-from gateway.domain.partners import B5_FEED_FORMAT, ITMATT_FORMAT, Partner, PartnerKind
+from gateway.domain.partners import B5_FEED_FORMAT, Partner, PartnerKind
 from gateway.domain.receipts import rfc3339_millis
 from gateway.errors import (
     BadQuery,
@@ -36,6 +36,7 @@ from gateway.errors import (
     StoreError,
     UnsupportedMediaType,
 )
+from gateway.formats import DeclarationFormat, registry
 from gateway.formats.hardened import GUNZIP_INPUT_STEP, gunzip_stream
 from gateway.observability import Metrics
 from gateway.ports import Body, Clock, RejectionRecord, SpooledBody, Store
@@ -46,7 +47,6 @@ from .problems import PROBLEM_JSON, BodyTimeout, problem, problem_for, status_of
 from .ratelimit import Admission, RateLimiter
 
 log = logging.getLogger(__name__)
-XML_TYPES = frozenset({"application/xml", "text/xml"})
 # Which of these fits the partner is the feed mapping's business: the body decides, and one
 # plainly in another layout than the mapping's is refused whole (415 wrong-feed-layout).
 FEED_TYPES = frozenset(
@@ -107,7 +107,8 @@ def build_app(deps: EdgeDeps) -> web.Application:
     )
     app[DEPS] = deps
     app[ADMISSION] = Admission(deps.max_concurrent_requests)
-    app.router.add_post("/v1/aed/itmatt", submit_itmatt)
+    for fmt in registry.FORMATS.values():  # one intake route per declaration format
+        app.router.add_post(fmt.route, submit_declarations(fmt))
     app.router.add_post("/v1/b5/feeds", submit_feed)
     app.router.add_get("/v1/b5/reports", pull_reports)
     app.router.add_get("/.well-known/jwks.json", jwks)
@@ -406,11 +407,16 @@ async def _submission(
             _discard(body)
 
 
-async def submit_itmatt(request: web.Request) -> web.Response:
-    """POST /v1/aed/itmatt: one signed ITMATT document in, a signed receipt out."""
-    async with _submission(request, ITMATT_FORMAT, XML_TYPES) as (partner, body, digest):
-        result = await request.app[DEPS].pipeline.submit_itmatt(partner, body, digest)
-    return _signed(request, result.http_status, result.receipt, "application/json")
+def submit_declarations(fmt: DeclarationFormat) -> Handler:
+    """The handler of POST `fmt.route` (/v1/aed/itmatt for ITMATT): one signed document of
+    declaration format `fmt`, in one of its media types, in; a signed receipt out."""
+
+    async def submit(request: web.Request) -> web.Response:
+        async with _submission(request, fmt.name, fmt.media_types) as (partner, body, digest):
+            result = await request.app[DEPS].pipeline.submit(fmt.name, partner, body, digest)
+        return _signed(request, result.http_status, result.receipt, "application/json")
+
+    return submit
 
 
 async def submit_feed(request: web.Request) -> web.Response:
