@@ -28,6 +28,7 @@ from datetime import UTC, date
 from functools import partial
 from typing import BinaryIO, Protocol
 
+from gateway.domain.limits import STREAM_BYTES
 from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
 from gateway.domain.receipts import build_receipt
@@ -51,11 +52,6 @@ from gateway.wire.declaration_pb2 import Declaration
 
 log = logging.getLogger(__name__)
 VERSION_RACE_ATTEMPTS = 3  # commits tried when replicas race on one item's version
-# Bodies from this size up are parsed as a stream (CpuStages.run; `[cpu] stream_bytes`): below
-# it the whole-document parse is cheaper per item, above it the document's tree costs ~13 times
-# its size in memory.
-STREAM_BYTES = 8 * 1024 * 1024
-MIN_STREAM_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,13 @@ import pytest
 from gateway.adapters.cpu import codec, worker
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, private_pem
 from gateway.config import CpuSettings, load_partners
+from gateway.domain.limits import MIN_STREAM_BYTES
 from gateway.domain.messages import ParsedMessage
 from gateway.domain.partners import B5_FEED_FORMAT, ITMATT_FORMAT
 from gateway.domain.records import Provenance
 from gateway.errors import ConfigError
 from gateway.formats import DeclarationFormat, Keep, itmatt, registry
 from gateway.formats.itmatt.samples import build_itmatt, generate_items
-from gateway.services.itmatt_intake import MIN_STREAM_BYTES
 from tests.e2e.conftest import PartnerKit, make_settings, running
 from tests.e2e.helpers import raw_post
 

@@ -23,6 +23,7 @@ from gateway.adapters.crypto.httpsig import (
     sign_response,
 )
 from gateway.adapters.crypto.keys import SigningKey
+from gateway.domain.limits import STREAM_BYTES
 from gateway.domain.partners import B5_FEED_FORMAT, Partner, PartnerKind
 from gateway.domain.receipts import rfc3339_millis
 from gateway.errors import (
@@ -41,7 +42,7 @@ from gateway.formats.hardened import GUNZIP_INPUT_STEP, gunzip_stream
 from gateway.observability import Metrics
 from gateway.ports import Body, Clock, RejectionRecord, SpooledBody, Store
 from gateway.services.b5_intake import FeedPipeline
-from gateway.services.itmatt_intake import STREAM_BYTES, Pipeline
+from gateway.services.itmatt_intake import Pipeline
 
 from .problems import PROBLEM_JSON, BodyTimeout, problem, problem_for, status_of
 from .ratelimit import Admission, RateLimiter
