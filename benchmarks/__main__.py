@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -42,6 +43,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
+import psutil
 
 from benchmarks import disclosure
 from benchmarks.parse_profile import stages as parse_stages
@@ -59,8 +61,6 @@ LARGE_BYTES = 50 * MIB  # the large-document scenario: one ITMATT document of ab
 MAX_BODY = 64 * MIB  # the bench partner's max_body_bytes: room for the large document
 # The gateway's stages, in pipeline order.
 STAGE_ORDER = ("parse", "validate", "translate", "sign", "commit")
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass(frozen=True)
@@ -198,27 +198,10 @@ def documents(scenario: Scenario, serial: Serial, tag: str) -> list[bytes]:
     ]
 
 
-def _stat(pid: int) -> list[str]:
-    """/proc/<pid>/stat after the command name: [state, ppid, ...] (Linux)."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
 def cpu_of(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc (Linux)."""
-    fields = _stat(pid)
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime in clock ticks
-
-
-def _parents() -> dict[int, int]:
-    """pid -> parent pid of every process visible in /proc."""
-    out = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                out[int(entry.name)] = int(_stat(int(entry.name))[1])
-            except (OSError, IndexError, ValueError):
-                continue  # exited meanwhile
-    return out
+    """User + system CPU seconds of a process."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 class ProcessTree:
@@ -229,14 +212,11 @@ class ProcessTree:
         self.roots = roots
 
     def pids(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for pid, parent in _parents().items():
-            children.setdefault(parent, []).append(pid)
-        out, todo = [], list(self.roots)
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo += children.get(pid, [])
+        out = []
+        for root in self.roots:
+            out.append(root)
+            with contextlib.suppress(psutil.NoSuchProcess):  # exited: its own readings say so
+                out += [child.pid for child in psutil.Process(root).children(recursive=True)]
         return out
 
     def cpu(self) -> tuple[float, float]:
@@ -244,24 +224,24 @@ class ProcessTree:
         process's utime + stime and its reaped children's (cutime + cstime), so a difference of
         two readings counts a worker that exited in between (its parent reaped it) as well as
         one that started."""
-        main = total = 0
+        main = total = 0.0
         for pid in self.pids():
             try:
-                fields = _stat(pid)
-            except OSError:
-                continue
-            own = int(fields[11]) + int(fields[12])
-            total += own + int(fields[13]) + int(fields[14])
+                times = psutil.Process(pid).cpu_times()
+            except psutil.NoSuchProcess:
+                continue  # exited meanwhile
+            own = times.user + times.system
+            total += own + times.children_user + times.children_system
             if pid in self.roots:
                 main += own
-        return main / TICK, total / TICK
+        return main, total
 
 
 def rss_of(pid: int) -> int:
-    """Resident bytes of a process (VmRSS, from /proc/<pid>/statm); 0 once it has exited."""
+    """Resident bytes of a process (VmRSS); 0 once it has exited."""
     try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    except (OSError, IndexError, ValueError):
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.NoSuchProcess:
         return 0
 
 
@@ -323,24 +303,21 @@ class ServerCpu:
         """The server behind `conn`, or None when its processes are not visible here."""
         try:
             backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
-            return cls(int(_stat(backend)[1]))
-        except OSError:
+            return cls(psutil.Process(backend).ppid())
+        except (OSError, psutil.Error):
             return None  # another host or container
 
     def seconds(self) -> float:
-        own = _stat(self.postmaster)
-        total = sum(int(own[i]) for i in (11, 12, 13, 14))
-        wanted = str(self.postmaster)
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
+        postmaster = psutil.Process(self.postmaster)
+        own = postmaster.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for child in postmaster.children():
             try:
-                fields = _stat(int(entry.name))
-            except OSError:
+                times = child.cpu_times()
+            except psutil.NoSuchProcess:
                 continue  # exited meanwhile
-            if fields[1] == wanted:
-                total += int(fields[11]) + int(fields[12])
-        return total / TICK
+            total += times.user + times.system
+        return total
 
 
 async def stage_sums(session: aiohttp.ClientSession, urls: list[str]) -> dict[str, float]:
