@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from gateway.domain.cells import CellCounts, CellKey
 from gateway.domain.partners import ShareAgreement
-from gateway.ports import CellCounts, CellKey
 from gateway.share.disclosure import Audit
 from gateway.share.report import build_report
 

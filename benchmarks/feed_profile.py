@@ -17,17 +17,17 @@ import asyncio
 import bisect
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
 from gateway.adapters.grpc.client import consume
 from gateway.adapters.grpc.records import feed_record
+from gateway.domain.journal import ItemState, JournalEntry, JournalRow, MessageRecord, RecordRow
 from gateway.domain.messages import ItemFunction
 from gateway.domain.records import DECLARATION_TYPE
 from gateway.domain.routing import Consumer, RoutingRule
-from gateway.ports import JournalEntry, JournalRow
 from gateway.wire import feed_pb2
 from gateway.wire.declaration_pb2 import Declaration
 
@@ -71,8 +71,35 @@ def journal(count: int, *, merkle: bool) -> list[JournalRow]:
 
 
 class MemoryStore:
+    """The journal and cursor roles in memory, over rows built in advance: the feed only reads
+    (read_journal) and moves cursors; writing and folding are not measured here."""
+
     def __init__(self, rows: list[JournalRow]) -> None:
         self.rows, self.cursors = rows, dict[str, int]()
+
+    async def watch_journal(self, on_commit: Callable[[int], None]) -> None:
+        """Only this process holds the rows: nothing to report."""
+
+    async def commit_message(
+        self, message: MessageRecord, entries: Sequence[JournalEntry]
+    ) -> list[int]:
+        raise NotImplementedError("the rows are built in advance")
+
+    async def item_states(self, partner: str, item_ids: Iterable[str]) -> Mapping[str, ItemState]:
+        raise NotImplementedError("the feed does not read item states")
+
+    async def read_records(self, after: int, limit: int) -> list[RecordRow]:
+        raise NotImplementedError("the feed does not fold cells")
+
+    async def last_position(self) -> int:
+        return len(self.rows)
+
+    async def item_history(self, item_id: str, partner: str | None = None) -> list[JournalRow]:
+        return [
+            row
+            for row in self.rows
+            if row.entry.item_id == item_id and partner in (None, row.entry.partner)
+        ]
 
     async def read_journal(self, after: int, limit: int) -> list[JournalRow]:
         start = bisect.bisect_right(self.rows, after, key=lambda row: row.position)

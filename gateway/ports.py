@@ -1,4 +1,23 @@
-"""Ports: the Protocols the core depends on. Adapters implement them; tests use fakes.
+"""Ports: the Protocols the core depends on. Adapters implement them; tests use fakes. The values
+crossing them are domain records (gateway.domain.journal, .cells, .reports, .bodies).
+
+The store is split into roles, one per subject; a service declares only the roles it uses (a
+Protocol inheriting two roles where it needs both), and `Store` is every role at once, which
+each backend implements:
+
+    StoreLifecycle    open, close, ping
+    MessageStore      find_message: messages and feeds as received (idempotent replay)
+    JournalStore      commit_message, item_states, read_journal, read_records, last_position,
+                      item_history, watch_journal
+    CursorStore       get_cursor, ack: the consumers' cursors over the journal
+    RejectionStore    record_rejection, rejections
+    ObservationStore  commit_feed, observations: the partners' B5 feeds
+    CellStore         aggregation_position, apply_aggregation, cells
+                      (gateway/adapters/store/cells.py)
+    ReportStore       add_report, add_first_report, reports_after, report_of, frozen, freeze_week
+                      (gateway/adapters/store/frozen.py)
+    OutboxStore       claim_deliveries, delivery_succeeded, delivery_failed, outbox
+                      (gateway/adapters/store/outbox.py)
 
 The store contract is written so that SQLite (embedded default) and PostgreSQL (replicas sharing
 one journal) can both honour it:
@@ -14,255 +33,23 @@ one journal) can both honour it:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from gateway.domain.messages import ItemFunction
-
-
-@dataclass(frozen=True, slots=True)
-class SpooledBody:
-    """A request body too large to hold in memory, written to a file as it arrived: the file,
-    its size and its SHA-256 (computed while it was written). The edge owns the file and
-    deletes it once the request is answered."""
-
-    path: Path
-    size: int
-    sha256: bytes
-
-    def __len__(self) -> int:
-        return self.size
+from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
+from gateway.domain.journal import (
+    ItemState,
+    JournalEntry,
+    JournalRow,
+    MessageRecord,
+    RecordRow,
+    RejectionRecord,
+    StoredMessage,
+)
+from gateway.domain.reports import Delivery, ReportRecord, StoredReport
 
 
-#: A request body: its bytes, or (large) its file.
-Body = bytes | SpooledBody
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One accepted, signed canonical record, with the attributes routing rules select on."""
-
-    record_id: str  # the declaration id: stable for (partner, item_id, version)
-    partner: str
-    message_id: str
-    item_id: str
-    version: int
-    function: ItemFunction
-    category: str
-    hs_chapters: tuple[str, ...]  # 2-digit chapters of the pieces' HS codes
-    origin_countries: tuple[str, ...]  # sender's country and pieces' origin countries
-    value_amount: Decimal  # totalValue
-    value_currency: str
-    envelope: bytes  # serialized aedgw.v1.SignedEnvelope
-
-    def with_envelope(self, envelope: bytes) -> JournalEntry:
-        """This entry with `envelope` (as dataclasses.replace, in a quarter of its time)."""
-        return JournalEntry(
-            self.record_id, self.partner, self.message_id, self.item_id, self.version,
-            self.function, self.category, self.hs_chapters, self.origin_countries,
-            self.value_amount, self.value_currency, envelope,
-        )  # fmt: skip
-
-    def __reduce__(self) -> tuple[type[JournalEntry], tuple[Any, ...]]:
-        # Entries cross the CPU workers' pipe by the hundred: rebuilt by the constructor, they
-        # unpickle twice as fast as through dataclasses' generic state of a slots class.
-        return JournalEntry, tuple(getattr(self, name) for name in self.__slots__)
-
-
-@dataclass(frozen=True, slots=True)
-class JournalRow:
-    position: int
-    entry: JournalEntry
-
-
-@dataclass(frozen=True, slots=True)
-class RecordRow:
-    """What folding a journal row into the share cells needs of it (Store.read_records): a
-    fifth of a JournalRow's columns, and none of its decoding."""
-
-    position: int
-    partner: str
-    item_id: str
-    function: ItemFunction
-    envelope: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    """The message as received and answered: stored with its items in one transaction."""
-
-    partner: str
-    message_id: str
-    content_digest: str  # RFC 9530 form, "sha-256=:…:"
-    receipt_id: str
-    received_at: datetime
-    status: str  # ACCEPTED | PARTIALLY_ACCEPTED | REJECTED
-    http_status: int  # 202 or 422
-    receipt: bytes  # the exact receipt body sent (JSON)
-    test: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    partner: str
-    message_id: str
-    content_digest: str
-    http_status: int
-    receipt: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ItemState:
-    """The latest accepted version of an item from one partner."""
-
-    version: int
-    function: ItemFunction
-
-
-@dataclass(frozen=True, slots=True)
-class RejectionRecord:
-    """A refused request, kept for operators: who (when known), what and why. Never the body."""
-
-    at: datetime
-    route: str  # e.g. "/v1/aed/itmatt"
-    http_status: int  # 400, 401, 403, 409, 413, 415, …
-    reason: str  # problem type slug, or the signature failure reason ("stale", "replayed", …)
-    detail: str
-    partner: str | None = None  # None when authentication failed before a partner was known
-    keyid: str | None = None
-    message_id: str | None = None
-    content_digest: str | None = None
-    peer: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ObservationEntry:
-    """One accepted B5 feed row as a canonical trend observation, with its cell attributes."""
-
-    observation_id: str  # stable for (partner, feed digest, row)
-    partner: str
-    reporter: str  # ISO country of the counting agency
-    week: str  # ISO week "2026-W47"
-    channel: str
-    origin_country: str
-    hs_chapter: str
-    category: str
-    value_band: str
-    items: int
-    declared_value_usd: Decimal | None  # None when no rate covered the period
-    de_minimis_items: int
-    detections: int
-    record: bytes  # serialized aedgw.v1.TrendObservation
-
-
-@dataclass(frozen=True, slots=True)
-class CellKey:
-    """One aggregation cell of the gateway's own accepted items."""
-
-    week: str
-    channel: str
-    origin_country: str
-    hs_chapter: str
-    category: str
-    value_band: str  # "" when the item's USD value is unknown (rate missing)
-
-
-@dataclass(frozen=True, slots=True)
-class CellCounts:
-    """Additive counts of a cell; increments may be negative (amendments, cancellations)."""
-
-    items: int = 0
-    declared_value_usd: Decimal = Decimal(0)
-    de_minimis_items: int = 0
-    pre_suspension_items: int = 0  # would have qualified under the last rule before a suspension
-    detections: int = 0
-    rate_missing: int = 0
-
-    def __add__(self, other: CellCounts) -> CellCounts:
-        return CellCounts(
-            self.items + other.items,
-            self.declared_value_usd + other.declared_value_usd,
-            self.de_minimis_items + other.de_minimis_items,
-            self.pre_suspension_items + other.pre_suspension_items,
-            self.detections + other.detections,
-            self.rate_missing + other.rate_missing,
-        )
-
-    def __sub__(self, other: CellCounts) -> CellCounts:
-        return CellCounts(
-            self.items - other.items,
-            self.declared_value_usd - other.declared_value_usd,
-            self.de_minimis_items - other.de_minimis_items,
-            self.pre_suspension_items - other.pre_suspension_items,
-            self.detections - other.detections,
-            self.rate_missing - other.rate_missing,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class FrozenRow:
-    """A cell as one share report week froze it (Store.freeze_week).
-
-    `key.week == report_week`: a cell of the report week's own snapshot, as it was folded when
-    the week's first report was built. `key.week < report_week`: a late change of an earlier,
-    already reported week, published in the late arrivals of `report_week`'s reports; its
-    counts and value may be negative (amendments, cancellations).
-    """
-
-    report_week: str
-    key: CellKey
-    counts: CellCounts
-
-
-@dataclass(frozen=True, slots=True)
-class Frozen:
-    """What the share reports froze, read in one consistent step (Store.frozen).
-
-    `numbers`: EVERY frozen report week with its freeze number (1, 2, 3 … in the order the
-    weeks were frozen); `rows`: the frozen rows whose cell week was asked for, of any report
-    week. `generation` (the number of weeks frozen) is `freeze_week`'s compare-and-set token.
-    """
-
-    numbers: Mapping[str, int]
-    rows: tuple[FrozenRow, ...]
-
-    @property
-    def generation(self) -> int:
-        return len(self.numbers)
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRecord:
-    """A signed share report for one customs partner and ISO week (DSSE JSON envelope bytes)."""
-
-    report_id: str
-    partner: str
-    week: str
-    created_at: datetime
-    envelope: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReport:
-    position: int  # the pull cursor: strictly increasing over all reports
-    report: ReportRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A claimed outbox row: push `report` to its partner, then confirm or fail it."""
-
-    position: int
-    report: ReportRecord
-    attempts: int  # deliveries tried before this claim
-    owner: str  # who holds the claim (lease) until `lease_until`
-    lease_until: datetime
-
-
-class Store(Protocol):
+class StoreLifecycle(Protocol):
     async def open(self) -> None:
         """Connect and create or migrate the schema."""
 
@@ -271,12 +58,17 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise StoreError when the store cannot be reached."""
 
+
+class MessageStore(Protocol):
+    async def find_message(self, partner: str, message_id: str) -> StoredMessage | None:
+        """The message (or B5 feed) stored as (partner, message_id), None if none."""
+
+
+class JournalStore(Protocol):
     async def watch_journal(self, on_commit: Callable[[int], None]) -> None:
         """From now until `close()`, call `on_commit(position)` when ANOTHER process sharing the
         store commits journal rows (a hint for promptness; readers re-read the store). A store
         only this process writes has nothing to report and returns at once."""
-
-    async def find_message(self, partner: str, message_id: str) -> StoredMessage | None: ...
 
     async def commit_message(
         self, message: MessageRecord, entries: Sequence[JournalEntry]
@@ -297,19 +89,26 @@ class Store(Protocol):
     async def item_history(self, item_id: str, partner: str | None = None) -> list[JournalRow]:
         """Every journaled version of an item, oldest first."""
 
+
+class CursorStore(Protocol):
     async def get_cursor(self, consumer: str) -> int:
         """The consumer's last acknowledged position (0 when it never acknowledged)."""
 
     async def ack(self, consumer: str, position: int) -> None:
-        """Move the consumer's cursor forward to `position` (never backward)."""
+        """Move the consumer's cursor forward to `position` (never backward); AckBeyondJournal
+        when the journal does not hold `position` yet."""
 
+
+class RejectionStore(Protocol):
     async def record_rejection(self, rejection: RejectionRecord) -> None:
         """Keep a refused request's record; the oldest are pruned beyond a bounded count."""
 
     async def rejections(self, limit: int = 100) -> list[RejectionRecord]:
         """The most recent rejection records, newest first."""
 
-    # -- B5 feeds --------------------------------------------------------------------------
+
+class ObservationStore(Protocol):
+    """B5 feeds."""
 
     async def commit_feed(
         self, message: MessageRecord, observations: Sequence[ObservationEntry]
@@ -320,7 +119,9 @@ class Store(Protocol):
     async def observations(self, weeks: Iterable[str]) -> list[ObservationEntry]:
         """Every stored observation of these ISO weeks, in storage order."""
 
-    # -- aggregation of the gateway's own items ---------------------------------------------
+
+class CellStore(Protocol):
+    """The aggregation of the gateway's own items (semantics: gateway/adapters/store/cells.py)."""
 
     async def aggregation_position(self) -> int:
         """The journal position the cells include (0 before any aggregation)."""
@@ -329,13 +130,15 @@ class Store(Protocol):
         self, after: int, upto: int, increments: Mapping[CellKey, CellCounts]
     ) -> None:
         """Add `increments` to the cells and move the aggregation position from `after` to
-        `upto`, in one transaction. Raises StoreError (retriable) if the position is not
-        `after` (another worker got there first): nothing is applied twice."""
+        `upto`, in one transaction. Raises AggregationMoved (a StoreError: retriable) if the
+        position is not `after` (another worker got there first): nothing is applied twice."""
 
     async def cells(self, weeks: Iterable[str]) -> dict[CellKey, CellCounts]:
         """Current counts of every cell of these weeks."""
 
-    # -- share reports and their outbox ----------------------------------------------------
+
+class ReportStore(Protocol):
+    """Share reports, and the weeks they froze (semantics: gateway/adapters/store/frozen.py)."""
 
     async def add_report(self, report: ReportRecord, *, push: bool) -> int:
         """Store a report (and, when `push`, its outbox row) in one transaction; its position."""
@@ -352,8 +155,6 @@ class Store(Protocol):
     async def report_of(self, partner: str, week: str) -> StoredReport | None:
         """The partner's first report of `week` (the one a frozen week keeps), None if none."""
 
-    # -- frozen weeks (semantics: gateway/adapters/store/frozen.py) --------------------------
-
     async def frozen(self, weeks: Iterable[str]) -> Frozen:
         """Every frozen report week with its freeze number, and the frozen rows whose cell
         week is one of `weeks` (of any report week), as of one moment."""
@@ -366,6 +167,10 @@ class Store(Protocol):
         already; FreezeMoved (a StoreError: re-read and retry) when the store's generation is
         not `generation` (another week was frozen since the caller read); else True."""
 
+
+class OutboxStore(Protocol):
+    """The push outbox of share reports (semantics: gateway/adapters/store/outbox.py)."""
+
     async def claim_deliveries(
         self, owner: str, now: datetime, lease: timedelta, limit: int
     ) -> list[Delivery]:
@@ -373,15 +178,32 @@ class Store(Protocol):
         now + lease. Two owners never hold the same row at once; an expired lease is taken over."""
 
     async def delivery_succeeded(self, position: int, owner: str) -> None:
-        """The partner confirmed: the row leaves the outbox (kept as delivered)."""
+        """The partner confirmed: the row leaves the outbox (kept as delivered). NotInOutbox
+        when the position has no outbox row."""
 
     async def delivery_failed(
         self, position: int, owner: str, next_attempt: datetime, error: str
     ) -> None:
-        """Count the attempt, release the lease, retry at `next_attempt`."""
+        """Count the attempt, release the lease, retry at `next_attempt`. NotInOutbox when the
+        position has no outbox row."""
 
     async def outbox(self) -> list[Delivery]:
         """Rows not yet delivered (for operators: `gateway share list`)."""
+
+
+class Store(
+    StoreLifecycle,
+    MessageStore,
+    JournalStore,
+    CursorStore,
+    RejectionStore,
+    ObservationStore,
+    CellStore,
+    ReportStore,
+    OutboxStore,
+    Protocol,
+):
+    """The whole store contract: every role. Backends implement it; services take roles."""
 
 
 class Signer(Protocol):

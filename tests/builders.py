@@ -7,16 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from gateway.domain.cells import CellCounts, CellKey, ObservationEntry
+from gateway.domain.journal import JournalEntry, MessageRecord, RejectionRecord
 from gateway.domain.messages import ItemFunction
-from gateway.ports import (
-    CellCounts,
-    CellKey,
-    JournalEntry,
-    MessageRecord,
-    ObservationEntry,
-    RejectionRecord,
-    ReportRecord,
-)
+from gateway.domain.reports import ReportRecord
 
 PARTNER = "gb-royal-mail"
 OTHER_PARTNER = "fr-la-poste"

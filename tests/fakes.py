@@ -11,30 +11,31 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from gateway.adapters.store.cells import AggregationMoved, add, check_span
+from gateway.adapters.store.cells import add, check_span
 from gateway.adapters.store.cursors import advance
-from gateway.adapters.store.frozen import FreezeMoved, check_rows
+from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.journal import clash_is_a_race
-from gateway.adapters.store.outbox import NotInOutbox, as_utc, bounded_error, check_lease
+from gateway.adapters.store.outbox import as_utc, bounded_error, check_lease
 from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, check_max_rejections
-from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
-from gateway.errors import DuplicateMessage, ItemVersionTaken, StoreError
-from gateway.ports import (
-    CellCounts,
-    CellKey,
-    Delivery,
-    Frozen,
-    FrozenRow,
+from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
+from gateway.domain.journal import (
     ItemState,
     JournalEntry,
     JournalRow,
     MessageRecord,
-    ObservationEntry,
     RecordRow,
     RejectionRecord,
-    ReportRecord,
     StoredMessage,
-    StoredReport,
+)
+from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
+from gateway.domain.reports import Delivery, ReportRecord, StoredReport
+from gateway.errors import (
+    AggregationMoved,
+    DuplicateMessage,
+    FreezeMoved,
+    ItemVersionTaken,
+    NotInOutbox,
+    StoreError,
 )
 
 

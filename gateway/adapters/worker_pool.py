@@ -37,24 +37,14 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-__all__ = ["DEPTH", "PoolBroken", "WorkerPool"]
+from gateway.errors import PoolBroken, RemoteTraceback
+
+__all__ = ["DEPTH", "WorkerPool"]
 
 DEPTH = 2  # tasks handed to one worker at a time: its current one and the next
 _FRAME = struct.Struct("!Q")
 _READ = 1 << 20
 _EXIT_WAIT_S = 0.5  # how long a broken pool waits for a lost worker's exit code (on the loop)
-
-
-class PoolBroken(Exception):
-    """A worker of the pool died: no task in flight on the pool will be answered."""
-
-
-class RemoteTraceback(Exception):
-    """The worker's traceback of an exception raised by a task (set as its __cause__)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
 
 # -- the worker side ---------------------------------------------------------------------------
 

@@ -1,1 +1,2 @@
-"""Domain values: findings, outcomes, receipts, routing. Pure: no I/O."""
+"""Domain values: findings, outcomes, receipts, routing, and the records the ports carry
+(journal, cells, reports, bodies). Pure: no I/O; imports no port, adapter or service."""

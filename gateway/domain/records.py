@@ -17,9 +17,9 @@ from typing import Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from gateway.domain.journal import JournalEntry
 from gateway.domain.merkle import LeafHashes
 from gateway.domain.messages import ItemOutcome
-from gateway.ports import JournalEntry, Signer
 
 DECLARATION_TYPE = "application/vnd.aedgw.declaration.v1+protobuf"
 _ID_NAMESPACE = uuid.UUID("6f1d3c1e-3f0a-5b7e-9d2c-a3e5b1c0d9f4")
@@ -38,6 +38,21 @@ def declaration_id(partner: str, item_id: str, version: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+class SealedRoot(Protocol):
+    """A signed Merkle root (gateway.ports.RootSeal): makes each leaf's envelope."""
+
+    def envelope(self, index: int, payload_type: str, payload: bytes) -> bytes: ...
+
+
+class RootSigner(Protocol):
+    """The part of gateway.ports.Signer sealing uses (every Signer satisfies it; the domain
+    does not import the ports)."""
+
+    def leaf(self, payload_type: str, payload: bytes) -> bytes: ...
+
+    def seal_root(self, leaves: Sequence[bytes]) -> SealedRoot: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Provenance:
     partner: str
@@ -47,7 +62,7 @@ class Provenance:
 
 
 def seal_all(
-    items: Sequence[ItemOutcome], prov: Provenance, signer: Signer
+    items: Sequence[ItemOutcome], prov: Provenance, signer: RootSigner
 ) -> dict[int, JournalEntry]:
     """Seal a message's accepted items under one signature: {item.index: entry}, each entry's
     envelope in the Merkle form (leaves in the order of `items`)."""
@@ -79,7 +94,7 @@ class Sealer:
 
     __slots__ = ("_leaves", "_log", "_prov", "_received_at", "_signer")
 
-    def __init__(self, prov: Provenance, signer: Signer, log: StampLog | None = None) -> None:
+    def __init__(self, prov: Provenance, signer: RootSigner, log: StampLog | None = None) -> None:
         self._prov, self._signer = prov, signer
         self._log: StampLog = log if log is not None else []
         self._leaves = LeafHashes()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.ports import JournalEntry
+from gateway.domain.journal import JournalEntry
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from gateway.domain.findings import Finding, error
+from gateway.domain.journal import ItemState
 from gateway.domain.messages import ItemFunction, ItemOutcome, with_changes
-from gateway.ports import ItemState
 from gateway.rules.items import item_path
 
 ItemPath = Callable[[int], str]

@@ -15,13 +15,16 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 from decimal import Decimal
 from functools import partial
+from typing import Protocol
 
+from gateway.domain.cells import ObservationEntry
+from gateway.domain.journal import MessageRecord
 from gateway.domain.partners import B5_FEED_FORMAT, Partner
 from gateway.domain.receipts import RowResult, build_feed_receipt
 from gateway.errors import DuplicateMessage, Forbidden
 from gateway.formats.b5 import FeedMapping, RateLookup, parse_feed
 from gateway.observability import Metrics
-from gateway.ports import Clock, MessageRecord, ObservationEntry, Store
+from gateway.ports import Clock, MessageStore, ObservationStore
 from gateway.services.itmatt_intake import Submission, replay
 from gateway.wire.b5_pb2 import TrendObservation
 
@@ -55,11 +58,15 @@ def entry_of(observation: TrendObservation) -> ObservationEntry:
     )
 
 
+class FeedIntakeStore(MessageStore, ObservationStore, Protocol):
+    """The store roles B5 feed intake uses: stored feeds (replay) and their observations."""
+
+
 class FeedPipeline:
     def __init__(
         self,
         *,
-        store: Store,
+        store: FeedIntakeStore,
         clock: Clock,
         metrics: Metrics,
         mappings: Mapping[str, FeedMapping],

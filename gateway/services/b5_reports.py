@@ -29,15 +29,15 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.adapters.crypto.dsse import DsseSigner, sign_json_envelope
-from gateway.adapters.store.frozen import FreezeMoved
 from gateway.domain.partners import Partner, PartnerKind
+from gateway.domain.reports import ReportRecord
 from gateway.domain.weeks import last_complete, trailing
-from gateway.errors import StoreError
-from gateway.ports import Clock, ReportRecord, Store
-from gateway.share.disclosure import Audit, Unprotectable
+from gateway.errors import FreezeMoved, StoreError, Unprotectable
+from gateway.ports import CellStore, Clock, ObservationStore, ReportStore
+from gateway.share.disclosure import Audit
 from gateway.share.frozen import LATE_WINDOW_WEEKS, Published, freeze_rows, published
 from gateway.share.report import DEFAULT_TRENDS, build_report, published_pairs, report_bytes
 from gateway.share.trends import Pair, TrendConfig
@@ -65,11 +65,16 @@ class Built:
     fresh: bool  # False: the week was reported to this partner already (frozen)
 
 
+class ShareStore(ReportStore, CellStore, ObservationStore, Protocol):
+    """The store roles the share service uses: reports and frozen weeks, the gateway's cells
+    and the partners' observations."""
+
+
 class ShareService:
     def __init__(
         self,
         *,
-        store: Store,
+        store: ShareStore,
         signer: DsseSigner,
         clock: Clock,
         partners: Mapping[str, Partner],

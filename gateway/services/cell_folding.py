@@ -17,11 +17,13 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Protocol
 
+from gateway.domain.journal import RecordRow
 from gateway.domain.messages import ItemFunction
 from gateway.domain.notify import JournalNotifier
 from gateway.errors import StoreError
-from gateway.ports import RecordRow, Store
+from gateway.ports import CellStore, JournalStore
 from gateway.share.aggregate import Change, Contribution, increments
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.envelope_pb2 import SignedEnvelope
@@ -40,8 +42,14 @@ def declaration_in(envelope: bytes) -> Declaration:
 EXPECTED_MAX = 200_000
 
 
+class FoldingStore(JournalStore, CellStore, Protocol):
+    """The store roles folding uses: the journal it reads and the cells it folds it into."""
+
+
 class Aggregator:
-    def __init__(self, store: Store, *, page: int = 1000, expected_max: int = EXPECTED_MAX) -> None:
+    def __init__(
+        self, store: FoldingStore, *, page: int = 1000, expected_max: int = EXPECTED_MAX
+    ) -> None:
         self._store, self._page, self._expected_max = store, page, expected_max
         # In commit order (about position order): the oldest are dropped first, in O(1).
         self._expected: OrderedDict[int, Contribution] = OrderedDict()

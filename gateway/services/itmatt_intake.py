@@ -28,6 +28,8 @@ from datetime import UTC, date
 from functools import partial
 from typing import BinaryIO, Protocol
 
+from gateway.domain.bodies import Body, SpooledBody
+from gateway.domain.journal import JournalEntry, MessageRecord, StoredMessage
 from gateway.domain.limits import STREAM_BYTES
 from gateway.domain.messages import ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT, Partner
@@ -36,16 +38,7 @@ from gateway.domain.records import Provenance, Sealer, StampLog, seal_all
 from gateway.errors import DuplicateMessage, Forbidden, ItemVersionTaken, MessageConflict
 from gateway.formats.registry import lookup
 from gateway.observability import Metrics
-from gateway.ports import (
-    Body,
-    Clock,
-    JournalEntry,
-    MessageRecord,
-    Signer,
-    SpooledBody,
-    Store,
-    StoredMessage,
-)
+from gateway.ports import Clock, JournalStore, MessageStore, Signer
 from gateway.rules.versions import apply_history_rules
 from gateway.share.aggregate import Contribution, Contributions
 from gateway.wire.declaration_pb2 import Declaration
@@ -344,11 +337,15 @@ class ItemLocks:
             mine.set_result(None)
 
 
+class IntakeStore(MessageStore, JournalStore, Protocol):
+    """The store roles ITMATT intake uses: stored messages (replay) and the journal."""
+
+
 class Pipeline:
     def __init__(
         self,
         *,
-        store: Store,
+        store: IntakeStore,
         signer: Signer,
         clock: Clock,
         metrics: Metrics,

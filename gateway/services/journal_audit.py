@@ -19,12 +19,14 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gateway.adapters.crypto.dsse import RootCache, verify_envelope
 from gateway.adapters.crypto.keys import VerificationKey
+from gateway.domain.journal import JournalRow
 from gateway.domain.records import DECLARATION_TYPE
 from gateway.errors import SignatureError
-from gateway.ports import JournalRow, Store
+from gateway.ports import JournalStore, MessageStore
 from gateway.wire.declaration_pb2 import Declaration
 
 MAX_PROBLEMS = 100  # listed; the count goes on
@@ -48,8 +50,12 @@ class AuditReport:
             self.problems.append(text)
 
 
+class AuditStore(MessageStore, JournalStore, Protocol):
+    """The store roles the audit reads: the journal and the messages' stored receipts."""
+
+
 async def audit_journal(
-    store: Store, keys: Mapping[str, VerificationKey], *, page: int = 1000
+    store: AuditStore, keys: Mapping[str, VerificationKey], *, page: int = 1000
 ) -> AuditReport:
     """Check the whole journal (see the module docstring); never raises for what it finds."""
     report = AuditReport()

@@ -22,8 +22,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from gateway.domain.cells import CellCounts, CellKey
 from gateway.domain.weeks import iso_week
-from gateway.ports import CellCounts, CellKey
 from gateway.wire.declaration_pb2 import AMENDMENT, CANCELLATION, ORIGINAL, Declaration
 
 __all__ = [

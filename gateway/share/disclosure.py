@@ -38,13 +38,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from gateway.errors import DisclosureError, Unprotectable
 from gateway.share.protection import (
     Audit,
     Bound,
     Protection,
     Seen,
     Structure,
-    Unprotectable,
     audit,
     required_width,
 )
@@ -57,12 +57,10 @@ __all__ = [
     "Audit",
     "Bound",
     "Disclosed",
-    "DisclosureError",
     "Entry",
     "Number",
     "Protection",
     "Table",
-    "Unprotectable",
     "disclose",
     "gate",
     "publishable",
@@ -160,14 +158,6 @@ PERSONAL_FIELDS = frozenset(
         "addressee",
     }
 )
-
-
-class DisclosureError(ValueError):
-    """A report would carry a field or value that is not an allow-listed aggregate."""
-
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field!r}: {detail}")
-        self.field = field
 
 
 def _check_field(name: str, allowed: Iterable[str]) -> None:

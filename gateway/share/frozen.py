@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gateway.ports import CellCounts, CellKey, Frozen, FrozenRow
+from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow
 
 __all__ = ["LATE_WINDOW_WEEKS", "Published", "freeze_rows", "published", "reported"]
 

@@ -46,7 +46,6 @@ __all__ = [
     "Bound",
     "Protection",
     "Structure",
-    "Unprotectable",
     "audit",
     "required_width",
 ]
@@ -172,16 +171,6 @@ class Audit:
     def nodes(self) -> int:
         """Suppressed nodes (cells and totals) audited."""
         return len({(b.grouping, b.key) for b in self.bounds})
-
-
-class Unprotectable(ValueError):
-    """No suppression of this table leaves every suppressed number wide enough."""
-
-    def __init__(self, failures: Sequence[Bound]) -> None:
-        shown = "; ".join(str(b) for b in failures[:5])
-        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-        super().__init__(f"{len(failures)} suppressed number(s) not protected: {shown}{more}")
-        self.failures = tuple(failures)
 
 
 @dataclass(frozen=True, slots=True)

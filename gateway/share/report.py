@@ -29,9 +29,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from gateway.domain.cells import CellCounts, CellKey
 from gateway.domain.partners import ShareAgreement
 from gateway.domain.weeks import trailing
-from gateway.ports import CellCounts, CellKey
 from gateway.share.disclosure import (
     Audit,
     Disclosed,

@@ -26,8 +26,8 @@ from decimal import Decimal
 from enum import StrEnum
 from statistics import median
 
+from gateway.domain.cells import CellCounts, CellKey
 from gateway.domain.weeks import trailing
-from gateway.ports import CellCounts, CellKey
 
 __all__ = [
     "MAD_SCALE",

@@ -18,8 +18,8 @@ import pytest
 from gateway.adapters.store import PostgresStore, open_store_from_url
 from gateway.adapters.store.migrations import POSTGRES_MIGRATIONS
 from gateway.adapters.store.postgres import _ITEM_STATES as ITEM_STATES_SQL
+from gateway.domain.cells import CellCounts
 from gateway.errors import DuplicateMessage, ItemVersionTaken, StoreError
-from gateway.ports import CellCounts
 from tests import pg
 from tests.builders import make_cell, make_entries, make_message, make_report
 

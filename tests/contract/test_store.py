@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from gateway.adapters.store import AckBeyondJournal
 from gateway.adapters.store.rejections import MAX_DETAIL_CHARS, MAX_FIELD_CHARS, prune_every
+from gateway.domain.journal import ItemState, JournalEntry, MessageRecord, RecordRow
 from gateway.domain.messages import ItemFunction
-from gateway.errors import DuplicateMessage, ItemVersionTaken, StoreError
-from gateway.ports import ItemState, JournalEntry, MessageRecord, RecordRow, Store
+from gateway.errors import AckBeyondJournal, DuplicateMessage, ItemVersionTaken, StoreError
+from gateway.ports import Store
 from tests.builders import OTHER_PARTNER, make_entries, make_entry, make_message, make_rejection
 from tests.contract.conftest import Backend, MakeBackend, StoreOptions
 

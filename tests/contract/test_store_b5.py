@@ -13,11 +13,11 @@ import pytest
 
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
-from gateway.adapters.store.frozen import FreezeMoved
-from gateway.adapters.store.outbox import NotInOutbox
+from gateway.domain.cells import CellCounts, FrozenRow
 from gateway.domain.partners import Partner, PartnerKind, ShareAgreement
-from gateway.errors import DuplicateMessage, StoreError
-from gateway.ports import CellCounts, Delivery, FrozenRow, Store
+from gateway.domain.reports import Delivery
+from gateway.errors import DuplicateMessage, FreezeMoved, NotInOutbox, StoreError
+from gateway.ports import Store
 from gateway.services.b5_reports import ShareService
 from tests.builders import (
     OTHER_PARTNER,

@@ -26,9 +26,9 @@ from gateway.adapters.crypto.httpsig import RequestVerifier, sign_request, verif
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
 from gateway.config import ShareSettings
+from gateway.domain.reports import StoredReport
 from gateway.domain.weeks import last_complete
 from gateway.entrypoints.cli import main as cli_main
-from gateway.ports import StoredReport
 from gateway.services.b5_reports import REPORT_TYPE
 from gateway.services.cell_folding import declaration_in
 from gateway.share.aggregate import recount

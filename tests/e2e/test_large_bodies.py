@@ -16,7 +16,7 @@ from gateway.adapters.cpu import codec
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.http import app as http_app
 from gateway.config import CpuSettings
-from gateway.ports import SpooledBody
+from gateway.domain.bodies import SpooledBody
 from gateway.wire.envelope_pb2 import SignedEnvelope
 from tests.e2e.conftest import PartnerKit, World, make_settings, running
 from tests.e2e.helpers import document, items, raw_post

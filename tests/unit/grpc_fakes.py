@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,15 +16,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.domain.messages import ItemFunction
-from gateway.errors import DuplicateMessage
-from gateway.ports import (
+from gateway.domain.journal import (
     ItemState,
     JournalEntry,
     JournalRow,
     MessageRecord,
+    RecordRow,
     StoredMessage,
 )
+from gateway.domain.messages import ItemFunction
+from gateway.errors import DuplicateMessage
 from gateway.wire import envelope_pb2
 
 PAYLOAD_TYPE = "application/vnd.aedgw.declaration.v1+protobuf"
@@ -93,6 +94,9 @@ class FakeStore:
     async def ping(self) -> None:
         pass
 
+    async def watch_journal(self, on_commit: Callable[[int], None]) -> None:
+        """Only this process writes the fake: nothing to report."""
+
     async def find_message(self, partner: str, message_id: str) -> StoredMessage | None:
         return self.messages.get((partner, message_id))
 
@@ -122,6 +126,14 @@ class FakeStore:
     async def read_journal(self, after: int, limit: int) -> list[JournalRow]:
         start = bisect.bisect_right(self.rows, after, key=lambda row: row.position)
         return self.rows[start : start + limit]
+
+    async def read_records(self, after: int, limit: int) -> list[RecordRow]:
+        return [
+            RecordRow(
+                r.position, r.entry.partner, r.entry.item_id, r.entry.function, r.entry.envelope
+            )
+            for r in await self.read_journal(after, limit)
+        ]
 
     async def last_position(self) -> int:
         return len(self.rows)

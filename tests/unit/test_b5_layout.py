@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import MessageRejected
+from gateway.errors import MessageRejected, WrongLayout
 from gateway.formats.b5 import load_mapping, parse_feed
-from gateway.formats.b5.layout import WrongLayout
 from tests.unit.test_b5_feeds import AU_HEADER, AU_ROW, CA_ROW, GB_OPEN, GB_ROW, RATES, FixedRates
 from tests.unit.test_b5_feeds import mapping as partner_mapping
 

@@ -22,13 +22,14 @@ from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_private_key
 from gateway.config import load_settings
+from gateway.domain.bodies import Body
 from gateway.domain.findings import Finding
+from gateway.domain.journal import JournalEntry
 from gateway.domain.messages import TRANSLATED, ItemOutcome, MessageHeader, ParsedMessage
 from gateway.domain.partners import ITMATT_FORMAT
 from gateway.domain.records import DECLARATION_TYPE, Provenance
 from gateway.errors import ConfigError, MessageRejected, Overloaded, SignatureError
 from gateway.formats.itmatt.samples import build_itmatt, generate_items
-from gateway.ports import Body, JournalEntry
 from gateway.rules.rates import default_rates
 from gateway.rules.valuation import valuer
 from gateway.services.itmatt_intake import CpuResult, CpuStages, RecordIds

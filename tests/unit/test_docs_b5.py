@@ -19,10 +19,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import gateway.services.b5_reports
+from gateway.domain.cells import CellCounts, CellKey
 from gateway.domain.partners import ShareAgreement
 from gateway.domain.weeks import trailing
 from gateway.formats.b5.codes import FINDING_CODES
-from gateway.ports import CellCounts, CellKey
 from gateway.share import report as report_module
 from gateway.share.report import build_report
 from gateway.wire.b5_pb2 import TrendObservation

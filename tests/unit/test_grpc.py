@@ -29,7 +29,7 @@ from gateway.adapters.grpc.server import (
     GrpcStore,
     build_grpc_server,
 )
-from gateway.adapters.grpc.status import NotFound, status_code
+from gateway.adapters.grpc.status import status_code
 from gateway.adapters.grpc.tls import (
     ClientTls,
     ServerTls,
@@ -38,6 +38,7 @@ from gateway.adapters.grpc.tls import (
     load_server_tls,
 )
 from gateway.config import load_settings
+from gateway.domain.journal import JournalEntry, JournalRow, StoredMessage
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.entrypoints.cli import main as cli_main
@@ -48,11 +49,12 @@ from gateway.errors import (
     GatewayError,
     InputError,
     MessageConflict,
+    NotFound,
     Overloaded,
     SignatureError,
     StoreError,
 )
-from gateway.ports import JournalEntry, JournalRow, Store, StoredMessage
+from gateway.ports import Store
 from gateway.wire import feed_pb2, feed_pb2_grpc
 from tests.unit.grpc_fakes import FakeStore, Issued, TestCa, make_entry
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from gateway.domain.findings import error, warning
+from gateway.domain.journal import ItemState
 from gateway.domain.messages import (
     TRANSLATED,
     ItemFunction,
@@ -16,7 +17,6 @@ from gateway.domain.messages import (
     PackedOutcomes,
     with_changes,
 )
-from gateway.ports import ItemState
 from gateway.rules.versions import apply_history_rules, mark_duplicates
 from gateway.wire.declaration_pb2 import Declaration
 

@@ -20,13 +20,13 @@ import pytest
 from gateway.adapters.crypto.dsse import DsseSigner, verify_envelope
 from gateway.adapters.crypto.httpsig import content_digest
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey, generate_private_key
+from gateway.domain.journal import ItemState, JournalEntry, MessageRecord, StoredMessage
 from gateway.domain.messages import ItemFunction
 from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
 from gateway.domain.records import DECLARATION_TYPE, declaration_id
 from gateway.errors import Forbidden, MessageConflict, MessageRejected
 from gateway.formats.itmatt.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 from gateway.observability import Metrics
-from gateway.ports import ItemState, JournalEntry, MessageRecord, StoredMessage
 from gateway.services.itmatt_intake import ItemLocks, Pipeline, Submission
 from gateway.wire.declaration_pb2 import Declaration
 from tests.builders import make_entry

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from gateway.adapters.crypto.keys import generate_private_key, write_public_key
-from gateway.adapters.http.problems import BodyTimeout, problem_for
-from gateway.adapters.http.ratelimit import Admission, PartnerBusy, RateLimiter
+from gateway.adapters.http.problems import problem_for
+from gateway.adapters.http.ratelimit import Admission, RateLimiter
 from gateway.config import Settings, load_partners, load_settings
 from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
-from gateway.errors import ConfigError, Overloaded, RateLimited
+from gateway.errors import BodyTimeout, ConfigError, Overloaded, PartnerBusy, RateLimited
 
 PARTNER = """\
 id = "{pid}"

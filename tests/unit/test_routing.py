@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.domain.journal import JournalEntry
 from gateway.domain.routing import RoutingRule
-from gateway.ports import JournalEntry
 from tests.builders import make_entry
 
 # make_entry: SALE_OF_GOODS, partner gb-royal-mail, chapters 61 and 95, origins GB and CN,

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from gateway.domain.findings import warning
+from gateway.domain.journal import ItemState
 from gateway.domain.messages import ItemFunction, ItemOutcome
-from gateway.ports import ItemState
 from gateway.rules.versions import apply_history_rules, history_item_ids, mark_duplicates
 from gateway.wire.declaration_pb2 import Declaration
 

@@ -12,7 +12,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.ports import CellCounts, CellKey
+from gateway.domain.cells import CellCounts, CellKey
 from gateway.rules.bands import value_band
 from gateway.share.aggregate import (
     Change,

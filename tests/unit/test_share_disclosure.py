@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.errors import DisclosureError
 from gateway.share.disclosure import (
     ALLOWED_FIELDS,
     PERSONAL_FIELDS,
     Disclosed,
-    DisclosureError,
     Entry,
     Number,
     Table,

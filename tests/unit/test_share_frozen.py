@@ -24,8 +24,9 @@ from gateway.adapters.crypto.dsse import DsseSigner, verify_json_envelope
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
 from gateway.bootstrap import build
 from gateway.config import CpuSettings, Settings, ShareSettings
+from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow
 from gateway.domain.partners import Partner, PartnerKind, ShareAgreement
-from gateway.ports import CellCounts, CellKey, Frozen, FrozenRow, Store
+from gateway.ports import Store
 from gateway.services.b5_reports import Built, ShareService
 from gateway.share.aggregate import Change, increments
 from gateway.share.frozen import freeze_rows, published, reported

@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.domain.cells import CellCounts, CellKey
 from gateway.domain.partners import ShareAgreement
 from gateway.domain.weeks import trailing
-from gateway.ports import CellCounts, CellKey
+from gateway.errors import DisclosureError
 from gateway.share.aggregate import increments
-from gateway.share.disclosure import PERSONAL_FIELDS, DisclosureError
+from gateway.share.disclosure import PERSONAL_FIELDS
 from gateway.share.report import build_report, published_pairs, report_bytes
 from gateway.wire.b5_pb2 import TrendObservation
 from tests.unit.test_share_aggregate import declaration

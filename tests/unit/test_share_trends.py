@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.domain.cells import CellCounts, CellKey
 from gateway.domain.weeks import trailing
-from gateway.ports import CellCounts, CellKey
 from gateway.share.trends import Direction, Trend, TrendConfig, flagged, pair_counts, trends
 
 Cells = Mapping[CellKey, CellCounts]

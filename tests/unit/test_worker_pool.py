@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from gateway.adapters.worker_pool import DEPTH, PoolBroken, RemoteTraceback, WorkerPool
+from gateway.adapters.worker_pool import DEPTH, WorkerPool
+from gateway.errors import PoolBroken, RemoteTraceback
 
 pytestmark = pytest.mark.slow
 

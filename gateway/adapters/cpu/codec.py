@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gateway.domain.findings import Finding, Severity
+from gateway.domain.journal import JournalEntry
 from gateway.domain.messages import (
     TRANSLATED,
     ItemFunction,
@@ -31,7 +32,6 @@ from gateway.domain.messages import (
 )
 from gateway.domain.records import Provenance, Stamped
 from gateway.domain.sequences import Lazy
-from gateway.ports import JournalEntry
 from gateway.services.itmatt_intake import CpuResult, Sealed, SealedEntries
 from gateway.share.aggregate import Contributions
 

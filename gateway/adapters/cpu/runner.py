@@ -17,11 +17,11 @@ from pathlib import Path
 
 from gateway.adapters.cpu import codec, worker
 from gateway.adapters.crypto.keys import SigningKey, private_pem
-from gateway.adapters.worker_pool import PoolBroken, WorkerPool
+from gateway.adapters.worker_pool import WorkerPool
+from gateway.domain.bodies import Body, SpooledBody
 from gateway.domain.limits import STREAM_BYTES
 from gateway.domain.records import Provenance
-from gateway.errors import MessageRejected, Overloaded
-from gateway.ports import Body, SpooledBody
+from gateway.errors import MessageRejected, Overloaded, PoolBroken
 from gateway.rules.rates import RateTable
 from gateway.services.itmatt_intake import CpuResult, CpuRunner
 

@@ -27,11 +27,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway.adapters.cpu import codec
 from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey
+from gateway.domain.bodies import SpooledBody
 from gateway.domain.messages import TRANSLATED, ParsedMessage, with_changes
 from gateway.domain.records import Provenance
 from gateway.errors import MessageRejected
 from gateway.formats import registry
-from gateway.ports import SpooledBody
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import valuer
 from gateway.services.itmatt_intake import CpuResult, CpuStages, SealedEntries

@@ -52,8 +52,8 @@ from http_sfv.util import ser_key
 
 from gateway.adapters.crypto.keys import ALGORITHMS, SigningKey, VerificationKey
 from gateway.adapters.crypto.nonces import NonceCache
+from gateway.domain.bodies import Body, SpooledBody
 from gateway.errors import SignatureError
-from gateway.ports import Body, SpooledBody
 
 __all__ = [
     "CONTENT_DIGEST",

@@ -24,14 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.adapters.grpc.tls import certificate_names
-from gateway.errors import AuthError
+from gateway.errors import ConsumerDenied
 from gateway.wire import feed_pb2
 
 PEM_CERT_PROPERTY = "x509_pem_cert"
-
-
-class ConsumerDenied(AuthError):
-    """The caller may not act as the consumer it asked for (PERMISSION_DENIED)."""
 
 
 class ConsumerAuth:

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import grpc
 
 from gateway.adapters.grpc.auth import ConsumerAuth
 from gateway.adapters.grpc.records import feed_record
-from gateway.adapters.grpc.status import NotFound, translate_errors
+from gateway.adapters.grpc.status import translate_errors
 from gateway.domain.routing import Consumer
-from gateway.errors import InputError
-from gateway.ports import JournalRow
+from gateway.errors import InputError, NotFound
+from gateway.ports import JournalStore
 from gateway.wire import feed_pb2, feed_pb2_grpc
-
-
-class HistoryStore(Protocol):
-    """The part of `gateway.ports.Store` the lookup uses."""
-
-    async def item_history(self, item_id: str, partner: str | None = None) -> list[JournalRow]: ...
 
 
 class DeclarationsService(feed_pb2_grpc.DeclarationsServicer):
@@ -37,7 +30,7 @@ class DeclarationsService(feed_pb2_grpc.DeclarationsServicer):
 
     def __init__(
         self,
-        store: HistoryStore,
+        store: JournalStore,
         consumers: Sequence[Consumer] = (),
         auth: ConsumerAuth | None = None,
     ) -> None:

@@ -42,11 +42,11 @@ from typing import Any, Protocol
 import grpc
 
 from gateway.adapters.grpc.records import feed_record
-from gateway.adapters.grpc.status import NotFound, abort_with
+from gateway.adapters.grpc.status import abort_with
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.routing import Consumer, RoutingRule
-from gateway.errors import GatewayError, InputError
-from gateway.ports import JournalRow
+from gateway.errors import GatewayError, InputError, NotFound
+from gateway.ports import CursorStore, JournalStore
 from gateway.wire import feed_pb2, feed_pb2_grpc
 
 Write = Callable[[feed_pb2.FeedRecord], Awaitable[None]]
@@ -55,14 +55,8 @@ ConsumerResolver = Callable[[feed_pb2.Subscribe, Any], str]
 """(subscribe message, servicer context) -> consumer name: the identity seam (see module doc)."""
 
 
-class FeedStore(Protocol):
-    """The part of `gateway.ports.Store` a feed stream uses."""
-
-    async def read_journal(self, after: int, limit: int) -> list[JournalRow]: ...
-
-    async def get_cursor(self, consumer: str) -> int: ...
-
-    async def ack(self, consumer: str, position: int) -> None: ...
+class FeedStore(JournalStore, CursorStore, Protocol):
+    """The store roles a feed stream uses: the journal it reads, the cursors it moves."""
 
 
 @dataclass(frozen=True, slots=True)

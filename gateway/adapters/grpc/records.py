@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from google.protobuf.message import DecodeError
 
+from gateway.domain.journal import JournalRow
 from gateway.errors import StoreError
-from gateway.ports import JournalRow
 from gateway.wire import feed_pb2
 
 

@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway.adapters.grpc.auth import ConsumerAuth
 from gateway.adapters.grpc.keys import KeysService, PublicKeys
-from gateway.adapters.grpc.lookup import DeclarationsService, HistoryStore
+from gateway.adapters.grpc.lookup import DeclarationsService
 from gateway.adapters.grpc.record_feed import FeedService, FeedSettings, FeedStore
 from gateway.adapters.grpc.tls import ServerTls, is_loopback, load_server_tls
 from gateway.domain.notify import JournalNotifier
@@ -41,8 +41,9 @@ HEALTH_SERVICE: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 log = logging.getLogger(__name__)
 
 
-class GrpcStore(FeedStore, HistoryStore, Protocol):
-    """What the gRPC services need of `gateway.ports.Store` (every Store satisfies it)."""
+class GrpcStore(FeedStore, Protocol):
+    """The store roles the gRPC services use: the journal (feeds and lookups) and the consumer
+    cursors (every Store satisfies it)."""
 
 
 async def build_grpc_server(

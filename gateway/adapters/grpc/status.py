@@ -22,22 +22,13 @@ from gateway.errors import (
     GatewayError,
     InputError,
     MessageConflict,
+    NotFound,
     Overloaded,
     PayloadTooLarge,
     RateLimited,
     SignatureError,
     StoreError,
 )
-
-
-class NotFound(GatewayError, LookupError):
-    """The named thing (consumer, item) does not exist here. Kept in the adapter until the
-    core needs it; `gateway.errors` may adopt it unchanged."""
-
-    def __init__(self, what: str, name: str) -> None:
-        self.what, self.name = what, name
-        super().__init__(f"{what} {name!r} not found")
-
 
 STATUS_CODES: Mapping[type[GatewayError], grpc.StatusCode] = {
     GatewayError: grpc.StatusCode.INTERNAL,

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -23,11 +23,14 @@ from gateway.adapters.crypto.httpsig import (
     sign_response,
 )
 from gateway.adapters.crypto.keys import SigningKey
+from gateway.domain.bodies import Body, SpooledBody
+from gateway.domain.journal import RejectionRecord
 from gateway.domain.limits import STREAM_BYTES
 from gateway.domain.partners import B5_FEED_FORMAT, Partner, PartnerKind
 from gateway.domain.receipts import rfc3339_millis
 from gateway.errors import (
     BadQuery,
+    BodyTimeout,
     Forbidden,
     GatewayError,
     MessageConflict,
@@ -40,11 +43,11 @@ from gateway.errors import (
 from gateway.formats import DeclarationFormat, registry
 from gateway.formats.hardened import GUNZIP_INPUT_STEP, gunzip_stream
 from gateway.observability import Metrics
-from gateway.ports import Body, Clock, RejectionRecord, SpooledBody, Store
+from gateway.ports import Clock, RejectionStore, ReportStore, StoreLifecycle
 from gateway.services.b5_intake import FeedPipeline
 from gateway.services.itmatt_intake import Pipeline
 
-from .problems import PROBLEM_JSON, BodyTimeout, problem, problem_for, status_of
+from .problems import PROBLEM_JSON, problem, problem_for, status_of
 from .ratelimit import Admission, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,10 @@ _MAX_HEADERS = 64
 _LINGER_S = 2.0
 
 
+class EdgeStore(StoreLifecycle, RejectionStore, ReportStore, Protocol):
+    """The store roles the edge uses itself: readiness (ping), rejection records, report pulls."""
+
+
 @dataclass(frozen=True, slots=True)
 class EdgeDeps:
     """What the edge needs, handed over by the composition root."""
@@ -72,7 +79,7 @@ class EdgeDeps:
     partners: Mapping[str, Partner]  # by partner id
     response_key: Callable[[], SigningKey]  # the gateway's active key, read per response
     jwks: Callable[[], Mapping[str, Any]]
-    store: Store
+    store: EdgeStore
     metrics: Metrics
     clock: Clock
     limiter: RateLimiter

@@ -8,34 +8,24 @@ from collections.abc import Sequence
 from gateway.domain.findings import Finding
 from gateway.errors import (
     AuthError,
+    BodyTimeout,
     Forbidden,
     GatewayError,
     InputError,
     MessageConflict,
     MessageRejected,
     Overloaded,
+    PartnerBusy,
     PayloadTooLarge,
     RateLimited,
     SignatureError,
     StoreError,
     UnsupportedMediaType,
+    WrongLayout,
 )
-from gateway.formats.b5.layout import WrongLayout
-
-from .ratelimit import PartnerBusy
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://aedgw.example/problems/"
-
-
-class BodyTimeout(GatewayError):
-    """The request body did not arrive within [http] body_timeout_s: 408, the connection closed."""
-
-    retriable = True
-
-    def __init__(self, limit_s: float) -> None:
-        self.limit_s = limit_s
-        super().__init__(f"the request body did not arrive within {limit_s:g} s; nothing stored")
 
 
 # Most specific first: the first class the error is an instance of decides.

@@ -26,7 +26,8 @@ from tenacity import (
 from gateway.adapters.crypto.httpsig import sign_request
 from gateway.adapters.crypto.keys import SigningKey
 from gateway.domain.partners import Partner
-from gateway.ports import Clock, Delivery, Store
+from gateway.domain.reports import Delivery
+from gateway.ports import Clock, OutboxStore
 
 log = logging.getLogger(__name__)
 REPORT_MEDIA_TYPE = "application/vnd.aedgw.b5-report+json"
@@ -40,7 +41,7 @@ class ReportPusher:
     def __init__(
         self,
         *,
-        store: Store,
+        store: OutboxStore,
         partners: Mapping[str, Partner],
         key: Callable[[], SigningKey],
         clock: Clock,

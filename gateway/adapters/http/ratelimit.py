@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from gateway.domain.partners import Partner
-from gateway.errors import Overloaded, RateLimited
+from gateway.errors import Overloaded, PartnerBusy, RateLimited
 
 
 @dataclass(slots=True)
@@ -42,16 +42,6 @@ class RateLimiter:
             wait = (1 - bucket.tokens) / partner.rate_per_s
             raise RateLimited(partner.id, retry_after=max(1.0, math.ceil(wait)))
         bucket.tokens -= 1
-
-
-class PartnerBusy(RateLimited):
-    """A partner already has its `max_concurrent` requests in progress (429, nothing stored)."""
-
-    def __init__(self, partner: str, limit: int, retry_after: float = 1.0) -> None:
-        super().__init__(partner, retry_after)
-        self.limit = limit
-        detail = f"{partner} already has {limit} requests in progress (its max_concurrent)"
-        self.args = (f"{detail}; retry after {retry_after:.0f} s",)
 
 
 class Admission:

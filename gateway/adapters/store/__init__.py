@@ -19,18 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from gateway.adapters.store.cells import AggregationMoved
-from gateway.adapters.store.cursors import AckBeyondJournal
-from gateway.adapters.store.outbox import NotInOutbox
 from gateway.adapters.store.postgres import DEFAULT_POOL_SIZE, PostgresStore
 from gateway.adapters.store.sqlite import SqliteStore
 from gateway.errors import ConfigError
 from gateway.ports import Store
 
 __all__ = [
-    "AckBeyondJournal",
-    "AggregationMoved",
-    "NotInOutbox",
     "PostgresStore",
     "SqliteStore",
     "open_store_from_url",

@@ -18,20 +18,11 @@ from __future__ import annotations
 
 from decimal import localcontext
 
-from gateway.errors import StoreError
-from gateway.ports import CellCounts
+from gateway.domain.cells import CellCounts
 
 AGGREGATION = "aggregation"  # its row in the `positions` table
 _PRECISION = 60  # significant digits while summing values: no rounding for any real amount
 _ZERO = CellCounts()
-
-
-class AggregationMoved(StoreError):
-    """The aggregation position is not where the caller read it: another worker got there."""
-
-    def __init__(self, expected: int, actual: int) -> None:
-        self.expected, self.actual = expected, actual
-        super().__init__(f"the aggregation position is {actual}, not {expected}; nothing applied")
 
 
 def check_span(after: int, upto: int, *, has_increments: bool, last_position: int) -> None:

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.errors import InputError
-
-
-class AckBeyondJournal(InputError):
-    """A consumer acknowledged a position the journal does not hold yet; the cursor is unchanged."""
-
-    def __init__(self, consumer: str, position: int, last_position: int) -> None:
-        self.consumer, self.position, self.last_position = consumer, position, last_position
-        super().__init__(
-            f"consumer {consumer!r} acknowledged position {position}, "
-            f"but the journal ends at {last_position}"
-        )
+from gateway.errors import AckBeyondJournal
 
 
 def advance(consumer: str, current: int, acked: int, last_position: int) -> int:

@@ -23,18 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.errors import StoreError
-from gateway.ports import CellCounts, FrozenRow
-
-
-class FreezeMoved(StoreError):
-    """Weeks were frozen since the caller read the frozen rows: nothing frozen; re-read."""
-
-    def __init__(self, report_week: str, expected: int, actual: int) -> None:
-        self.expected, self.actual = expected, actual
-        super().__init__(
-            f"{actual} weeks are frozen, not {expected}; {report_week} not frozen: re-read"
-        )
+from gateway.domain.cells import CellCounts, FrozenRow
 
 
 def check_rows(report_week: str, rows: Sequence[FrozenRow]) -> None:

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from gateway.domain.journal import MessageRecord
 from gateway.errors import StoreError
-from gateway.ports import MessageRecord
 
 E = TypeVar("E")
 Outcome = list[int] | Exception  # one message of a group commit: its positions, or why it failed

@@ -62,11 +62,3 @@ def bounded_error(error: str) -> str:
     if len(error) <= MAX_ERROR_CHARS:
         return error
     return error[: MAX_ERROR_CHARS - len(_ELLIPSIS)] + _ELLIPSIS
-
-
-class NotInOutbox(ValueError):
-    """A delivery outcome for a position that has no outbox row: a caller's bug."""
-
-    def __init__(self, position: int) -> None:
-        self.position = position
-        super().__init__(f"no outbox row at report position {position}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gateway.ports import RejectionRecord
+from gateway.domain.journal import RejectionRecord
 
 DEFAULT_MAX_REJECTIONS = 100_000
 MAX_DETAIL_CHARS = 2000

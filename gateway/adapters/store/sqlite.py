@@ -50,15 +50,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.adapters.store.cells import AGGREGATION, AggregationMoved, add, check_span
+from gateway.adapters.store.cells import AGGREGATION, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
-from gateway.adapters.store.frozen import FreezeMoved, check_rows
+from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.group_commit import Commit, GroupCommitter, Outcome
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS, Migration
 from gateway.adapters.store.outbox import (
-    NotInOutbox,
     as_utc,
     bounded_error,
     check_lease,
@@ -71,25 +70,27 @@ from gateway.adapters.store.rejections import (
     check_max_rejections,
     prune_every,
 )
-from gateway.domain.messages import ItemFunction
-from gateway.domain.sequences import Lazy
-from gateway.errors import ConfigError, DuplicateMessage, ItemVersionTaken, StoreError
-from gateway.ports import (
-    CellCounts,
-    CellKey,
-    Delivery,
-    Frozen,
-    FrozenRow,
+from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
+from gateway.domain.journal import (
     ItemState,
     JournalEntry,
     JournalRow,
     MessageRecord,
-    ObservationEntry,
     RecordRow,
     RejectionRecord,
-    ReportRecord,
     StoredMessage,
-    StoredReport,
+)
+from gateway.domain.messages import ItemFunction
+from gateway.domain.reports import Delivery, ReportRecord, StoredReport
+from gateway.domain.sequences import Lazy
+from gateway.errors import (
+    AggregationMoved,
+    ConfigError,
+    DuplicateMessage,
+    FreezeMoved,
+    ItemVersionTaken,
+    NotInOutbox,
+    StoreError,
 )
 
 T = TypeVar("T")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 
-from gateway.domain.findings import Finding, error
-from gateway.errors import MessageRejected
+from gateway.domain.findings import error
+from gateway.errors import WrongLayout
 from gateway.formats.b5.mapping import FeedKind, FeedMapping
 
 JSON = "json"  # a JSON document (an array): no layout of a mapping, but a common mistake
@@ -32,15 +32,6 @@ _OBJECT_LINE = re.compile(rb"^[ \t\r]*\{", re.MULTILINE)
 _BOM = b"\xef\xbb\xbf"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SHOWN = 60
-
-
-class WrongLayout(MessageRejected):
-    """The body is in another layout than the partner's mapping: `expected` is the mapping's
-    (csv, jsonl, xml), `seen` what the body looks like (those, or json)."""
-
-    def __init__(self, expected: str, seen: str, finding: Finding) -> None:
-        self.expected, self.seen = expected, seen
-        super().__init__("feed not in the agreed layout", [finding])
 
 
 def check_layout(data: bytes, mapping: FeedMapping) -> None:
