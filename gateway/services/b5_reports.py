@@ -31,12 +31,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gateway.adapters.crypto.dsse import DsseSigner, sign_json_envelope
+from gateway.adapters.crypto.dsse import sign_json_envelope
 from gateway.domain.partners import Partner, PartnerKind
 from gateway.domain.reports import ReportRecord
 from gateway.domain.weeks import last_complete, trailing
 from gateway.errors import FreezeMoved, StoreError, Unprotectable
-from gateway.ports import CellStore, Clock, ObservationStore, ReportStore
+from gateway.ports import CellStore, Clock, ObservationStore, ReportStore, Signer
 from gateway.share.disclosure import Audit
 from gateway.share.frozen import LATE_WINDOW_WEEKS, Published, freeze_rows, published
 from gateway.share.report import DEFAULT_TRENDS, build_report, published_pairs, report_bytes
@@ -75,7 +75,7 @@ class ShareService:
         self,
         *,
         store: ShareStore,
-        signer: DsseSigner,
+        signer: Signer,
         clock: Clock,
         partners: Mapping[str, Partner],
         home_country: str,

@@ -48,6 +48,7 @@ from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey
 from gateway.domain.merkle import HASH_SIZE, MerkleTree, leaf_hash, root_from_path
 from gateway.errors import SignatureError
+from gateway.ports import Signer
 from gateway.wire.envelope_pb2 import Signature, SignedEnvelope
 
 ROOT_TYPE: Final = "application/vnd.aedgw.merkle-root.v1+json"
@@ -316,7 +317,7 @@ def _parse(data: bytes | SignedEnvelope) -> SignedEnvelope:
     return envelope
 
 
-def sign_json_envelope(signer: DsseSigner, payload_type: str, payload: bytes) -> bytes:
+def sign_json_envelope(signer: Signer, payload_type: str, payload: bytes) -> bytes:
     """The DSSE envelope in its standard JSON form (payload and signatures base64), as bytes.
 
     For documents read by partners outside gRPC (share reports): the same PAE and keys as the
