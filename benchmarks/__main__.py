@@ -419,6 +419,9 @@ def start_gateways(
 
     Their logs (stderr) go to `logs`-<replica>.log, summarised after the run."""
     env = None if source is None else os.environ | {"PYTHONPATH": str(source)}
+    # The `gateway` command's module in that checkout (gateway/cli.py before the restructure).
+    old_cli = source is not None and (source / "gateway" / "cli.py").is_file()
+    command = "gateway.cli" if old_cli else "gateway.entrypoints.cli"
     processes = []
     for n in range(replicas):
         with Path(f"{logs}-{n + 1}.log").open("w", encoding="utf-8") as log:
@@ -427,7 +430,7 @@ def start_gateways(
                     [
                         sys.executable,
                         "-m",
-                        "gateway.entrypoints.cli",
+                        command,
                         "--config",
                         str(config),
                         "serve",
