@@ -1,4 +1,4 @@
-"""Receipts: what the gateway answers for one message, exactly as spec/API.md shows them."""
+"""Receipts: what the gateway answers for one message, as the README's HTTP API shows them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Value bands of B5 cells (spec/B5.md): a declared value per item in USD → its band name."""
+"""Value bands of B5 cells (docs/b5.md): a declared value per item in USD → its band name."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The business rules of one item (spec/ITMATT.md, "Business rules beyond the XSD").
+"""The business rules of one item (docs/itmatt.md, "What the gateway checks, and its answers").
 
 Each rule is a pure function of an `ItemFacts` (the values of one item the rules read, as plain
 strings) and a `Locate` callable, and returns its findings. A format builds the facts while it

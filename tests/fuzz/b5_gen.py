@@ -1,4 +1,4 @@
-"""Strategies for B5 trend feeds in the three partner layouts (spec/B5.md, partners/*/mapping.toml).
+"""Strategies for B5 trend feeds in the three partner layouts (docs/b5.md, partners/*/mapping.toml).
 
 A feed is drawn as rows of source values (`Feed`), valid by the partner's mapping, then maybe
 mutated per row (field dropped, hostile value, wrong JSON type, unknown field, huge count …) or

@@ -1,4 +1,4 @@
-"""Strategies for ITMATT 1.5 documents (spec/ITMATT.md): valid ones and mutated ones.
+"""Strategies for ITMATT 1.5 documents (docs/itmatt.md): valid ones and mutated ones.
 
 `documents()` draws a schema-valid, rule-clean message (every item accepted by the offline
 validator; warnings allowed) as a `Doc`; `mutated()` applies 1..3 structural or value edits

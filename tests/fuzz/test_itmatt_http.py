@@ -1,8 +1,8 @@
 """Fuzzing the HTTP edge of a real gateway: valid and mutated ITMATT documents, signed.
 
-Every answer is a status of the contract (spec/API.md) with a body of its media type, signed by
-the gateway (PartnerClient verifies it), never a 5xx; a receipt (202/422) lists every item of
-the message, and agrees with the offline validator on the items it rejects.
+Every answer is a status of the contract (the README's HTTP API) with a body of its media
+type, signed by the gateway (PartnerClient verifies it), never a 5xx; a receipt (202/422)
+lists every item of the message, and agrees with the offline validator on the items it rejects.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Receipts: the JSON document a partner gets for one message, as spec/API.md shows it."""
+"""Receipts: the JSON document a partner gets for one message, as the README's HTTP API shows it."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from gateway.wire.declaration_pb2 import Declaration
 
 RECEIVED = datetime(2026, 11, 27, 9, 15, 2, 114567, tzinfo=UTC)
 ITEM_PATH = "/message/msgbody/itmatt_1_5_0/item[1]"
-# spec/API.md, in its order; the project adds `test` to the receipt, `function` and `line` to
-# items (additions the spec allows), and nothing else.
+# The receipt's keys in the order of the README's HTTP API; beyond the base contract it adds
+# `test` to the receipt and `function` and `line` to items, and nothing else.
 SPEC_TOP_KEYS = [
     "receiptId",
     "partner",

@@ -1,4 +1,4 @@
-"""Each business rule of spec/ITMATT.md on its own: it fires when it must, and only then."""
+"""Each business rule of docs/itmatt.md on its own: it fires when it must, and only then."""
 
 from __future__ import annotations
 

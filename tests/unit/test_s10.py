@@ -1,4 +1,4 @@
-"""UPU S10 identifiers: the table of spec/ITMATT.md, check digits and domestic ranges."""
+"""UPU S10 identifiers: the table of docs/itmatt.md, check digits and domestic ranges."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ITMATT 1.5 XSD against spec/ITMATT.md: what it accepts, what it refuses, and where."""
+"""The ITMATT 1.5 XSD against docs/itmatt.md: what it accepts, what it refuses, and where."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ITMATT 1.5 (spec/ITMATT.md): bytes → header, per-item outcomes and canonical Declarations.
+"""ITMATT 1.5 (docs/itmatt.md): bytes → header, per-item outcomes and canonical Declarations.
 
 Stages, all pure: hardened parse → root check → one XSD pass over the whole document →
 translation and business rules per item → DUPLICATE_IN_MESSAGE. The XSD pass runs once; when it

@@ -2,7 +2,7 @@
 
 `generate_items` draws realistic, varied items from a seeded `random.Random`; every `bad_every`-th
 item carries one known defect and names, in `ItemSpec.expect`, the error codes the gateway must
-answer with. `build_itmatt` writes the document (spec/ITMATT.md element order) as UTF-8 bytes.
+answer with. `build_itmatt` writes the document (docs/itmatt.md element order) as UTF-8 bytes.
 """
 
 from __future__ import annotations
