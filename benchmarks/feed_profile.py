@@ -24,6 +24,7 @@ from gateway.adapters.crypto.dsse import DsseSigner
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key
 from gateway.adapters.grpc.client import consume
 from gateway.adapters.grpc.records import feed_record
+from gateway.domain.decisions import EventRow
 from gateway.domain.journal import ItemState, JournalEntry, JournalRow, MessageRecord, RecordRow
 from gateway.domain.messages import ItemFunction
 from gateway.domain.records import DECLARATION_TYPE
@@ -104,6 +105,12 @@ class MemoryStore:
     async def read_journal(self, after: int, limit: int) -> list[JournalRow]:
         start = bisect.bisect_right(self.rows, after, key=lambda row: row.position)
         return self.rows[start : start + limit]
+
+    async def read_feed(self, after: int, limit: int) -> list[JournalRow | EventRow]:
+        return [*await self.read_journal(after, limit)]
+
+    async def read_events(self, after: int, limit: int) -> list[EventRow]:  # noqa: ARG002
+        return []
 
     async def get_cursor(self, consumer: str) -> int:  # noqa: ARG002
         return 0  # every run reads the whole journal again

@@ -59,6 +59,7 @@ from gateway.rules.valuation import default_rates, valuer
 from gateway.services.b5_intake import FeedPipeline
 from gateway.services.b5_reports import ShareService
 from gateway.services.cell_folding import Aggregator
+from gateway.services.decisions import AnswerService, DecisionService
 from gateway.services.itmatt_intake import CpuRunner, CpuStages, InProcessCpu, Pipeline
 from gateway.share.trends import TrendConfig
 
@@ -134,6 +135,8 @@ class Gateway:
         feeds: FeedPipeline,
         share: ShareService,
         pusher: ReportPusher,
+        decisions: DecisionService,
+        answers: AnswerService,
         partner_keys: dict[str, VerificationKey],
         verifier: RequestVerifier,
     ) -> None:
@@ -143,6 +146,7 @@ class Gateway:
         self.executor, self.spool_dir, self.signer, self.cpu = executor, spool_dir, signer, cpu
         self.aggregator, self.pipeline, self.feeds = aggregator, pipeline, feeds
         self.share, self.pusher = share, pusher
+        self.decisions, self.answers = decisions, answers
         # Mutated in place by reload_keys, so the verifier sees a partner's new key on SIGHUP.
         self.partner_keys, self.verifier = partner_keys, verifier
         self.endpoints: Endpoints | None = None
@@ -232,6 +236,7 @@ class Gateway:
             tasks = [
                 loops.create_task(self._watch_lag(), name="feed-lag"),
                 loops.create_task(self.aggregator.run(self.notifier, self._stopping), name="cells"),
+                loops.create_task(self.answers.run(self.notifier, self._stopping), name="answers"),
                 loops.create_task(self.pusher.run(self._stopping, interval_s=1.0), name="push"),
                 loops.create_task(
                     self.share.run(
@@ -271,6 +276,7 @@ class Gateway:
             tls=grpc_server_tls(self.settings),
             client_cert_names=self.settings.grpc.client_cert_names,
             insecure=self.settings.grpc.insecure,
+            decisions=self.decisions,
         )
         await server.start()
         stack.push_async_callback(lambda: server.stop(self._grace))
@@ -408,6 +414,8 @@ def build(
             ),
             late_window=share.late_window_weeks,
         ),
+        decisions=DecisionService(store, settings.consumers, signer, clock, notifier),
+        answers=AnswerService(store, signer, clock, notifier),
         pusher=ReportPusher(
             store=store,
             partners=partners,

@@ -468,6 +468,10 @@ class ConsumerTable(_Table):
             'the CN, DNS or URI name in its client certificate, e.g. "targeting.internal"',
         ),
     ] = None
+    # may report decisions on the items routed to it (gRPC Decisions)
+    may_decide: bool = False
+    # may report arrivals (gRPC Arrivals): the domestic post
+    may_report_arrivals: bool = False
 
     def consumer(self) -> Consumer:
         return Consumer(
@@ -480,6 +484,8 @@ class ConsumerTable(_Table):
                 min_value=self.min_value,
                 min_value_currency=self.min_value_currency,
             ),
+            may_decide=self.may_decide,
+            may_report_arrivals=self.may_report_arrivals,
         )
 
 

@@ -127,6 +127,28 @@ class AckBeyondJournal(InputError):
         )
 
 
+class DecisionConflict(InputError):
+    """A decision id already used by the consumer for another decision (ALREADY_EXISTS)."""
+
+    def __init__(self, consumer: str, decision_id: str) -> None:
+        self.consumer, self.decision_id = consumer, decision_id
+        super().__init__(
+            f"decision_id {decision_id!r} was already used by {consumer} for another decision; "
+            "use a new decision_id"
+        )
+
+
+class StaleVersion(GatewayError):
+    """A decision on an item version older than the latest accepted one (FAILED_PRECONDITION)."""
+
+    def __init__(self, item_id: str, version: int, latest: int) -> None:
+        self.item_id, self.version, self.latest = item_id, version, latest
+        super().__init__(
+            f"item {item_id!r} changed: the decision is on version {version}, the latest "
+            f"accepted version is {latest}; decide on version {latest}"
+        )
+
+
 class AuthError(GatewayError, PermissionError):
     pass
 
@@ -236,6 +258,23 @@ class AggregationMoved(StoreError):
     def __init__(self, expected: int, actual: int) -> None:
         self.expected, self.actual = expected, actual
         super().__init__(f"the aggregation position is {actual}, not {expected}; nothing applied")
+
+
+class DecisionMoved(StoreError):
+    """The item's decisions or versions changed between reading them and committing a decision
+    (another decision landed first): nothing was written; re-read and decide again."""
+
+    def __init__(self, item_id: str) -> None:
+        self.item_id = item_id
+        super().__init__(f"item {item_id!r} changed while a decision on it was being committed")
+
+
+class DecisionTaken(StoreError):
+    """The (consumer, decision_id) was stored by a concurrent call: read it back."""
+
+    def __init__(self, consumer: str, decision_id: str) -> None:
+        self.consumer, self.decision_id = consumer, decision_id
+        super().__init__(f"decision {decision_id!r} of {consumer} was stored concurrently")
 
 
 class FreezeMoved(StoreError):

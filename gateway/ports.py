@@ -7,8 +7,10 @@ each backend implements:
 
     StoreLifecycle    open, close, ping
     MessageStore      find_message: messages and feeds as received (idempotent replay)
-    JournalStore      commit_message, item_states, read_journal, read_records, last_position,
-                      item_history, watch_journal
+    JournalStore      commit_message, item_states, read_journal, read_records, read_feed,
+                      read_events, last_position, item_history, watch_journal
+    DecisionStore     find_decision, item_decisions, commit_decisions, fold_position,
+                      commit_answers (gateway/adapters/store/decisions.py)
     CursorStore       get_cursor, ack: the consumers' cursors over the journal
     RejectionStore    record_rejection, rejections
     ObservationStore  commit_feed, observations: the partners' B5 feeds
@@ -37,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
+from gateway.domain.decisions import AnswerCommit, DecisionCommit, EventRow, StoredDecision
 from gateway.domain.journal import (
     ItemState,
     JournalEntry,
@@ -47,6 +50,7 @@ from gateway.domain.journal import (
     StoredMessage,
 )
 from gateway.domain.reports import Delivery, ReportRecord, StoredReport
+from gateway.errors import GatewayError
 
 
 class StoreLifecycle(Protocol):
@@ -84,10 +88,40 @@ class JournalStore(Protocol):
     async def read_records(self, after: int, limit: int) -> list[RecordRow]:
         """`read_journal`'s rows, reduced to what the share aggregation folds."""
 
-    async def last_position(self) -> int: ...
+    async def read_feed(self, after: int, limit: int) -> list[JournalRow | EventRow]:
+        """Journal rows and events (decisions, answers, NO_AED) with position > after, in one
+        position order, at most `limit`: what the feed streams."""
+
+    async def read_events(self, after: int, limit: int) -> list[EventRow]:
+        """Events only, position > after, in position order, at most `limit`."""
+
+    async def last_position(self) -> int:
+        """The highest position of a journal row or event (0 when there is none)."""
 
     async def item_history(self, item_id: str, partner: str | None = None) -> list[JournalRow]:
         """Every journaled version of an item, oldest first."""
+
+
+class DecisionStore(Protocol):
+    """Decisions on items and the answers to requests (semantics:
+    gateway/adapters/store/decisions.py)."""
+
+    async def find_decision(self, consumer: str, decision_id: str) -> StoredDecision | None:
+        """The consumer's decision stored under `decision_id`, None if none."""
+
+    async def item_decisions(self, partner: str, item_id: str) -> list[StoredDecision]:
+        """Every accepted decision on the item, oldest first."""
+
+    async def commit_decisions(self, commits: Sequence[DecisionCommit]) -> list[int | GatewayError]:
+        """Store each decision with its event in one transaction; per commit its position or
+        the error that refused it (StaleVersion, DecisionMoved, DecisionTaken)."""
+
+    async def fold_position(self, name: str) -> int:
+        """A named fold position ('answers', 'detections'; 0 before any fold)."""
+
+    async def commit_answers(self, after: int, upto: int, answers: Sequence[AnswerCommit]) -> None:
+        """Mark the answered requests, write their ANSWER events and move the 'answers'
+        position from `after` to `upto`, in one transaction (AggregationMoved if it moved)."""
 
 
 class CursorStore(Protocol):
@@ -195,6 +229,7 @@ class Store(
     StoreLifecycle,
     MessageStore,
     JournalStore,
+    DecisionStore,
     CursorStore,
     RejectionStore,
     ObservationStore,

@@ -6,6 +6,7 @@ backends (tests/contract). close() then open() keeps the data, as reopening a fi
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -13,11 +14,19 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.adapters.store.cells import add, check_span
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.decisions import ANSWERS, DETECTIONS
 from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.outbox import as_utc, bounded_error, check_lease
 from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, check_max_rejections
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
+from gateway.domain.decisions import (
+    AnswerCommit,
+    DecisionCommit,
+    EventEntry,
+    EventRow,
+    StoredDecision,
+)
 from gateway.domain.journal import (
     ItemState,
     JournalEntry,
@@ -31,10 +40,14 @@ from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
 from gateway.domain.reports import Delivery, ReportRecord, StoredReport
 from gateway.errors import (
     AggregationMoved,
+    DecisionMoved,
+    DecisionTaken,
     DuplicateMessage,
     FreezeMoved,
+    GatewayError,
     ItemVersionTaken,
     NotInOutbox,
+    StaleVersion,
     StoreError,
 )
 
@@ -54,7 +67,12 @@ class OutboxRow:
 class InMemoryStore:
     def __init__(self, *, max_rejections: int = DEFAULT_MAX_REJECTIONS) -> None:
         self.messages: dict[tuple[str, str], MessageRecord] = {}
-        self.journal: list[JournalEntry] = []  # position = index + 1
+        self.journal: list[JournalEntry] = []
+        self.journal_positions: list[int] = []  # journal[i] is at journal_positions[i]
+        self.events: list[EventRow] = []  # decisions, answers, NO_AED: the same positions
+        self.sequence = 0  # the last position given (journal rows and events share it)
+        self.decision_rows: dict[int, StoredDecision] = {}  # by position
+        self.fold_positions: dict[str, int] = {ANSWERS: 0, DETECTIONS: 0}
         self.cursors: dict[str, int] = {}
         # Oldest first; the deque drops the oldest beyond the bound, as the backends prune.
         self.rejection_log: deque[RejectionRecord] = deque(
@@ -101,8 +119,11 @@ class InMemoryStore:
         if refs - self.messages.keys():
             raise StoreError(f"FOREIGN KEY constraint failed: entries refer to {refs}")
         self.messages[message.partner, message.message_id] = message
+        positions = list(range(self.sequence + 1, self.sequence + len(entries) + 1))
+        self.sequence += len(entries)
         self.journal.extend(entries)
-        return list(range(len(self.journal) - len(entries) + 1, len(self.journal) + 1))
+        self.journal_positions.extend(positions)
+        return positions
 
     def _check_unique(self, entries: Sequence[JournalEntry]) -> None:
         all_entries = [*self.journal, *entries]
@@ -126,9 +147,21 @@ class InMemoryStore:
 
     async def read_journal(self, after: int, limit: int) -> list[JournalRow]:
         await self.ping()
-        start = max(after, 0)
-        chosen = self.journal[start : start + max(limit, 0)]
-        return [JournalRow(start + i + 1, e) for i, e in enumerate(chosen)]
+        start = bisect.bisect_right(self.journal_positions, after)
+        end = start + max(limit, 0)
+        return [
+            JournalRow(p, e)
+            for p, e in zip(self.journal_positions[start:end], self.journal[start:end], strict=True)
+        ]
+
+    async def read_feed(self, after: int, limit: int) -> list[JournalRow | EventRow]:
+        rows: list[JournalRow | EventRow] = [*await self.read_journal(after, limit)]
+        rows += await self.read_events(after, limit)
+        return sorted(rows, key=lambda row: row.position)[: max(limit, 0)]
+
+    async def read_events(self, after: int, limit: int) -> list[EventRow]:
+        await self.ping()
+        return [row for row in self.events if row.position > after][: max(limit, 0)]
 
     async def read_records(self, after: int, limit: int) -> list[RecordRow]:
         return [
@@ -139,7 +172,7 @@ class InMemoryStore:
 
     async def last_position(self) -> int:
         await self.ping()
-        return len(self.journal)
+        return self.sequence
 
     async def item_history(self, item_id: str, partner: str | None = None) -> list[JournalRow]:
         rows = await self.read_journal(0, len(self.journal))
@@ -153,7 +186,7 @@ class InMemoryStore:
 
     async def ack(self, consumer: str, position: int) -> None:
         current = await self.get_cursor(consumer)
-        self.cursors[consumer] = advance(consumer, current, position, len(self.journal))
+        self.cursors[consumer] = advance(consumer, current, position, self.sequence)
 
     async def record_rejection(self, rejection: RejectionRecord) -> None:
         kept = bounded(rejection)
@@ -186,6 +219,71 @@ class InMemoryStore:
         wanted = set(weeks)
         return [o for o in self.observation_log if o.week in wanted]
 
+    # -- decisions (semantics: gateway/adapters/store/decisions.py) -------------------------
+
+    def _add_event(self, event: EventEntry) -> int:
+        self.sequence += 1
+        self.events.append(EventRow(self.sequence, event))
+        return self.sequence
+
+    async def find_decision(self, consumer: str, decision_id: str) -> StoredDecision | None:
+        await self.ping()
+        for stored in self.decision_rows.values():
+            if (stored.decision.consumer, stored.decision.decision_id) == (consumer, decision_id):
+                return stored
+        return None
+
+    async def item_decisions(self, partner: str, item_id: str) -> list[StoredDecision]:
+        await self.ping()
+        return [
+            d for _, d in sorted(self.decision_rows.items())
+            if (d.decision.partner, d.decision.item_id) == (partner, item_id)
+        ]  # fmt: skip
+
+    async def commit_decisions(self, commits: Sequence[DecisionCommit]) -> list[int | GatewayError]:
+        await self.ping()
+        outcomes: list[int | GatewayError] = []
+        for commit in commits:
+            d = commit.decision
+            versions = [
+                e.version for e in self.journal if (e.partner, e.item_id) == (d.partner, d.item_id)
+            ]
+            if versions and max(versions) != d.version:
+                outcomes.append(StaleVersion(d.item_id, d.version, max(versions)))
+            elif await self.find_decision(d.consumer, d.decision_id) is not None:
+                outcomes.append(DecisionTaken(d.consumer, d.decision_id))
+            elif (
+                max(
+                    (s.position for s in await self.item_decisions(d.partner, d.item_id)), default=0
+                )
+                != commit.after
+            ):
+                outcomes.append(DecisionMoved(d.item_id))
+            else:
+                position = self._add_event(commit.event)
+                self.decision_rows[position] = StoredDecision(
+                    position, d, commit.message_id, as_utc(commit.decided_at, "decided_at")
+                )
+                outcomes.append(position)
+        return outcomes
+
+    async def fold_position(self, name: str) -> int:
+        await self.ping()
+        return self.fold_positions.get(name, 0)
+
+    async def commit_answers(self, after: int, upto: int, answers: Sequence[AnswerCommit]) -> None:
+        await self.ping()
+        if self.fold_positions[ANSWERS] != after:
+            raise AggregationMoved(after, self.fold_positions[ANSWERS])
+        for answer in answers:
+            stored = self.decision_rows[answer.request_position]
+            if stored.answered_by is None:
+                self.decision_rows[answer.request_position] = replace(
+                    stored, answered_by=answer.amendment_record_id
+                )
+                self._add_event(answer.event)
+        self.fold_positions[ANSWERS] = upto
+
     # -- aggregation -------------------------------------------------------------------------
 
     async def aggregation_position(self) -> int:
@@ -196,7 +294,7 @@ class InMemoryStore:
         self, after: int, upto: int, increments: Mapping[CellKey, CellCounts]
     ) -> None:
         await self.ping()
-        check_span(after, upto, has_increments=bool(increments), last_position=len(self.journal))
+        check_span(after, upto, has_increments=bool(increments), last_position=self.sequence)
         if self.aggregated != after:
             raise AggregationMoved(after, self.aggregated)
         for key, increment in increments.items():

@@ -4,8 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
+from gateway.domain.decisions import EventEntry, EventKind
 from gateway.domain.journal import JournalEntry
+
+
+class Routed(Protocol):
+    """What a rule selects on: a journal entry, or an event carrying its item's attributes."""
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def partner(self) -> str: ...
+    @property
+    def hs_chapters(self) -> tuple[str, ...]: ...
+    @property
+    def origin_countries(self) -> tuple[str, ...]: ...
+    @property
+    def value_amount(self) -> Decimal: ...
+    @property
+    def value_currency(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +44,7 @@ class RoutingRule:
     min_value: Decimal | None = None
     min_value_currency: str = "USD"
 
-    def matches(self, entry: JournalEntry) -> bool:
+    def matches(self, entry: Routed) -> bool:
         if self.categories and entry.category not in self.categories:
             return False
         if self.partners and entry.partner not in self.partners:
@@ -40,8 +59,29 @@ class RoutingRule:
             and entry.value_amount < self.min_value
         )
 
+    def takes_country(self, entry: Routed) -> bool:
+        """Whether the rule takes items from the entry's countries and post: what a NO_AED
+        event (an arrival with no item data) is routed by."""
+        if self.partners and entry.partner not in self.partners:
+            return False
+        return not (
+            self.origin_countries and self.origin_countries.isdisjoint(entry.origin_countries)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Consumer:
     name: str
     rule: RoutingRule
+    may_decide: bool = False  # may report decisions on the item versions routed to it
+    may_report_arrivals: bool = False  # the domestic post: may report arrivals
+
+    def receives(self, entry: JournalEntry | EventEntry) -> bool:
+        """Whether a feed record goes to this consumer: an entry or decision its rule matches,
+        an answer addressed to it, a NO_AED event from countries its rule takes."""
+        if isinstance(entry, EventEntry):
+            if entry.addressee:
+                return entry.addressee == self.name
+            if entry.kind is EventKind.NO_AED:
+                return self.rule.takes_country(entry)
+        return self.rule.matches(entry)

@@ -3,6 +3,10 @@
 Keys come from the gateway's gRPC Keys service (or a JWKS); a record signed by a key not yet
 known triggers one refresh, so a key rotation during consumption is followed.
 
+A feed carries four record kinds (FeedRecord.kind, and the envelope's payload type says the
+same): declarations, decisions, answers to requests and NO_AED events; each is verified and
+decoded as its kind, and a record whose payload type is not its kind's fails.
+
 Records come signed per record or, per message, under one Merkle root signature with an
 inclusion proof each (gateway.adapters.crypto.dsse); both verify. The verifier's `cache` holds
 the root signatures already checked, so a message's records cost one signature check between
@@ -23,10 +27,23 @@ from gateway.adapters.crypto.dsse import EnvelopeVerifier, RootCache
 from gateway.adapters.crypto.keys import VerificationKey
 from gateway.adapters.crypto.raw import public_key_from_raw
 from gateway.adapters.grpc.client import consume, list_keys
+from gateway.domain.decisions import decision_event_id
 from gateway.domain.records import DECLARATION_TYPE
 from gateway.errors import SignatureError
+from gateway.services.decisions import ANSWER_TYPE, DECISION_TYPE, NO_AED_TYPE
+from gateway.wire import feed_pb2
+from gateway.wire.decisions_pb2 import AnswerRecord, DecisionRecord, NoAedRecord
 from gateway.wire.declaration_pb2 import Declaration
 from gateway.wire.feed_pb2 import FeedRecord
+
+#: What a verified feed record holds, by kind.
+Payload = Declaration | DecisionRecord | AnswerRecord | NoAedRecord
+_KINDS: dict[int, tuple[str, type[Payload], str]] = {
+    feed_pb2.DECLARATION: (DECLARATION_TYPE, Declaration, "declaration"),
+    feed_pb2.DECISION: (DECISION_TYPE, DecisionRecord, "decision"),
+    feed_pb2.ANSWER: (ANSWER_TYPE, AnswerRecord, "answer"),
+    feed_pb2.NO_AED: (NO_AED_TYPE, NoAedRecord, "noAed"),
+}
 
 GATEWAY = "gateway"
 
@@ -79,7 +96,14 @@ class RecordVerifier:
         return self._verifier.cache
 
     async def verify(self, record: FeedRecord) -> tuple[str, Declaration]:
-        """(keyid, declaration) or SignatureError."""
+        """(keyid, declaration) or SignatureError (also for a record of another kind)."""
+        keyid, payload = await self.verify_any(record)
+        if not isinstance(payload, Declaration):
+            raise SignatureError("malformed", f"a {type(payload).__name__}, not a declaration")
+        return keyid, payload
+
+    async def verify_any(self, record: FeedRecord) -> tuple[str, Payload]:
+        """(keyid, the record's payload decoded as its kind) or SignatureError."""
         try:
             kind, payload, keyid = self._verifier.verify(record.envelope)
         except SignatureError as exc:
@@ -88,12 +112,21 @@ class RecordVerifier:
             self._verifier.keys = await grpc_keys(self._target)
             self._verifier.cache.clear()  # what a withdrawn key signed must not stay accepted
             kind, payload, keyid = self._verifier.verify(record.envelope)
-        if kind != DECLARATION_TYPE:
+        expected, message_type, _ = _KINDS.get(record.kind, ("", Declaration, ""))
+        if kind != expected:
             raise SignatureError("malformed", f"unexpected payload type {kind!r}")
-        declaration = Declaration.FromString(payload)
-        if declaration.declaration_id != record.record_id:
-            raise SignatureError("malformed", "record id differs from the signed declaration id")
-        return keyid, declaration
+        message = message_type.FromString(payload)
+        if isinstance(message, Declaration):
+            if message.declaration_id != record.record_id:
+                raise SignatureError(
+                    "malformed", "record id differs from the signed declaration id"
+                )
+        elif isinstance(message, DecisionRecord):
+            if decision_event_id(message.consumer, message.decision_id) != record.record_id:
+                raise SignatureError("malformed", "record id differs from the signed decision's")
+        elif message.item_id != record.item_id:
+            raise SignatureError("malformed", "item id differs from the signed record's")
+        return keyid, message
 
 
 async def consume_verified(
@@ -105,6 +138,7 @@ async def consume_verified(
     idle: float | None = None,
     keys: Mapping[str, VerificationKey] | None = None,
     on_declaration: Callable[[FeedRecord, Declaration], None] | None = None,
+    on_event: Callable[[FeedRecord, Payload], None] | None = None,
 ) -> ConsumeResult:
     """Receive `consumer`'s feed, verify each record, write it as a JSON line to `out`."""
     verifier = RecordVerifier(keys if keys is not None else await grpc_keys(target), target)
@@ -113,7 +147,7 @@ async def consume_verified(
     async def handle(record: FeedRecord) -> None:
         result.received += 1
         try:
-            keyid, declaration = await verifier.verify(record)
+            keyid, payload = await verifier.verify_any(record)
         except SignatureError as exc:
             result.failed += 1
             if out is not None:
@@ -122,14 +156,17 @@ async def consume_verified(
         result.verified += 1
         result.record_ids.append(record.record_id)
         result.keyids.add(keyid)
-        if on_declaration is not None:
-            on_declaration(record, declaration)
+        if isinstance(payload, Declaration):
+            if on_declaration is not None:
+                on_declaration(record, payload)
+        elif on_event is not None:
+            on_event(record, payload)
         if out is not None:
             line = {
                 "position": record.position,
                 "recordId": record.record_id,
                 "keyid": keyid,
-                "declaration": MessageToDict(declaration),
+                _KINDS[record.kind][2]: MessageToDict(payload),
             }
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
 

@@ -25,37 +25,39 @@ _sym_db = _symbol_database.Default()
 from gateway.wire import envelope_pb2 as gateway_dot_wire_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gateway/wire/feed.proto\x12\x08\x61\x65\x64gw.v1\x1a\x1bgateway/wire/envelope.proto\"\x1d\n\tSubscribe\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\"\x17\n\x03\x41\x63k\x12\x10\n\x08position\x18\x01 \x01(\x04\"]\n\x0b\x46\x65\x65\x64Request\x12(\n\tsubscribe\x18\x01 \x01(\x0b\x32\x13.aedgw.v1.SubscribeH\x00\x12\x1c\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\r.aedgw.v1.AckH\x00\x42\x06\n\x04kind\"\x7f\n\nFeedRecord\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12*\n\x08\x65nvelope\x18\x05 \x01(\x0b\x32\x18.aedgw.v1.SignedEnvelope\"2\n\tFeedBatch\x12%\n\x07records\x18\x01 \x03(\x0b\x32\x14.aedgw.v1.FeedRecord\"9\n\x15GetDeclarationRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07partner\x18\x02 \x01(\t\"e\n\x16GetDeclarationResponse\x12$\n\x06latest\x18\x01 \x01(\x0b\x32\x14.aedgw.v1.FeedRecord\x12%\n\x07history\x18\x02 \x03(\x0b\x32\x14.aedgw.v1.FeedRecord\"p\n\tPublicKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x0b\n\x03\x61lg\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x12\n\nnot_before\x18\x04 \x01(\t\x12\x11\n\tnot_after\x18\x05 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x06 \x01(\x08\"\x11\n\x0fListKeysRequest\"5\n\x10ListKeysResponse\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.aedgw.v1.PublicKey2\x88\x01\n\x04\x46\x65\x65\x64\x12<\n\tSubscribe\x12\x15.aedgw.v1.FeedRequest\x1a\x14.aedgw.v1.FeedRecord(\x01\x30\x01\x12\x42\n\x10SubscribeBatched\x12\x15.aedgw.v1.FeedRequest\x1a\x13.aedgw.v1.FeedBatch(\x01\x30\x01\x32X\n\x0c\x44\x65\x63larations\x12H\n\x03Get\x12\x1f.aedgw.v1.GetDeclarationRequest\x1a .aedgw.v1.GetDeclarationResponse2E\n\x04Keys\x12=\n\x04List\x12\x19.aedgw.v1.ListKeysRequest\x1a\x1a.aedgw.v1.ListKeysResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gateway/wire/feed.proto\x12\x08\x61\x65\x64gw.v1\x1a\x1bgateway/wire/envelope.proto\"\x1d\n\tSubscribe\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\"\x17\n\x03\x41\x63k\x12\x10\n\x08position\x18\x01 \x01(\x04\"]\n\x0b\x46\x65\x65\x64Request\x12(\n\tsubscribe\x18\x01 \x01(\x0b\x32\x13.aedgw.v1.SubscribeH\x00\x12\x1c\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\r.aedgw.v1.AckH\x00\x42\x06\n\x04kind\"\xa3\x01\n\nFeedRecord\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12*\n\x08\x65nvelope\x18\x05 \x01(\x0b\x32\x18.aedgw.v1.SignedEnvelope\x12\"\n\x04kind\x18\x06 \x01(\x0e\x32\x14.aedgw.v1.RecordKind\"2\n\tFeedBatch\x12%\n\x07records\x18\x01 \x03(\x0b\x32\x14.aedgw.v1.FeedRecord\"9\n\x15GetDeclarationRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07partner\x18\x02 \x01(\t\"e\n\x16GetDeclarationResponse\x12$\n\x06latest\x18\x01 \x01(\x0b\x32\x14.aedgw.v1.FeedRecord\x12%\n\x07history\x18\x02 \x03(\x0b\x32\x14.aedgw.v1.FeedRecord\"p\n\tPublicKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x0b\n\x03\x61lg\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x12\n\nnot_before\x18\x04 \x01(\t\x12\x11\n\tnot_after\x18\x05 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x06 \x01(\x08\"\x11\n\x0fListKeysRequest\"5\n\x10ListKeysResponse\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.aedgw.v1.PublicKey*C\n\nRecordKind\x12\x0f\n\x0b\x44\x45\x43LARATION\x10\x00\x12\x0c\n\x08\x44\x45\x43ISION\x10\x01\x12\n\n\x06\x41NSWER\x10\x02\x12\n\n\x06NO_AED\x10\x03\x32\x88\x01\n\x04\x46\x65\x65\x64\x12<\n\tSubscribe\x12\x15.aedgw.v1.FeedRequest\x1a\x14.aedgw.v1.FeedRecord(\x01\x30\x01\x12\x42\n\x10SubscribeBatched\x12\x15.aedgw.v1.FeedRequest\x1a\x13.aedgw.v1.FeedBatch(\x01\x30\x01\x32X\n\x0c\x44\x65\x63larations\x12H\n\x03Get\x12\x1f.aedgw.v1.GetDeclarationRequest\x1a .aedgw.v1.GetDeclarationResponse2E\n\x04Keys\x12=\n\x04List\x12\x19.aedgw.v1.ListKeysRequest\x1a\x1a.aedgw.v1.ListKeysResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gateway.wire.feed_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RECORDKIND']._serialized_start=785
+  _globals['_RECORDKIND']._serialized_end=852
   _globals['_SUBSCRIBE']._serialized_start=66
   _globals['_SUBSCRIBE']._serialized_end=95
   _globals['_ACK']._serialized_start=97
   _globals['_ACK']._serialized_end=120
   _globals['_FEEDREQUEST']._serialized_start=122
   _globals['_FEEDREQUEST']._serialized_end=215
-  _globals['_FEEDRECORD']._serialized_start=217
-  _globals['_FEEDRECORD']._serialized_end=344
-  _globals['_FEEDBATCH']._serialized_start=346
-  _globals['_FEEDBATCH']._serialized_end=396
-  _globals['_GETDECLARATIONREQUEST']._serialized_start=398
-  _globals['_GETDECLARATIONREQUEST']._serialized_end=455
-  _globals['_GETDECLARATIONRESPONSE']._serialized_start=457
-  _globals['_GETDECLARATIONRESPONSE']._serialized_end=558
-  _globals['_PUBLICKEY']._serialized_start=560
-  _globals['_PUBLICKEY']._serialized_end=672
-  _globals['_LISTKEYSREQUEST']._serialized_start=674
-  _globals['_LISTKEYSREQUEST']._serialized_end=691
-  _globals['_LISTKEYSRESPONSE']._serialized_start=693
-  _globals['_LISTKEYSRESPONSE']._serialized_end=746
-  _globals['_FEED']._serialized_start=749
-  _globals['_FEED']._serialized_end=885
-  _globals['_DECLARATIONS']._serialized_start=887
-  _globals['_DECLARATIONS']._serialized_end=975
-  _globals['_KEYS']._serialized_start=977
-  _globals['_KEYS']._serialized_end=1046
+  _globals['_FEEDRECORD']._serialized_start=218
+  _globals['_FEEDRECORD']._serialized_end=381
+  _globals['_FEEDBATCH']._serialized_start=383
+  _globals['_FEEDBATCH']._serialized_end=433
+  _globals['_GETDECLARATIONREQUEST']._serialized_start=435
+  _globals['_GETDECLARATIONREQUEST']._serialized_end=492
+  _globals['_GETDECLARATIONRESPONSE']._serialized_start=494
+  _globals['_GETDECLARATIONRESPONSE']._serialized_end=595
+  _globals['_PUBLICKEY']._serialized_start=597
+  _globals['_PUBLICKEY']._serialized_end=709
+  _globals['_LISTKEYSREQUEST']._serialized_start=711
+  _globals['_LISTKEYSREQUEST']._serialized_end=728
+  _globals['_LISTKEYSRESPONSE']._serialized_start=730
+  _globals['_LISTKEYSRESPONSE']._serialized_end=783
+  _globals['_FEED']._serialized_start=855
+  _globals['_FEED']._serialized_end=991
+  _globals['_DECLARATIONS']._serialized_start=993
+  _globals['_DECLARATIONS']._serialized_end=1081
+  _globals['_KEYS']._serialized_start=1083
+  _globals['_KEYS']._serialized_end=1152
 # @@protoc_insertion_point(module_scope)

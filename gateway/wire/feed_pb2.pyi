@@ -8,6 +8,7 @@ from gateway.wire import envelope_pb2 as _envelope_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _RecordKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RecordKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DECLARATION: _RecordKind.ValueType  # 0
+    """an accepted item version (aedgw.v1.Declaration)"""
+    DECISION: _RecordKind.ValueType  # 1
+    """a consumer's decision on an item version (aedgw.v1.DecisionRecord)"""
+    ANSWER: _RecordKind.ValueType  # 2
+    """an amendment answering an open request (aedgw.v1.AnswerRecord)"""
+    NO_AED: _RecordKind.ValueType  # 3
+    """an item arrived without AED before it (aedgw.v1.NoAedRecord)"""
+
+class RecordKind(_RecordKind, metaclass=_RecordKindEnumTypeWrapper):
+    """What a feed record carries; the envelope's payload_type says the same."""
+
+DECLARATION: RecordKind.ValueType  # 0
+"""an accepted item version (aedgw.v1.Declaration)"""
+DECISION: RecordKind.ValueType  # 1
+"""a consumer's decision on an item version (aedgw.v1.DecisionRecord)"""
+ANSWER: RecordKind.ValueType  # 2
+"""an amendment answering an open request (aedgw.v1.AnswerRecord)"""
+NO_AED: RecordKind.ValueType  # 3
+"""an item arrived without AED before it (aedgw.v1.NoAedRecord)"""
+Global___RecordKind: _TypeAlias = RecordKind  # noqa: Y015
 
 @_typing.final
 class Subscribe(_message.Message):
@@ -96,12 +125,15 @@ class FeedRecord(_message.Message):
     ITEM_ID_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     ENVELOPE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     position: _builtins.int
     """journal position: strictly increasing on one stream"""
     record_id: _builtins.str
-    """stable id (the declaration id): drop repeats by it"""
+    """stable id (declaration id, decision or event id): drop repeats by it"""
     item_id: _builtins.str
     version: _builtins.int
+    """the item version concerned (0 for NO_AED)"""
+    kind: Global___RecordKind.ValueType
     @_builtins.property
     def envelope(self) -> _envelope_pb2.SignedEnvelope: ...
     def __init__(
@@ -112,10 +144,11 @@ class FeedRecord(_message.Message):
         item_id: _builtins.str = ...,
         version: _builtins.int = ...,
         envelope: _envelope_pb2.SignedEnvelope | None = ...,
+        kind: Global___RecordKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "item_id", b"item_id", "position", b"position", "record_id", b"record_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "item_id", b"item_id", "kind", b"kind", "position", b"position", "record_id", b"record_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

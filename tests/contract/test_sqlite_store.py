@@ -58,6 +58,7 @@ async def _opened(path: Path) -> SqliteStore:
 
 _VERSION_3_TABLES = ("outbox", "reports", "positions", "cells", "observations")
 _VERSION_4_TABLES = ("frozen_cells", "frozen_weeks")
+_VERSION_5_TABLES = ("decisions", "events", "arrivals")
 
 
 def _downgrade_to_version(path: Path, version: int) -> None:
@@ -65,7 +66,7 @@ def _downgrade_to_version(path: Path, version: int) -> None:
     conn = sqlite3.connect(path)
     try:
         with conn:
-            dropped = _VERSION_4_TABLES + _VERSION_3_TABLES
+            dropped = _VERSION_5_TABLES + _VERSION_4_TABLES + _VERSION_3_TABLES
             for table in dropped + (("rejections",) if version < 2 else ()):
                 conn.execute(f"DROP TABLE {table}")
             conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('reports')")
@@ -433,8 +434,9 @@ async def test_a_version_3_database_gets_frozen_weeks_on_open_keeping_its_report
     conn = sqlite3.connect(path)
     try:
         with conn:
-            for table in _VERSION_4_TABLES:
+            for table in _VERSION_5_TABLES + _VERSION_4_TABLES:
                 conn.execute(f"DROP TABLE {table}")
+            conn.execute("DELETE FROM positions WHERE name IN ('answers', 'detections')")
             conn.execute("DROP INDEX reports_by_week")
             conn.execute("DELETE FROM schema_version WHERE version > 3")
     finally:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gateway.domain.decisions import EventRow
 from gateway.domain.journal import (
     ItemState,
     JournalEntry,
@@ -126,6 +127,12 @@ class FakeStore:
     async def read_journal(self, after: int, limit: int) -> list[JournalRow]:
         start = bisect.bisect_right(self.rows, after, key=lambda row: row.position)
         return self.rows[start : start + limit]
+
+    async def read_feed(self, after: int, limit: int) -> list[JournalRow | EventRow]:
+        return [*await self.read_journal(after, limit)]
+
+    async def read_events(self, after: int, limit: int) -> list[EventRow]:
+        return []
 
     async def read_records(self, after: int, limit: int) -> list[RecordRow]:
         return [

@@ -100,6 +100,7 @@ async def test_a_half_message_is_named_with_the_missing_declaration() -> None:
     rig = await _journal()
     store = rig.store
     lost = store.journal.pop()
+    store.journal_positions.pop()
 
     report = await audit_journal(store, PUBLIC)
 

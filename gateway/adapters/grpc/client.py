@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
 import grpc
 
 from gateway.adapters.grpc.tls import ClientTls
-from gateway.wire import feed_pb2, feed_pb2_grpc
+from gateway.wire import decisions_pb2, decisions_pb2_grpc, feed_pb2, feed_pb2_grpc
 
 client_tls: ContextVar[ClientTls | None] = ContextVar("client_tls", default=None)
 """The TLS material of channels opened without an explicit `tls` (None: plaintext)."""
@@ -279,3 +279,29 @@ async def get_declaration(
                 return None
             raise
         return response
+
+
+async def decide(
+    target: str,
+    request: decisions_pb2.DecideRequest,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 (the RPC deadline)
+    tls: ClientTls | None = None,
+) -> decisions_pb2.DecideResponse:
+    """Report one decision; raises grpc.aio.AioRpcError with the refusal's status."""
+    async with open_channel(target, tls) as channel:
+        stub = decisions_pb2_grpc.DecisionsStub(channel)
+        response: decisions_pb2.DecideResponse = await stub.Decide(request, timeout=timeout)
+        return response
+
+
+async def decide_stream(
+    target: str,
+    requests: Iterable[decisions_pb2.DecideRequest],
+    *,
+    tls: ClientTls | None = None,
+) -> list[decisions_pb2.DecideOutcome]:
+    """Report many decisions on one DecideStream; every outcome, in request order."""
+    async with open_channel(target, tls) as channel:
+        call = decisions_pb2_grpc.DecisionsStub(channel).DecideStream(iter(requests))
+        return [outcome async for outcome in call]

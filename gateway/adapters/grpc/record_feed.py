@@ -7,9 +7,10 @@ Contract of one `Subscribe` stream:
   `auth.ConsumerAuth.resolve_consumer`, which with mTLS allows only a consumer the peer
   certificate is (else PERMISSION_DENIED) and without TLS takes the name as stated. Acks
   travel on the stream, so they move only the bound consumer's cursor.
-- The server then sends, in journal order, exactly the rows whose entry the consumer's
-  `RoutingRule` matches, starting after the consumer's persisted cursor. Rows that do not match
-  advance a private scan position only.
+- The server then sends, in journal order, exactly the records the consumer receives
+  (`Consumer.receives`: declarations and decisions its `RoutingRule` matches, answers addressed
+  to it, NO_AED events from countries it takes), starting after the consumer's persisted
+  cursor. Records it does not receive advance a private scan position only.
 - `ack(P)` acknowledges every record up to and including P. P must be a position sent on this
   stream (a repeat of an earlier ack is a no-op); anything else is INVALID_ARGUMENT. Acks are
   persisted with `store.ack` coalesced (the highest at most every `ack_flush_interval` seconds)
@@ -44,7 +45,7 @@ import grpc
 from gateway.adapters.grpc.records import feed_record
 from gateway.adapters.grpc.status import abort_with
 from gateway.domain.notify import JournalNotifier
-from gateway.domain.routing import Consumer, RoutingRule
+from gateway.domain.routing import Consumer
 from gateway.errors import GatewayError, InputError, NotFound
 from gateway.ports import CursorStore, JournalStore
 from gateway.wire import feed_pb2, feed_pb2_grpc
@@ -62,7 +63,7 @@ class FeedStore(JournalStore, CursorStore, Protocol):
 @dataclass(frozen=True, slots=True)
 class FeedSettings:
     max_in_flight: int = 1000
-    page_size: int = 500  # rows per read_journal call
+    page_size: int = 500  # rows per read_feed call
     poll_interval: float = 0.5  # seconds: how soon another replica's commits are seen
     ack_flush_interval: float = 0.05  # seconds between two persisted acks of one stream
     batch_size: int = 256  # most records per SubscribeBatched message
@@ -108,7 +109,7 @@ class _Session:
         settings: FeedSettings,
     ) -> None:
         self.consumer = consumer.name
-        self._rule: RoutingRule = consumer.rule
+        self._receives = consumer.receives
         self._store, self._notifier, self._settings = store, notifier, settings
         self._start = start
         self._sent = 0
@@ -187,12 +188,12 @@ class _Session:
         `most` records per call and never more than `max_in_flight` unacknowledged."""
         scan = self._start
         page = self._settings.page_size
-        matches = self._rule.matches
+        receives = self._receives
         on_sent = self._settings.on_sent
         while not self._notifier.closed:
             seen = self._notifier.latest
-            rows = await self._store.read_journal(scan, page)
-            routed = [row for row in rows if matches(row.entry)]
+            rows = await self._store.read_feed(scan, page)
+            routed = [row for row in rows if receives(row.entry)]
             if rows:
                 scan = rows[-1].position
             start = 0

@@ -1,4 +1,4 @@
-"""Assemble the gateway's gRPC server: Feed, Declarations, Keys, health and reflection.
+"""Assemble the gateway's gRPC server: Feed, Declarations, Keys, Decisions, health, reflection.
 
 Lifecycle (owned by the composition root): `server, port = await build_grpc_server(...)`, then
 `await server.start()`; to stop, `notifier.close()` (open feed streams end with UNAVAILABLE
@@ -24,6 +24,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from gateway.adapters.grpc.auth import ConsumerAuth
+from gateway.adapters.grpc.decisions import DecisionsServicer
 from gateway.adapters.grpc.keys import KeysService, PublicKeys
 from gateway.adapters.grpc.lookup import DeclarationsService
 from gateway.adapters.grpc.record_feed import FeedService, FeedSettings, FeedStore
@@ -31,10 +32,13 @@ from gateway.adapters.grpc.tls import ServerTls, is_loopback, load_server_tls
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.routing import Consumer
 from gateway.errors import ConfigError
-from gateway.wire import feed_pb2, feed_pb2_grpc
+from gateway.services.decisions import DecisionService
+from gateway.wire import decisions_pb2, decisions_pb2_grpc, feed_pb2, feed_pb2_grpc
 
 GATEWAY_SERVICES: tuple[str, ...] = tuple(
-    service.full_name for service in feed_pb2.DESCRIPTOR.services_by_name.values()
+    service.full_name
+    for module in (feed_pb2, decisions_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
 )
 HEALTH_SERVICE: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
@@ -60,6 +64,7 @@ async def build_grpc_server(
     tls: ServerTls | None = None,
     client_cert_names: Mapping[str, str] | None = None,
     insecure: bool = False,
+    decisions: DecisionService | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A configured, bound, not yet started server and the port it is bound to.
 
@@ -85,6 +90,10 @@ async def build_grpc_server(
         DeclarationsService(store, consumers, auth), server
     )
     feed_pb2_grpc.add_KeysServicer_to_server(KeysService(public_keys, auth), server)
+    if decisions is not None:
+        decisions_pb2_grpc.add_DecisionsServicer_to_server(
+            DecisionsServicer(decisions, auth), server
+        )
     await _add_health(server)
     reflection.enable_server_reflection(
         (*GATEWAY_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME), server

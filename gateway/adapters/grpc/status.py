@@ -17,6 +17,7 @@ import grpc
 from gateway.errors import (
     AuthError,
     ConfigError,
+    DecisionConflict,
     DuplicateMessage,
     Forbidden,
     GatewayError,
@@ -27,6 +28,7 @@ from gateway.errors import (
     PayloadTooLarge,
     RateLimited,
     SignatureError,
+    StaleVersion,
     StoreError,
 )
 
@@ -44,6 +46,8 @@ STATUS_CODES: Mapping[type[GatewayError], grpc.StatusCode] = {
     StoreError: grpc.StatusCode.UNAVAILABLE,
     DuplicateMessage: grpc.StatusCode.ALREADY_EXISTS,
     NotFound: grpc.StatusCode.NOT_FOUND,
+    DecisionConflict: grpc.StatusCode.ALREADY_EXISTS,
+    StaleVersion: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 RETRIABLE_KEY = "retriable"

@@ -42,6 +42,21 @@ Version 4 (frozen share weeks, see frozen.py):
                   week = report_week are the report week's own snapshot, rows of an earlier
                   week the late changes it reports (counts may be negative); never updated
     reports_by_week  finds a partner's report of a week (`report_of`)
+
+Version 5 (decisions, answers, arrivals; see decisions.py):
+
+    events        decisions, answers and NO_AED events as journaled and signed: `position` comes
+                  from the journal's own sequence, so journal and events are one order (the
+                  feed's); the routing attributes of the item concerned; `addressee` limits
+                  delivery to one consumer ('' = every consumer whose routing takes the item)
+    decisions     one row per accepted decision, keyed by its event position; (consumer,
+                  decision_id) unique (idempotency); `answered_by` the amendment's record id
+                  that answered a request; `digest` the content's fingerprint
+    arrivals      one row per (item_id, arrived_at): the week of arrival, the post, whether
+                  accepted AED came before it and the lead time; `no_aed` the NO_AED event's
+                  position
+    positions     'answers' and 'detections': how far the journal and events are folded into
+                  answered requests and B5 detections
 """
 
 from __future__ import annotations
@@ -242,6 +257,68 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX reports_by_week ON reports (partner, week, position)",
         ),
     ),
+    Migration(
+        5,
+        "decisions, events, arrivals",
+        (
+            """
+            CREATE TABLE events (
+                position         INTEGER PRIMARY KEY,  -- from the journal's sequence
+                event_id         TEXT    NOT NULL UNIQUE,
+                kind             TEXT    NOT NULL CHECK (kind IN ('DECISION', 'ANSWER', 'NO_AED')),
+                partner          TEXT    NOT NULL,
+                item_id          TEXT    NOT NULL,
+                version          INTEGER NOT NULL CHECK (version >= 0),
+                category         TEXT    NOT NULL,
+                hs_chapters      TEXT    NOT NULL,  -- codes.encode_codes
+                origin_countries TEXT    NOT NULL,  -- codes.encode_codes
+                value_amount     TEXT    NOT NULL,  -- Decimal as str()
+                value_currency   TEXT    NOT NULL,
+                addressee        TEXT    NOT NULL,
+                envelope         BLOB    NOT NULL
+            )
+            """,
+            "CREATE INDEX events_by_item ON events (item_id, position)",
+            """
+            CREATE TABLE decisions (
+                position    INTEGER PRIMARY KEY REFERENCES events (position),
+                consumer    TEXT    NOT NULL,
+                decision_id TEXT    NOT NULL,
+                partner     TEXT    NOT NULL,
+                item_id     TEXT    NOT NULL,
+                version     INTEGER NOT NULL CHECK (version >= 1),
+                message_id  TEXT    NOT NULL,
+                code        TEXT    NOT NULL,
+                questions   TEXT    NOT NULL,  -- JSON [[code, path], ...]
+                detection   TEXT,
+                note        TEXT    NOT NULL,
+                digest      TEXT    NOT NULL,
+                decided_at  TEXT    NOT NULL,  -- UTC ISO 8601, fixed width
+                answered_by TEXT,
+                UNIQUE (consumer, decision_id)
+            )
+            """,
+            "CREATE INDEX decisions_by_item ON decisions (partner, item_id, position)",
+            """
+            CREATE TABLE arrivals (
+                item_id        TEXT    NOT NULL,
+                arrived_at     TEXT    NOT NULL,  -- UTC ISO 8601, fixed width
+                office         TEXT    NOT NULL,
+                reported_by    TEXT    NOT NULL,
+                week           TEXT    NOT NULL,  -- ISO week of the arrival
+                partner        TEXT    NOT NULL,  -- the post ('' when unknown)
+                origin_country TEXT    NOT NULL,
+                aed_at         TEXT,              -- first accepted AED received (NULL: none)
+                lead_ms        INTEGER,           -- arrival - aed_at in milliseconds
+                no_aed         INTEGER,           -- the NO_AED event's position
+                PRIMARY KEY (item_id, arrived_at)
+            )
+            """,
+            "CREATE INDEX arrivals_by_week ON arrivals (week, partner)",
+            "INSERT INTO positions (name, position) VALUES ('answers', 0)",
+            "INSERT INTO positions (name, position) VALUES ('detections', 0)",
+        ),
+    ),
 )
 
 # The same versions in PostgreSQL's dialect. Positions and ids come from identity columns
@@ -423,6 +500,68 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             """,
             "CREATE INDEX frozen_cells_by_week ON frozen_cells (week)",
             "CREATE INDEX reports_by_week ON reports (partner, week, position)",
+        ),
+    ),
+    Migration(
+        5,
+        "decisions, events, arrivals",
+        (
+            """
+            CREATE TABLE events (
+                position         bigint  PRIMARY KEY,  -- nextval of the journal's sequence
+                event_id         text    NOT NULL UNIQUE,
+                kind             text    NOT NULL CHECK (kind IN ('DECISION', 'ANSWER', 'NO_AED')),
+                partner          text    NOT NULL,
+                item_id          text    NOT NULL,
+                version          integer NOT NULL CHECK (version >= 0),
+                category         text    NOT NULL,
+                hs_chapters      text    NOT NULL,
+                origin_countries text    NOT NULL,
+                value_amount     text    NOT NULL,
+                value_currency   text    NOT NULL,
+                addressee        text    NOT NULL,
+                envelope         bytea   NOT NULL
+            )
+            """,
+            "CREATE INDEX events_by_item ON events (item_id, position)",
+            """
+            CREATE TABLE decisions (
+                position    bigint      PRIMARY KEY REFERENCES events (position),
+                consumer    text        NOT NULL,
+                decision_id text        NOT NULL,
+                partner     text        NOT NULL,
+                item_id     text        NOT NULL,
+                version     integer     NOT NULL CHECK (version >= 1),
+                message_id  text        NOT NULL,
+                code        text        NOT NULL,
+                questions   text        NOT NULL,
+                detection   text,
+                note        text        NOT NULL,
+                digest      text        NOT NULL,
+                decided_at  timestamptz NOT NULL,
+                answered_by text,
+                UNIQUE (consumer, decision_id)
+            )
+            """,
+            "CREATE INDEX decisions_by_item ON decisions (partner, item_id, position)",
+            """
+            CREATE TABLE arrivals (
+                item_id        text        NOT NULL,
+                arrived_at     timestamptz NOT NULL,
+                office         text        NOT NULL,
+                reported_by    text        NOT NULL,
+                week           text        NOT NULL,
+                partner        text        NOT NULL,
+                origin_country text        NOT NULL,
+                aed_at         timestamptz,
+                lead_ms        bigint,
+                no_aed         bigint,
+                PRIMARY KEY (item_id, arrived_at)
+            )
+            """,
+            "CREATE INDEX arrivals_by_week ON arrivals (week, partner)",
+            "INSERT INTO positions (name, position) VALUES ('answers', 0)",
+            "INSERT INTO positions (name, position) VALUES ('detections', 0)",
         ),
     ),
 )

@@ -62,6 +62,17 @@ from asyncpg import Record
 from gateway.adapters.store.cells import AGGREGATION, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.decisions import (
+    ANSWERS,
+    DECISION_COLUMNS,
+    EVENT_COLUMNS,
+    FEED_COLUMNS,
+    decision_params,
+    event_params,
+    event_row,
+    feed_row,
+    stored_decision,
+)
 from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.group_commit import Commit, GroupCommitter, Outcome
 from gateway.adapters.store.journal import clash_is_a_race
@@ -74,6 +85,13 @@ from gateway.adapters.store.rejections import (
     prune_every,
 )
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
+from gateway.domain.decisions import (
+    AnswerCommit,
+    DecisionCommit,
+    EventEntry,
+    EventRow,
+    StoredDecision,
+)
 from gateway.domain.journal import (
     ItemState,
     JournalEntry,
@@ -88,10 +106,14 @@ from gateway.domain.reports import Delivery, ReportRecord, StoredReport
 from gateway.errors import (
     AggregationMoved,
     ConfigError,
+    DecisionMoved,
+    DecisionTaken,
     DuplicateMessage,
     FreezeMoved,
+    GatewayError,
     ItemVersionTaken,
     NotInOutbox,
+    StaleVersion,
     StoreError,
 )
 
@@ -164,7 +186,45 @@ CROSS JOIN LATERAL (
     ORDER BY version DESC LIMIT 1
 ) AS latest
 """
-_LAST_POSITION = "SELECT coalesce(max(position), 0) FROM journal"
+_LAST_POSITION = """
+SELECT greatest(coalesce((SELECT max(position) FROM journal), 0),
+                coalesce((SELECT max(position) FROM events), 0))
+"""
+# Events take the journal's next identity value, under the journal's advisory lock.
+_NEXT_POSITION = "SELECT nextval(pg_get_serial_sequence('journal', 'position'))"
+_INSERT_EVENT = """
+INSERT INTO events (position, event_id, kind, partner, item_id, version, category, hs_chapters,
+                    origin_countries, value_amount, value_currency, addressee, envelope)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+"""
+_INSERT_DECISION = """
+INSERT INTO decisions (position, consumer, decision_id, partner, item_id, version, message_id,
+                       code, questions, detection, note, digest, decided_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+"""
+_ITEM_DECISIONS = f"""
+SELECT {DECISION_COLUMNS} FROM decisions WHERE partner = $1 AND item_id = $2 ORDER BY position
+"""  # noqa: S608 (constants)
+_FIND_DECISION = f"""
+SELECT {DECISION_COLUMNS} FROM decisions WHERE consumer = $1 AND decision_id = $2
+"""  # noqa: S608 (constants)
+_LAST_DECISION = """
+SELECT coalesce(max(position), 0) FROM decisions WHERE partner = $1 AND item_id = $2
+"""
+_LATEST_VERSION = "SELECT max(version) FROM journal WHERE partner = $1 AND item_id = $2"
+_ANSWER = """
+UPDATE decisions SET answered_by = $1 WHERE position = $2 AND answered_by IS NULL
+RETURNING position
+"""
+_READ_FEED = f"""
+SELECT {FEED_COLUMNS} FROM journal WHERE position > $1
+UNION ALL
+SELECT {EVENT_COLUMNS} FROM events WHERE position > $1
+ORDER BY position LIMIT $2
+"""  # noqa: S608 (constants)
+_READ_EVENTS = f"""
+SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
+"""  # noqa: S608 (constants)
 _SELECT_CURSOR = "SELECT position FROM cursors WHERE consumer = $1"
 _UPSERT_CURSOR = """
 INSERT INTO cursors (consumer, position) VALUES ($1, $2)
@@ -774,6 +834,86 @@ class PostgresStore:
                 await conn.execute(_NOTIFY, CHANNEL, f"{self._schema_name} {last}")
         return outcomes
 
+    # -- decisions, answers, events (semantics: decisions.py) ---------------------------------
+
+    async def read_feed(self, after: int, limit: int) -> list[JournalRow | EventRow]:
+        if limit <= 0:
+            return []
+        async with self._connection() as conn:  # one statement: one snapshot of both tables
+            return [feed_row(r) for r in await conn.fetch(_READ_FEED, after, limit)]
+
+    async def read_events(self, after: int, limit: int) -> list[EventRow]:
+        if limit <= 0:
+            return []
+        async with self._connection() as conn:
+            return [event_row(r) for r in await conn.fetch(_READ_EVENTS, after, limit)]
+
+    async def item_decisions(self, partner: str, item_id: str) -> list[StoredDecision]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(_ITEM_DECISIONS, partner, item_id)
+        return [stored_decision(_utc_row(r)) for r in rows]
+
+    async def find_decision(self, consumer: str, decision_id: str) -> StoredDecision | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(_FIND_DECISION, consumer, decision_id)
+        return None if row is None else stored_decision(_utc_row(row))
+
+    async def commit_decisions(self, commits: Sequence[DecisionCommit]) -> list[int | GatewayError]:
+        """One transaction under the journal's advisory lock (see decisions.py)."""
+        if not commits:
+            return []
+        outcomes: list[int | GatewayError] = []
+        async with self._transaction() as conn:
+            await conn.execute(_LOCK, _LOCK_JOURNAL, self._lock_key)
+            for commit in commits:
+                d = commit.decision
+                latest = await conn.fetchval(_LATEST_VERSION, d.partner, d.item_id)
+                if latest is not None and int(latest) != d.version:
+                    outcomes.append(StaleVersion(d.item_id, d.version, int(latest)))
+                    continue
+                if await conn.fetchrow(_FIND_DECISION, d.consumer, d.decision_id) is not None:
+                    outcomes.append(DecisionTaken(d.consumer, d.decision_id))
+                    continue
+                if int(await conn.fetchval(_LAST_DECISION, d.partner, d.item_id)) != commit.after:
+                    outcomes.append(DecisionMoved(d.item_id))
+                    continue
+                position = await self._insert_event(conn, commit.event)
+                await conn.execute(
+                    _INSERT_DECISION, *decision_params(position, commit, text_times=False)
+                )
+                outcomes.append(position)
+            positions = [o for o in outcomes if isinstance(o, int)]
+            if positions:
+                await conn.execute(_NOTIFY, CHANNEL, f"{self._schema_name} {max(positions)}")
+        return outcomes
+
+    async def fold_position(self, name: str) -> int:
+        async with self._connection() as conn:
+            return int(await conn.fetchval(_SELECT_POSITION, name) or 0)
+
+    async def commit_answers(self, after: int, upto: int, answers: Sequence[AnswerCommit]) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(_LOCK, _LOCK_JOURNAL, self._lock_key)
+            actual = int(await conn.fetchval(_LOCK_POSITION, ANSWERS))
+            if actual != after:
+                raise AggregationMoved(after, actual)
+            last = 0
+            for answer in answers:
+                if await conn.fetchval(
+                    _ANSWER, answer.amendment_record_id, answer.request_position
+                ):
+                    last = await self._insert_event(conn, answer.event)
+            await conn.execute(_MOVE_POSITION, upto, ANSWERS)
+            if last:
+                await conn.execute(_NOTIFY, CHANNEL, f"{self._schema_name} {last}")
+
+    @staticmethod
+    async def _insert_event(conn: asyncpg.Connection, event: EventEntry) -> int:
+        """Insert `event` at the journal's next position (the caller holds the journal lock)."""
+        position = int(await conn.fetchval(_NEXT_POSITION))
+        await conn.execute(_INSERT_EVENT, *event_params(position, event))
+        return position
+
     # -- connections -----------------------------------------------------------------------
 
     @asynccontextmanager
@@ -994,3 +1134,10 @@ def _counts(r: Sequence[Any]) -> CellCounts:
 
 def _report(r: Sequence[Any]) -> ReportRecord:
     return ReportRecord(r[0], r[1], r[2], _utc(r[3]), bytes(r[4]))
+
+
+def _utc_row(r: Record) -> list[Any]:
+    """A decisions row with its timestamptz in UTC."""
+    row = list(r)
+    row[11] = row[11].astimezone(UTC)
+    return row

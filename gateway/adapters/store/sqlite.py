@@ -53,6 +53,17 @@ from typing import Any, TypeVar
 from gateway.adapters.store.cells import AGGREGATION, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
+from gateway.adapters.store.decisions import (
+    ANSWERS,
+    DECISION_COLUMNS,
+    EVENT_COLUMNS,
+    FEED_COLUMNS,
+    decision_params,
+    event_params,
+    event_row,
+    feed_row,
+    stored_decision,
+)
 from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.group_commit import Commit, GroupCommitter, Outcome
 from gateway.adapters.store.journal import clash_is_a_race
@@ -71,6 +82,13 @@ from gateway.adapters.store.rejections import (
     prune_every,
 )
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
+from gateway.domain.decisions import (
+    AnswerCommit,
+    DecisionCommit,
+    EventEntry,
+    EventRow,
+    StoredDecision,
+)
 from gateway.domain.journal import (
     ItemState,
     JournalEntry,
@@ -86,10 +104,14 @@ from gateway.domain.sequences import Lazy
 from gateway.errors import (
     AggregationMoved,
     ConfigError,
+    DecisionMoved,
+    DecisionTaken,
     DuplicateMessage,
     FreezeMoved,
+    GatewayError,
     ItemVersionTaken,
     NotInOutbox,
+    StaleVersion,
     StoreError,
 )
 
@@ -139,7 +161,45 @@ SELECT position, record_id, partner, message_id, item_id, version, function, cat
        hs_chapters, origin_countries, value_amount, value_currency, envelope
 FROM journal
 """
-_LAST_POSITION = "SELECT coalesce(max(position), 0) FROM journal"
+_LAST_POSITION = """
+SELECT max(coalesce((SELECT max(position) FROM journal), 0),
+           coalesce((SELECT max(position) FROM events), 0))
+"""
+# Events take the journal's next AUTOINCREMENT value: sqlite_sequence holds it (a row appears
+# with the journal's first insert), and raising it keeps journal positions above every event's.
+_JOURNAL_SEQUENCE = "SELECT seq FROM sqlite_sequence WHERE name = 'journal'"
+_RAISE_SEQUENCE = "UPDATE sqlite_sequence SET seq = ? WHERE name = 'journal'"
+_START_SEQUENCE = "INSERT INTO sqlite_sequence (name, seq) VALUES ('journal', ?)"
+_INSERT_EVENT = """
+INSERT INTO events (position, event_id, kind, partner, item_id, version, category, hs_chapters,
+                    origin_countries, value_amount, value_currency, addressee, envelope)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_INSERT_DECISION = """
+INSERT INTO decisions (position, consumer, decision_id, partner, item_id, version, message_id,
+                       code, questions, detection, note, digest, decided_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_ITEM_DECISIONS = f"""
+SELECT {DECISION_COLUMNS} FROM decisions WHERE partner = ? AND item_id = ? ORDER BY position
+"""  # noqa: S608 (constants)
+_FIND_DECISION = f"""
+SELECT {DECISION_COLUMNS} FROM decisions WHERE consumer = ? AND decision_id = ?
+"""  # noqa: S608 (constants)
+_LAST_DECISION = """
+SELECT coalesce(max(position), 0) FROM decisions WHERE partner = ? AND item_id = ?
+"""
+_LATEST_VERSION = "SELECT max(version) FROM journal WHERE partner = ? AND item_id = ?"
+_ANSWER = "UPDATE decisions SET answered_by = ? WHERE position = ? AND answered_by IS NULL"
+_READ_FEED = f"""
+SELECT {FEED_COLUMNS} FROM journal WHERE position > ?
+UNION ALL
+SELECT {EVENT_COLUMNS} FROM events WHERE position > ?
+ORDER BY position LIMIT ?
+"""  # noqa: S608 (constants)
+_READ_EVENTS = f"""
+SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?
+"""  # noqa: S608 (constants)
 _SELECT_CURSOR = "SELECT position FROM cursors WHERE consumer = ?"
 _UPSERT_CURSOR = """
 INSERT INTO cursors (consumer, position) VALUES (?, ?)
@@ -497,6 +557,38 @@ class SqliteStore:
 
     async def outbox(self) -> list[Delivery]:
         return await self._read(_outbox)
+
+    # -- decisions, answers, events (semantics: decisions.py) ---------------------------------
+
+    async def read_feed(self, after: int, limit: int) -> list[JournalRow | EventRow]:
+        if limit <= 0:
+            return []
+        return await self._read(partial(_feed_rows, after=after, limit=limit))
+
+    async def read_events(self, after: int, limit: int) -> list[EventRow]:
+        if limit <= 0:
+            return []
+        rows = await self._read(partial(_all, _READ_EVENTS, (after, limit)))
+        return [event_row(r) for r in rows]
+
+    async def item_decisions(self, partner: str, item_id: str) -> list[StoredDecision]:
+        rows = await self._read(partial(_all, _ITEM_DECISIONS, (partner, item_id)))
+        return [stored_decision(r) for r in rows]
+
+    async def find_decision(self, consumer: str, decision_id: str) -> StoredDecision | None:
+        rows = await self._read(partial(_all, _FIND_DECISION, (consumer, decision_id)))
+        return stored_decision(rows[0]) if rows else None
+
+    async def commit_decisions(self, commits: Sequence[DecisionCommit]) -> list[int | GatewayError]:
+        if not commits:
+            return []
+        return await self._write(partial(_commit_decisions, commits=list(commits)))
+
+    async def fold_position(self, name: str) -> int:
+        return int(await self._read(partial(_named_position, name=name)))
+
+    async def commit_answers(self, after: int, upto: int, answers: Sequence[AnswerCommit]) -> None:
+        await self._write(partial(_commit_answers, after=after, upto=upto, answers=list(answers)))
 
     async def _lookup(self, job: Job[T]) -> T:
         """A point lookup on the event loop's own connection; on a reader thread when the
@@ -1034,3 +1126,61 @@ def _journal_row(r: tuple[Any, ...]) -> JournalRow:
         decode_codes(r[8]), decode_codes(r[9]), Decimal(r[10]), r[11], r[12],
     )  # fmt: skip
     return JournalRow(r[0], entry)
+
+
+def _all(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> list[Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _feed_rows(conn: sqlite3.Connection, after: int, limit: int) -> list[JournalRow | EventRow]:
+    # One statement: one snapshot of both tables (see decisions.py).
+    return [feed_row(r) for r in conn.execute(_READ_FEED, (after, after, limit))]
+
+
+def _next_event_position(conn: sqlite3.Connection) -> int:
+    """The journal's next position, taken for an event (on the writer, in its transaction)."""
+    row = conn.execute(_JOURNAL_SEQUENCE).fetchone()
+    last = int(_scalar(_LAST_POSITION, (), conn))
+    position = max(last, 0 if row is None else int(row[0])) + 1
+    conn.execute(_RAISE_SEQUENCE if row is not None else _START_SEQUENCE, (position,))
+    return position
+
+
+def _insert_event(conn: sqlite3.Connection, event: EventEntry) -> int:
+    position = _next_event_position(conn)
+    conn.execute(_INSERT_EVENT, event_params(position, event))
+    return position
+
+
+def _commit_decisions(
+    conn: sqlite3.Connection, commits: list[DecisionCommit]
+) -> list[int | GatewayError]:
+    outcomes: list[int | GatewayError] = []
+    for commit in commits:
+        d = commit.decision
+        latest = conn.execute(_LATEST_VERSION, (d.partner, d.item_id)).fetchone()[0]
+        if latest is not None and int(latest) != d.version:
+            outcomes.append(StaleVersion(d.item_id, d.version, int(latest)))
+            continue
+        if conn.execute(_FIND_DECISION, (d.consumer, d.decision_id)).fetchone() is not None:
+            outcomes.append(DecisionTaken(d.consumer, d.decision_id))
+            continue
+        if int(conn.execute(_LAST_DECISION, (d.partner, d.item_id)).fetchone()[0]) != commit.after:
+            outcomes.append(DecisionMoved(d.item_id))
+            continue
+        position = _insert_event(conn, commit.event)
+        conn.execute(_INSERT_DECISION, decision_params(position, commit, text_times=True))
+        outcomes.append(position)
+    return outcomes
+
+
+def _commit_answers(
+    conn: sqlite3.Connection, after: int, upto: int, answers: list[AnswerCommit]
+) -> None:
+    actual = _named_position(conn, ANSWERS)
+    if actual != after:
+        raise AggregationMoved(after, actual)
+    for answer in answers:
+        if conn.execute(_ANSWER, (answer.amendment_record_id, answer.request_position)).rowcount:
+            _insert_event(conn, answer.event)
+    conn.execute(_MOVE_POSITION, (upto, ANSWERS, after))

@@ -1,0 +1,152 @@
+"""The Decisions service: consumers report decisions on the items routed to them.
+
+`Decide` is one decision, answered with its position and the item's status, or ended with the
+status its refusal maps to (gateway.adapters.grpc.status): PERMISSION_DENIED (the caller may
+not decide, or the item is not routed to it), NOT_FOUND (no such item or version),
+FAILED_PRECONDITION (a newer version was accepted since: decide on it), ALREADY_EXISTS (the
+decision id names another decision of the caller's), INVALID_ARGUMENT (malformed), UNAVAILABLE
+(store trouble: retry).
+
+`DecideStream` is the bulk form: the client streams DecideRequests, the server answers each
+with a DecideOutcome in the same order (a refused decision is answered with its status code and
+reason, and the stream goes on). Requests that arrive together are decided together, one store
+transaction for a batch, so a stream acknowledges thousands per second.
+
+Authentication is the feed's (`auth.ConsumerAuth`): with mTLS the request's `consumer` must be
+one of the client certificate's consumers (empty: its only one); without TLS the name is taken
+as given (loopback or `[grpc] insecure` only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+
+from gateway.adapters.grpc.auth import ConsumerAuth
+from gateway.adapters.grpc.status import status_code, translate_errors
+from gateway.domain.decisions import Decision, DecisionCode, DecisionOutcome, Detection, Question
+from gateway.errors import GatewayError, InputError
+from gateway.services.decisions import DecisionService
+from gateway.wire import decisions_pb2, decisions_pb2_grpc
+
+BATCH = 512  # most decisions of a stream committed together
+
+
+class DecisionsServicer(decisions_pb2_grpc.DecisionsServicer):
+    def __init__(self, service: DecisionService, auth: ConsumerAuth | None = None) -> None:
+        self._service = service
+        self._auth = auth or ConsumerAuth(None)
+
+    @translate_errors
+    async def Decide(  # noqa: N802 (generated name)
+        self, request: decisions_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> decisions_pb2.DecideResponse:
+        outcome = await self._service.decide(self._decision(request, context))
+        return _response(outcome)
+
+    async def DecideStream(  # type: ignore[override]  # noqa: N802 (generated name)
+        self,
+        request_iterator: AsyncIterator[decisions_pb2.DecideRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        queue: asyncio.Queue[decisions_pb2.DecideRequest | None] = asyncio.Queue(maxsize=BATCH * 4)
+
+        async def read() -> None:
+            async for request in request_iterator:
+                await queue.put(request)
+            await queue.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            ended = False
+            while not ended:
+                first = await queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < BATCH and not queue.empty():
+                    more = queue.get_nowait()
+                    if more is None:
+                        ended = True
+                        break
+                    batch.append(more)
+                for outcome in await self._decide_batch(batch, context):
+                    await context.write(outcome)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _decide_batch(
+        self, requests: Sequence[decisions_pb2.DecideRequest], context: grpc.aio.ServicerContext
+    ) -> list[decisions_pb2.DecideOutcome]:
+        answers: list[decisions_pb2.DecideOutcome | None] = [None] * len(requests)
+        decisions: list[Decision] = []
+        where: list[int] = []
+        for i, request in enumerate(requests):
+            try:
+                decisions.append(self._decision(request, context))
+                where.append(i)
+            except GatewayError as exc:
+                answers[i] = _refused(request.decision.decision_id, exc)
+        results = await self._service.decide_many(decisions)
+        for i, result in zip(where, results, strict=True):
+            decision_id = requests[i].decision.decision_id
+            if isinstance(result, GatewayError):
+                answers[i] = _refused(decision_id, result)
+            else:
+                answers[i] = decisions_pb2.DecideOutcome(
+                    response=_response(result), decision_id=decision_id
+                )
+        return [a for a in answers if a is not None]
+
+    def _decision(
+        self, request: decisions_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> Decision:
+        consumer = self._auth.resolve_consumer(request, context)  # type: ignore[arg-type]
+        self._service.consumer(consumer)
+        return decision_from_wire(consumer, request.decision)
+
+
+def decision_from_wire(consumer: str, d: decisions_pb2.Decision) -> Decision:
+    """The domain Decision a wire Decision states (InputError for unknown enum values)."""
+    if d.code == decisions_pb2.DECISION_CODE_UNSPECIFIED:
+        raise InputError("code is required: one of " + ", ".join(c.value for c in DecisionCode))
+    try:
+        code = DecisionCode(decisions_pb2.DecisionCode.Name(d.code))
+        detection = (
+            Detection(decisions_pb2.Detection.Name(d.detection))
+            if d.detection != decisions_pb2.DETECTION_UNSPECIFIED
+            else None
+        )
+    except ValueError as exc:
+        raise InputError(f"unknown decision code or detection: {exc}") from exc
+    return Decision(
+        decision_id=d.decision_id,
+        consumer=consumer,
+        partner=d.partner,
+        item_id=d.item_id,
+        version=d.version,
+        code=code,
+        questions=tuple(Question(q.code, q.path) for q in d.questions),
+        detection=detection,
+        note=d.note,
+    )
+
+
+def _response(outcome: DecisionOutcome) -> decisions_pb2.DecideResponse:
+    return decisions_pb2.DecideResponse(
+        decision_id=outcome.decision.decision.decision_id,
+        position=outcome.decision.position,
+        replayed=outcome.replayed,
+        item_status=outcome.status,
+    )
+
+
+def _refused(decision_id: str, error: GatewayError) -> decisions_pb2.DecideOutcome:
+    return decisions_pb2.DecideOutcome(
+        code=status_code(error).value[0], error=str(error), decision_id=decision_id
+    )
