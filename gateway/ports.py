@@ -9,8 +9,8 @@ each backend implements:
     MessageStore      find_message: messages and feeds as received (idempotent replay)
     JournalStore      commit_message, item_states, read_journal, read_records, read_feed,
                       read_events, last_position, item_history, watch_journal
-    DecisionStore     find_decision, item_decisions, commit_decisions, fold_position,
-                      commit_answers (gateway/adapters/store/decisions.py)
+    DecisionStore     find_decision, item_decisions, decision_inputs, commit_decisions,
+                      fold_position, commit_answers (gateway/adapters/store/decisions.py)
     CursorStore       get_cursor, ack: the consumers' cursors over the journal
     RejectionStore    record_rejection, rejections
     ObservationStore  commit_feed, observations: the partners' B5 feeds
@@ -39,7 +39,14 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
-from gateway.domain.decisions import AnswerCommit, DecisionCommit, EventRow, StoredDecision
+from gateway.domain.decisions import (
+    AnswerCommit,
+    DecisionAsk,
+    DecisionCommit,
+    DecisionInputs,
+    EventRow,
+    StoredDecision,
+)
 from gateway.domain.journal import (
     ItemState,
     JournalEntry,
@@ -111,6 +118,11 @@ class DecisionStore(Protocol):
 
     async def item_decisions(self, partner: str, item_id: str) -> list[StoredDecision]:
         """Every accepted decision on the item, oldest first."""
+
+    async def decision_inputs(self, asks: Sequence[DecisionAsk]) -> list[DecisionInputs]:
+        """For each ask, as of one moment: the consumer's decision under that id, the item's
+        versions (of `partner` when given; envelopes left out) and, when they are one post's,
+        the item's decisions."""
 
     async def commit_decisions(self, commits: Sequence[DecisionCommit]) -> list[int | GatewayError]:
         """Store each decision with its event in one transaction; per commit its position or

@@ -22,7 +22,9 @@ from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, c
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
 from gateway.domain.decisions import (
     AnswerCommit,
+    DecisionAsk,
     DecisionCommit,
+    DecisionInputs,
     EventEntry,
     EventRow,
     StoredDecision,
@@ -232,6 +234,24 @@ class InMemoryStore:
             if (stored.decision.consumer, stored.decision.decision_id) == (consumer, decision_id):
                 return stored
         return None
+
+    async def decision_inputs(self, asks: Sequence[DecisionAsk]) -> list[DecisionInputs]:
+        found = []
+        for ask in asks:
+            versions = tuple(
+                replace(e, envelope=b"")
+                for e in self.journal
+                if e.item_id == ask.item_id and ask.partner in ("", e.partner)
+            )
+            partners = {v.partner for v in versions}
+            decisions = (
+                tuple(await self.item_decisions(partners.pop(), ask.item_id))
+                if len(partners) == 1
+                else ()
+            )
+            existing = await self.find_decision(ask.consumer, ask.decision_id)
+            found.append(DecisionInputs(existing, versions, decisions))
+        return found
 
     async def item_decisions(self, partner: str, item_id: str) -> list[StoredDecision]:
         await self.ping()

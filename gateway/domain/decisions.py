@@ -31,6 +31,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from gateway.domain.journal import JournalEntry
 from gateway.errors import InputError
 
 
@@ -230,6 +231,25 @@ class AnswerCommit:
     request_position: int
     amendment_record_id: str
     event: EventEntry
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionAsk:
+    """What deciding must read first: the consumer's decision id, and the item."""
+
+    consumer: str
+    decision_id: str
+    item_id: str
+    partner: str = ""  # "" = any post's
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInputs:
+    """What the store holds for a DecisionAsk, read at one moment."""
+
+    existing: StoredDecision | None  # the consumer's decision under that id, if any
+    versions: tuple[JournalEntry, ...]  # the item's journaled versions (envelopes left out)
+    decisions: tuple[StoredDecision, ...]  # the item's decisions (of the one post sending it)
 
 
 @dataclass(slots=True)

@@ -35,7 +35,9 @@ from gateway.domain.decisions import (
     Answer,
     AnswerCommit,
     Decision,
+    DecisionAsk,
     DecisionCommit,
+    DecisionInputs,
     DecisionOutcome,
     EventEntry,
     EventKind,
@@ -75,6 +77,27 @@ log = logging.getLogger(__name__)
 
 class DecisionsStore(JournalStore, DecisionStore, Protocol):
     """The store roles deciding uses: the journal (the item's versions) and the decisions."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A decision checked against the store, its record to sign."""
+
+    decision: StoredDecision  # provisional position: after + 1
+    entry: JournalEntry  # the decided version
+    after: int
+    status: str
+    payload: bytes
+
+    def commit(self, envelope: bytes) -> DecisionCommit:
+        d = self.decision.decision
+        event = _event_of(
+            self.entry,
+            decision_event_id(d.consumer, d.decision_id),
+            EventKind.DECISION,
+            envelope,
+        )
+        return DecisionCommit(d, self.entry.message_id, self.decision.decided_at, event, self.after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,18 +161,77 @@ class DecisionService:
         indexes: Sequence[int],
         outcomes: dict[int, DecisionOutcome | GatewayError],
     ) -> list[_Ready]:
-        ready: list[_Ready] = []
+        """Check `decisions[indexes]` against one read of the store; sign the ones to store
+        under one Merkle root (as a message's records are) and return them ready to commit."""
+        checked: list[int] = []
         for index in indexes:
             try:
-                result = await self._prepare(decisions[index])
+                self.consumer(decisions[index].consumer)
+                check_decision(decisions[index])
+            except GatewayError as exc:
+                outcomes[index] = exc
+                continue
+            checked.append(index)
+        asks = [
+            DecisionAsk(d.consumer, d.decision_id, d.item_id, d.partner)
+            for d in (decisions[i] for i in checked)
+        ]
+        inputs = await self._store.decision_inputs(asks) if asks else []
+        now = self._clock.now()  # the batch's decisions are made at one moment
+        pending: list[tuple[int, _Pending]] = []
+        for index, found in zip(checked, inputs, strict=True):
+            try:
+                result = self._check(decisions[index], found, now)
             except GatewayError as exc:
                 outcomes[index] = exc
                 continue
             if isinstance(result, DecisionOutcome):
                 outcomes[index] = result
             else:
-                ready.append(_Ready(index, *result))
-        return ready
+                pending.append((index, result))
+        if not pending:
+            return []
+        envelopes = self._signer.sign_batch([(DECISION_TYPE, p.payload) for _, p in pending])
+        return [
+            _Ready(index, p.commit(envelope), p.status)
+            for (index, p), envelope in zip(pending, envelopes, strict=True)
+        ]
+
+    def _check(
+        self, decision: Decision, found: DecisionInputs, now: datetime
+    ) -> DecisionOutcome | _Pending:
+        """The replay of a stored decision, or the decision ready to sign; raises the error
+        that refuses it."""
+        if found.existing is not None:
+            return _replay(found.existing, decision, found.decisions)
+        versions = found.versions
+        if not versions:
+            raise NotFound("item", decision.item_id)
+        partners = {v.partner for v in versions}
+        if len(partners) > 1:
+            raise InputError(
+                f"item {decision.item_id!r} was sent by {', '.join(sorted(partners))}: "
+                "name the partner"
+            )
+        entry = max(versions, key=lambda v: v.version)
+        if decision.version != entry.version:
+            if decision.version > entry.version:
+                raise NotFound("item version", f"{decision.item_id} v{decision.version}")
+            raise StaleVersion(decision.item_id, decision.version, entry.version)
+        if entry.function is ItemFunction.CANCELLATION:
+            raise StaleVersion(decision.item_id, decision.version, entry.version)
+        consumer = self.consumer(decision.consumer)
+        if not consumer.rule.matches(entry):
+            raise ConsumerDenied(
+                f"item {decision.item_id!r} version {decision.version} is not routed to "
+                f"{consumer.name}: a consumer decides only on the items its routing takes"
+            )
+        decision = _with_partner(decision, entry.partner)
+        after = max((d.position for d in found.decisions), default=0)
+        provisional = StoredDecision(after + 1, decision, entry.message_id, now)
+        status = item_status([*found.decisions, provisional])
+        payload = _decision_record(provisional, status).SerializeToString(deterministic=True)
+        return _Pending(provisional, entry, after, status, payload)
 
     async def _commit(
         self, ready: Sequence[_Ready], outcomes: dict[int, DecisionOutcome | GatewayError]
@@ -172,61 +254,15 @@ class DecisionService:
             self._notifier.notify(last)
         return again
 
-    async def _prepare(self, decision: Decision) -> DecisionOutcome | tuple[DecisionCommit, str]:
-        consumer = self.consumer(decision.consumer)
-        check_decision(decision)
-        existing = await self._store.find_decision(decision.consumer, decision.decision_id)
-        if existing is not None:
-            return await self._replay(existing, decision)
-        rows = await self._store.item_history(decision.item_id, decision.partner or None)
-        if not rows:
-            raise NotFound("item", decision.item_id)
-        partners = {row.entry.partner for row in rows}
-        if len(partners) > 1:
-            raise InputError(
-                f"item {decision.item_id!r} was sent by {', '.join(sorted(partners))}: "
-                "name the partner"
-            )
-        partner = partners.pop()
-        latest = max(rows, key=lambda row: row.entry.version)
-        if decision.version != latest.entry.version:
-            if decision.version > latest.entry.version:
-                raise NotFound("item version", f"{decision.item_id} v{decision.version}")
-            raise StaleVersion(decision.item_id, decision.version, latest.entry.version)
-        entry = latest.entry
-        if entry.function is ItemFunction.CANCELLATION:
-            raise StaleVersion(decision.item_id, decision.version, latest.entry.version)
-        if not consumer.rule.matches(entry):
-            raise ConsumerDenied(
-                f"item {decision.item_id!r} version {decision.version} is not routed to "
-                f"{consumer.name}: a consumer decides only on the items its routing takes"
-            )
-        decision = _with_partner(decision, partner)
-        history = await self._store.item_decisions(partner, decision.item_id)
-        decided_at = self._clock.now()
-        after = max((d.position for d in history), default=0)
-        provisional = StoredDecision(after + 1, decision, entry.message_id, decided_at)
-        status = item_status([*history, provisional])
-        payload = _decision_record(provisional, status).SerializeToString(deterministic=True)
-        event = _event_of(
-            entry,
-            decision_event_id(decision.consumer, decision.decision_id),
-            EventKind.DECISION,
-            self._signer.sign(DECISION_TYPE, payload),
-        )
-        commit = DecisionCommit(decision, entry.message_id, decided_at, event, after)
-        return commit, status
 
-    async def _replay(self, existing: StoredDecision, decision: Decision) -> DecisionOutcome:
-        stated = (
-            decision if decision.partner else _with_partner(decision, existing.decision.partner)
-        )
-        if stated.digest() != existing.decision.digest():
-            raise DecisionConflict(decision.consumer, decision.decision_id)
-        history = await self._store.item_decisions(
-            existing.decision.partner, existing.decision.item_id
-        )
-        return DecisionOutcome(existing, replayed=True, status=item_status(history))
+def _replay(
+    existing: StoredDecision, decision: Decision, history: Sequence[StoredDecision]
+) -> DecisionOutcome:
+    """The stored decision again (the same content), or DecisionConflict."""
+    stated = decision if decision.partner else _with_partner(decision, existing.decision.partner)
+    if stated.digest() != existing.decision.digest():
+        raise DecisionConflict(decision.consumer, decision.decision_id)
+    return DecisionOutcome(existing, replayed=True, status=item_status(history))
 
 
 class AnswerStore(JournalStore, DecisionStore, Protocol):

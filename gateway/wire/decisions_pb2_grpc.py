@@ -41,8 +41,8 @@ class DecisionsStub:
                 _registered_method=True)
         self.DecideStream = channel.stream_stream(
                 '/aedgw.v1.Decisions/DecideStream',
-                request_serializer=gateway_dot_wire_dot_decisions__pb2.DecideRequest.SerializeToString,
-                response_deserializer=gateway_dot_wire_dot_decisions__pb2.DecideOutcome.FromString,
+                request_serializer=gateway_dot_wire_dot_decisions__pb2.DecideBatch.SerializeToString,
+                response_deserializer=gateway_dot_wire_dot_decisions__pb2.DecideOutcomes.FromString,
                 _registered_method=True)
 
 
@@ -60,8 +60,10 @@ class DecisionsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DecideStream(self, request_iterator, context):
-        """Many decisions on one stream, each answered in order on the response stream; a refused
-        decision is answered with its error and the stream goes on.
+        """Bulk: each DecideBatch on the request stream is answered by one DecideOutcomes on the
+        response stream, in the same order, one outcome per decision in order; a refused decision
+        is answered with its status and the stream goes on. Batches in flight are decided
+        together (one store transaction), so a stream acknowledges thousands per second.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,8 +79,8 @@ def add_DecisionsServicer_to_server(servicer, server):
             ),
             'DecideStream': grpc.stream_stream_rpc_method_handler(
                     servicer.DecideStream,
-                    request_deserializer=gateway_dot_wire_dot_decisions__pb2.DecideRequest.FromString,
-                    response_serializer=gateway_dot_wire_dot_decisions__pb2.DecideOutcome.SerializeToString,
+                    request_deserializer=gateway_dot_wire_dot_decisions__pb2.DecideBatch.FromString,
+                    response_serializer=gateway_dot_wire_dot_decisions__pb2.DecideOutcomes.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,8 +135,8 @@ class Decisions:
             request_iterator,
             target,
             '/aedgw.v1.Decisions/DecideStream',
-            gateway_dot_wire_dot_decisions__pb2.DecideRequest.SerializeToString,
-            gateway_dot_wire_dot_decisions__pb2.DecideOutcome.FromString,
+            gateway_dot_wire_dot_decisions__pb2.DecideBatch.SerializeToString,
+            gateway_dot_wire_dot_decisions__pb2.DecideOutcomes.FromString,
             options,
             channel_credentials,
             insecure,

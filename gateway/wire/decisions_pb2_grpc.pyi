@@ -43,9 +43,11 @@ class DecisionsStub:
     ALREADY_EXISTS when the decision id was used for other content, INVALID_ARGUMENT for a
     malformed decision.
     """
-    DecideStream: _grpc.StreamStreamMultiCallable[_decisions_pb2.DecideRequest, _decisions_pb2.DecideOutcome]
-    """Many decisions on one stream, each answered in order on the response stream; a refused
-    decision is answered with its error and the stream goes on.
+    DecideStream: _grpc.StreamStreamMultiCallable[_decisions_pb2.DecideBatch, _decisions_pb2.DecideOutcomes]
+    """Bulk: each DecideBatch on the request stream is answered by one DecideOutcomes on the
+    response stream, in the same order, one outcome per decision in order; a refused decision
+    is answered with its status and the stream goes on. Batches in flight are decided
+    together (one store transaction), so a stream acknowledges thousands per second.
     """
 
 @_typing.type_check_only
@@ -57,9 +59,11 @@ class DecisionsAsyncStub(DecisionsStub):
     ALREADY_EXISTS when the decision id was used for other content, INVALID_ARGUMENT for a
     malformed decision.
     """
-    DecideStream: _aio.StreamStreamMultiCallable[_decisions_pb2.DecideRequest, _decisions_pb2.DecideOutcome]  # type: ignore[assignment]
-    """Many decisions on one stream, each answered in order on the response stream; a refused
-    decision is answered with its error and the stream goes on.
+    DecideStream: _aio.StreamStreamMultiCallable[_decisions_pb2.DecideBatch, _decisions_pb2.DecideOutcomes]  # type: ignore[assignment]
+    """Bulk: each DecideBatch on the request stream is answered by one DecideOutcomes on the
+    response stream, in the same order, one outcome per decision in order; a refused decision
+    is answered with its status and the stream goes on. Batches in flight are decided
+    together (one store transaction), so a stream acknowledges thousands per second.
     """
 
 class DecisionsServicer(metaclass=_abc_1.ABCMeta):
@@ -78,11 +82,13 @@ class DecisionsServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def DecideStream(
         self,
-        request_iterator: _MaybeAsyncIterator[_decisions_pb2.DecideRequest],
+        request_iterator: _MaybeAsyncIterator[_decisions_pb2.DecideBatch],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_decisions_pb2.DecideOutcome], _abc.AsyncIterator[_decisions_pb2.DecideOutcome]]:
-        """Many decisions on one stream, each answered in order on the response stream; a refused
-        decision is answered with its error and the stream goes on.
+    ) -> _typing.Union[_abc.Iterator[_decisions_pb2.DecideOutcomes], _abc.AsyncIterator[_decisions_pb2.DecideOutcomes]]:
+        """Bulk: each DecideBatch on the request stream is answered by one DecideOutcomes on the
+        response stream, in the same order, one outcome per decision in order; a refused decision
+        is answered with its status and the stream goes on. Batches in flight are decided
+        together (one store transaction), so a stream acknowledges thousands per second.
         """
 
 def add_DecisionsServicer_to_server(servicer: DecisionsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

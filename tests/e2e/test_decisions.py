@@ -3,7 +3,9 @@ decision and answer records received and verified by real feed consumers."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from gateway.adapters.grpc.client import decide, decide_stream
 from gateway.domain.decisions import decision_event_id
 from gateway.domain.routing import Consumer, RoutingRule
+from gateway.entrypoints.cli import main
 from gateway.wire import decisions_pb2 as pb
 from gateway.wire import feed_pb2
 from gateway.wire.decisions_pb2 import AnswerRecord, DecisionRecord
@@ -194,3 +197,35 @@ async def test_the_stream_decides_in_bulk_in_order_and_an_amendment_answers_a_re
     status = await world.running.decisions.decide(stored.decision)
     assert status.replayed
     assert status.status == "NONE"  # the answered request no longer counts
+
+
+async def test_gateway_decide_reports_one_decision_and_a_file_of_them(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _submit(world, "GBA-C1", items(12, "GB", seed=5))
+    categories = await _categories(world)
+    sales = [i for i, c in categories.items() if c in {"SALE_OF_GOODS", "COMMERCIAL_SAMPLE"}]
+    one = [
+        "decide", "--consumer", "targeting", "--target", world.grpc_target, "--item", sales[0],
+        "--version", "1", "--code", "REQUEST_INFORMATION", "--id", "cli-1",
+        "--question", "HS_CODE_MISSING:/item[1]/content[1]/hsTariffNumber",
+    ]  # fmt: skip
+    assert await asyncio.to_thread(main, one) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["itemStatus"] == "REQUEST_INFORMATION"
+
+    lines = [
+        {"decisionId": "cli-2", "itemId": sales[1], "version": 1, "code": "REFUSED",
+         "detection": "IPR_COUNTERFEIT", "note": "fake watches"},
+        {"decisionId": "cli-3", "itemId": "RR000000000GB", "version": 1, "code": "RELEASED"},
+    ]  # fmt: skip
+    file = tmp_path / "decisions.jsonl"
+    file.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    argv = ["decide", "--consumer", "targeting", "--target", world.grpc_target, "--file", str(file)]
+    assert await asyncio.to_thread(main, argv) == 1  # one refused
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert out[0]["itemStatus"] == "REFUSED"
+    assert (out[1]["decisionId"], out[1]["refused"]) == ("cli-3", "NOT_FOUND")
+    stored = await world.running.store.find_decision("targeting", "cli-2")
+    assert stored is not None
+    assert stored.decision.note == "fake watches"

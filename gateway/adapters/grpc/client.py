@@ -299,9 +299,16 @@ async def decide_stream(
     target: str,
     requests: Iterable[decisions_pb2.DecideRequest],
     *,
+    batch: int = 500,
     tls: ClientTls | None = None,
 ) -> list[decisions_pb2.DecideOutcome]:
-    """Report many decisions on one DecideStream; every outcome, in request order."""
+    """Report many decisions on one DecideStream, `batch` to a message; every outcome, in
+    request order."""
+    listed = list(requests)
+    batches = (
+        decisions_pb2.DecideBatch(requests=listed[start : start + batch])
+        for start in range(0, len(listed), batch)
+    )
     async with open_channel(target, tls) as channel:
-        call = decisions_pb2_grpc.DecisionsStub(channel).DecideStream(iter(requests))
-        return [outcome async for outcome in call]
+        call = decisions_pb2_grpc.DecisionsStub(channel).DecideStream(batches)
+        return [outcome async for answer in call for outcome in answer.outcomes]

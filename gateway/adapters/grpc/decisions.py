@@ -7,10 +7,11 @@ FAILED_PRECONDITION (a newer version was accepted since: decide on it), ALREADY_
 decision id names another decision of the caller's), INVALID_ARGUMENT (malformed), UNAVAILABLE
 (store trouble: retry).
 
-`DecideStream` is the bulk form: the client streams DecideRequests, the server answers each
-with a DecideOutcome in the same order (a refused decision is answered with its status code and
-reason, and the stream goes on). Requests that arrive together are decided together, one store
-transaction for a batch, so a stream acknowledges thousands per second.
+`DecideStream` is the bulk form: the client streams DecideBatches (up to `BATCH` decisions
+each), the server answers each with a DecideOutcomes in the same order, one outcome per decision
+(a refused decision is answered with its status code and reason, and the stream goes on). A
+batch is decided in one store transaction, and the next one is checked and signed while it is
+stored, so a stream acknowledges thousands per second.
 
 Authentication is the feed's (`auth.ConsumerAuth`): with mTLS the request's `consumer` must be
 one of the client certificate's consumers (empty: its only one); without TLS the name is taken
@@ -21,18 +22,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
 from gateway.adapters.grpc.auth import ConsumerAuth
-from gateway.adapters.grpc.status import status_code, translate_errors
+from gateway.adapters.grpc.status import abort_with, status_code, translate_errors
 from gateway.domain.decisions import Decision, DecisionCode, DecisionOutcome, Detection, Question
 from gateway.errors import GatewayError, InputError
 from gateway.services.decisions import DecisionService
 from gateway.wire import decisions_pb2, decisions_pb2_grpc
 
-BATCH = 512  # most decisions of a stream committed together
+BATCH = 1000  # most decisions in one DecideBatch
+PIPELINE = 2  # DecideBatches of one stream being decided at once
 
 
 class DecisionsServicer(decisions_pb2_grpc.DecisionsServicer):
@@ -49,36 +52,33 @@ class DecisionsServicer(decisions_pb2_grpc.DecisionsServicer):
 
     async def DecideStream(  # type: ignore[override]  # noqa: N802 (generated name)
         self,
-        request_iterator: AsyncIterator[decisions_pb2.DecideRequest],
+        request_iterator: AsyncIterator[decisions_pb2.DecideBatch],
         context: grpc.aio.ServicerContext,
     ) -> None:
-        queue: asyncio.Queue[decisions_pb2.DecideRequest | None] = asyncio.Queue(maxsize=BATCH * 4)
-
-        async def read() -> None:
-            async for request in request_iterator:
-                await queue.put(request)
-            await queue.put(None)
-
-        reader = asyncio.create_task(read())
+        """Answer each DecideBatch in order. The requests that arrive while a batch is stored
+        are checked and signed meanwhile (at most `PIPELINE` batches in flight): a decision
+        that raced one in the batch before it is re-read and decided again by the service."""
+        in_flight: deque[asyncio.Task[list[decisions_pb2.DecideOutcome]]] = deque()
         try:
-            ended = False
-            while not ended:
-                first = await queue.get()
-                if first is None:
-                    break
-                batch = [first]
-                while len(batch) < BATCH and not queue.empty():
-                    more = queue.get_nowait()
-                    if more is None:
-                        ended = True
-                        break
-                    batch.append(more)
-                for outcome in await self._decide_batch(batch, context):
-                    await context.write(outcome)
+            async for batch in request_iterator:
+                requests = list(batch.requests)
+                if len(requests) > BATCH:
+                    raise InputError(f"a DecideBatch holds at most {BATCH} decisions")
+                in_flight.append(asyncio.create_task(self._decide_batch(requests, context)))
+                while len(in_flight) >= PIPELINE:
+                    outcomes = await in_flight.popleft()
+                    await context.write(decisions_pb2.DecideOutcomes(outcomes=outcomes))
+            while in_flight:
+                outcomes = await in_flight.popleft()
+                await context.write(decisions_pb2.DecideOutcomes(outcomes=outcomes))
+        except GatewayError as exc:  # store trouble (UNAVAILABLE), an oversized batch
+            await abort_with(context, exc)
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            for task in in_flight:
+                task.cancel()
+            for task in in_flight:
+                with contextlib.suppress(asyncio.CancelledError, GatewayError):
+                    await task
 
     async def _decide_batch(
         self, requests: Sequence[decisions_pb2.DecideRequest], context: grpc.aio.ServicerContext

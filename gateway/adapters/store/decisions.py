@@ -89,6 +89,24 @@ def stored_decision(r: Sequence[Any]) -> StoredDecision:
     return StoredDecision(int(r[0]), decision, r[6], decided_at, r[12])
 
 
+# An item's versions for deciding: a JournalEntry's columns without the envelope.
+VERSION_COLUMNS = """record_id, partner, message_id, item_id, version, function, category,
+       hs_chapters, origin_countries, value_amount, value_currency"""
+
+
+def version_entry(r: Sequence[Any]) -> JournalEntry:
+    return JournalEntry(
+        r[0], r[1], r[2], r[3], int(r[4]), _FUNCTIONS[r[5]], r[6], decode_codes(r[7]),
+        decode_codes(r[8]), Decimal(r[9]), r[10], b"",
+    )  # fmt: skip
+
+
+def only_partner(versions: Sequence[JournalEntry]) -> str | None:
+    """The one post the versions are from; None when none or several."""
+    partners = {v.partner for v in versions}
+    return partners.pop() if len(partners) == 1 else None
+
+
 # The feed's columns of both tables: a journal row has NULL addressee and its function in `kind`.
 FEED_COLUMNS = """position, record_id, partner, message_id, item_id, version, function AS kind,
        category, hs_chapters, origin_countries, value_amount, value_currency, envelope,

@@ -67,11 +67,14 @@ from gateway.adapters.store.decisions import (
     DECISION_COLUMNS,
     EVENT_COLUMNS,
     FEED_COLUMNS,
+    VERSION_COLUMNS,
     decision_params,
     event_params,
     event_row,
     feed_row,
+    only_partner,
     stored_decision,
+    version_entry,
 )
 from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.group_commit import Commit, GroupCommitter, Outcome
@@ -87,7 +90,9 @@ from gateway.adapters.store.rejections import (
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
 from gateway.domain.decisions import (
     AnswerCommit,
+    DecisionAsk,
     DecisionCommit,
+    DecisionInputs,
     EventEntry,
     EventRow,
     StoredDecision,
@@ -212,6 +217,9 @@ _LAST_DECISION = """
 SELECT coalesce(max(position), 0) FROM decisions WHERE partner = $1 AND item_id = $2
 """
 _LATEST_VERSION = "SELECT max(version) FROM journal WHERE partner = $1 AND item_id = $2"
+_ITEM_VERSIONS = f"""
+SELECT {VERSION_COLUMNS} FROM journal WHERE item_id = $1 ORDER BY position
+"""  # noqa: S608 (constants)
 _ANSWER = """
 UPDATE decisions SET answered_by = $1 WHERE position = $2 AND answered_by IS NULL
 RETURNING position
@@ -847,6 +855,26 @@ class PostgresStore:
             return []
         async with self._connection() as conn:
             return [event_row(r) for r in await conn.fetch(_READ_EVENTS, after, limit)]
+
+    async def decision_inputs(self, asks: Sequence[DecisionAsk]) -> list[DecisionInputs]:
+        """Every ask's inputs in one repeatable-read transaction (one snapshot)."""
+        found = []
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read"):
+            for ask in asks:
+                row = await conn.fetchrow(_FIND_DECISION, ask.consumer, ask.decision_id)
+                versions = tuple(
+                    version_entry(r)
+                    for r in await conn.fetch(_ITEM_VERSIONS, ask.item_id)
+                    if not ask.partner or r[1] == ask.partner
+                )
+                partner = only_partner(versions)
+                decisions: tuple[StoredDecision, ...] = ()
+                if partner is not None:
+                    rows = await conn.fetch(_ITEM_DECISIONS, partner, ask.item_id)
+                    decisions = tuple(stored_decision(_utc_row(r)) for r in rows)
+                existing = None if row is None else stored_decision(_utc_row(row))
+                found.append(DecisionInputs(existing, versions, decisions))
+        return found
 
     async def item_decisions(self, partner: str, item_id: str) -> list[StoredDecision]:
         async with self._connection() as conn:

@@ -58,11 +58,14 @@ from gateway.adapters.store.decisions import (
     DECISION_COLUMNS,
     EVENT_COLUMNS,
     FEED_COLUMNS,
+    VERSION_COLUMNS,
     decision_params,
     event_params,
     event_row,
     feed_row,
+    only_partner,
     stored_decision,
+    version_entry,
 )
 from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.group_commit import Commit, GroupCommitter, Outcome
@@ -84,7 +87,9 @@ from gateway.adapters.store.rejections import (
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
 from gateway.domain.decisions import (
     AnswerCommit,
+    DecisionAsk,
     DecisionCommit,
+    DecisionInputs,
     EventEntry,
     EventRow,
     StoredDecision,
@@ -190,6 +195,9 @@ _LAST_DECISION = """
 SELECT coalesce(max(position), 0) FROM decisions WHERE partner = ? AND item_id = ?
 """
 _LATEST_VERSION = "SELECT max(version) FROM journal WHERE partner = ? AND item_id = ?"
+_ITEM_VERSIONS = f"""
+SELECT {VERSION_COLUMNS} FROM journal WHERE item_id = ? ORDER BY position
+"""  # noqa: S608 (constants)
 _ANSWER = "UPDATE decisions SET answered_by = ? WHERE position = ? AND answered_by IS NULL"
 _READ_FEED = f"""
 SELECT {FEED_COLUMNS} FROM journal WHERE position > ?
@@ -570,6 +578,11 @@ class SqliteStore:
             return []
         rows = await self._read(partial(_all, _READ_EVENTS, (after, limit)))
         return [event_row(r) for r in rows]
+
+    async def decision_inputs(self, asks: Sequence[DecisionAsk]) -> list[DecisionInputs]:
+        if not asks:
+            return []
+        return await self._read(partial(_decision_inputs, asks=list(asks)))
 
     async def item_decisions(self, partner: str, item_id: str) -> list[StoredDecision]:
         rows = await self._read(partial(_all, _ITEM_DECISIONS, (partner, item_id)))
@@ -1137,40 +1150,94 @@ def _feed_rows(conn: sqlite3.Connection, after: int, limit: int) -> list[Journal
     return [feed_row(r) for r in conn.execute(_READ_FEED, (after, after, limit))]
 
 
+def _decision_inputs(conn: sqlite3.Connection, asks: list[DecisionAsk]) -> list[DecisionInputs]:
+    """Every ask's inputs in one read transaction (one snapshot)."""
+    conn.execute("BEGIN")
+    try:
+        found = []
+        for ask in asks:
+            row = conn.execute(_FIND_DECISION, (ask.consumer, ask.decision_id)).fetchone()
+            versions = tuple(
+                version_entry(r)
+                for r in conn.execute(_ITEM_VERSIONS, (ask.item_id,))
+                if not ask.partner or r[1] == ask.partner
+            )
+            partner = only_partner(versions)
+            decisions = (
+                tuple(
+                    stored_decision(r)
+                    for r in conn.execute(_ITEM_DECISIONS, (partner, ask.item_id))
+                )
+                if partner is not None
+                else ()
+            )
+            found.append(
+                DecisionInputs(None if row is None else stored_decision(row), versions, decisions)
+            )
+        return found
+    finally:
+        conn.execute("COMMIT")
+
+
 def _next_event_position(conn: sqlite3.Connection) -> int:
-    """The journal's next position, taken for an event (on the writer, in its transaction)."""
+    """The journal's next position (on the writer, in its transaction); `_take_positions`
+    marks it taken."""
     row = conn.execute(_JOURNAL_SEQUENCE).fetchone()
     last = int(_scalar(_LAST_POSITION, (), conn))
-    position = max(last, 0 if row is None else int(row[0])) + 1
-    conn.execute(_RAISE_SEQUENCE if row is not None else _START_SEQUENCE, (position,))
-    return position
+    return max(last, 0 if row is None else int(row[0])) + 1
+
+
+def _take_positions(conn: sqlite3.Connection, upto: int) -> None:
+    """Raise the journal's sequence to `upto`: its next AUTOINCREMENT value is above it."""
+    exists = conn.execute(_JOURNAL_SEQUENCE).fetchone() is not None
+    conn.execute(_RAISE_SEQUENCE if exists else _START_SEQUENCE, (upto,))
 
 
 def _insert_event(conn: sqlite3.Connection, event: EventEntry) -> int:
     position = _next_event_position(conn)
     conn.execute(_INSERT_EVENT, event_params(position, event))
+    _take_positions(conn, position)
     return position
 
 
 def _commit_decisions(
     conn: sqlite3.Connection, commits: list[DecisionCommit]
 ) -> list[int | GatewayError]:
+    """Each commit checked against the store and the commits before it in the batch; the
+    accepted ones inserted together, at consecutive positions."""
     outcomes: list[int | GatewayError] = []
+    position = _next_event_position(conn)
+    events: list[Row] = []
+    decisions: list[Row] = []
+    taken: set[tuple[str, str]] = set()  # (consumer, decision_id) stored by this batch
+    last: dict[tuple[str, str], int] = {}  # (partner, item) -> its last decision in this batch
     for commit in commits:
         d = commit.decision
-        latest = conn.execute(_LATEST_VERSION, (d.partner, d.item_id)).fetchone()[0]
+        item = (d.partner, d.item_id)
+        latest = conn.execute(_LATEST_VERSION, item).fetchone()[0]
         if latest is not None and int(latest) != d.version:
             outcomes.append(StaleVersion(d.item_id, d.version, int(latest)))
             continue
-        if conn.execute(_FIND_DECISION, (d.consumer, d.decision_id)).fetchone() is not None:
+        key = (d.consumer, d.decision_id)
+        if key in taken or conn.execute(_FIND_DECISION, key).fetchone() is not None:
             outcomes.append(DecisionTaken(d.consumer, d.decision_id))
             continue
-        if int(conn.execute(_LAST_DECISION, (d.partner, d.item_id)).fetchone()[0]) != commit.after:
+        previous = last.get(item)
+        if previous is None:
+            previous = int(conn.execute(_LAST_DECISION, item).fetchone()[0])
+        if previous != commit.after:
             outcomes.append(DecisionMoved(d.item_id))
             continue
-        position = _insert_event(conn, commit.event)
-        conn.execute(_INSERT_DECISION, decision_params(position, commit, text_times=True))
+        events.append(event_params(position, commit.event))
+        decisions.append(decision_params(position, commit, text_times=True))
+        taken.add(key)
+        last[item] = position
         outcomes.append(position)
+        position += 1
+    if events:
+        conn.executemany(_INSERT_EVENT, events)
+        conn.executemany(_INSERT_DECISION, decisions)
+        _take_positions(conn, position - 1)
     return outcomes
 
 
