@@ -14,8 +14,10 @@ import aiohttp
 import pytest
 
 from gateway.adapters.crypto.keys import private_pem
+from gateway.adapters.grpc.client import decide_stream
 from gateway.adapters.http.client import PartnerClient
 from gateway.adapters.store.sqlite import SqliteStore
+from gateway.wire import decisions_pb2
 from tests.e2e.conftest import PartnerKit
 from tests.e2e.helpers import document, drain, items
 
@@ -30,7 +32,7 @@ def _config(tmp_path: Path, partners: Path) -> Path:
         f'data_dir = "{tmp_path / "data"}"\npartners_dir = "{partners}"\nlog_level = "WARNING"\n'
         '[http]\nlisten = "127.0.0.1:0"\n[grpc]\nlisten = "127.0.0.1:0"\n'
         '[[consumers]]\nname = "analytics"\n'
-        '[[consumers]]\nname = "targeting"\ncategories = ["SALE_OF_GOODS"]\n',
+        '[[consumers]]\nname = "targeting"\ncategories = ["SALE_OF_GOODS"]\nmay_decide = true\n',
         encoding="utf-8",
     )
     return config
@@ -198,3 +200,50 @@ async def test_submit_and_consume_commands_talk_to_a_served_gateway(
         assert all('"itemId"' in line and '"keyid"' in line for line in lines)
     finally:
         assert served.terminate() == 0
+
+
+async def test_a_gateway_killed_right_after_acknowledging_decisions_delivers_them_on_restart(
+    config: Path, partners_dir: tuple[Path, dict[str, PartnerKit]]
+) -> None:
+    partner = partners_dir[1]["gb-royal-mail"]
+    served = Served(config)
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = PartnerClient(session, served.http_url, partner.key)
+            answer = await client.submit_itmatt(document("GBA-DK", "GBA", items(30, "GB", seed=9)))
+            assert answer.status == 202
+        records: list[str] = []
+        await drain(
+            served.grpc_target, "targeting", on_declaration=lambda r, _d: records.append(r.item_id)
+        )
+        assert records
+        requests = [
+            decisions_pb2.DecideRequest(
+                consumer="targeting",
+                decision=decisions_pb2.Decision(
+                    decision_id=f"kill-{n}", item_id=item, version=1,
+                    code=decisions_pb2.HOLD_FOR_INSPECTION,
+                ),
+            )
+            for n, item in enumerate(records)
+        ]  # fmt: skip
+        outcomes = await decide_stream(served.grpc_target, requests)
+        assert all(o.code == 0 for o in outcomes)
+        acknowledged = {o.decision_id for o in outcomes}
+        served.kill()  # at once: nothing is flushed after the acknowledgement
+    finally:
+        if served.process.poll() is None:
+            served.kill()
+
+    restarted = Served(config)
+    try:
+        seen: list[str] = []
+        delivered = await drain(
+            restarted.grpc_target, "analytics",
+            on_event=lambda _r, p: seen.append(p.decision_id),
+        )  # fmt: skip
+    finally:
+        assert restarted.terminate() == 0
+    assert delivered.failed == 0
+    assert set(seen) == acknowledged
+    assert len(seen) == len(acknowledged)  # each once: the cursor of a clean stream
