@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
+from google.protobuf.json_format import ParseDict
 
 from gateway.adapters.crypto.dsse import verify_json_envelope
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, load_private_key
+from gateway.adapters.grpc.client import decide_stream
 from gateway.adapters.http.client import Answer, PartnerClient
 from gateway.bootstrap import Gateway, build
 from gateway.config import PartnerConfig, Settings
@@ -41,6 +43,7 @@ from gateway.formats.itmatt.samples import ItemSpec, build_itmatt, generate_item
 from gateway.ports import Clock
 from gateway.services.b5_reports import REPORT_TYPE
 from gateway.share.disclosure import Audit
+from gateway.wire import decisions_pb2, feed_pb2
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "demo.toml"
 IDLE_S = 1.5
@@ -87,6 +90,8 @@ class DemoRun:
     sent: list[Sent] = field(default_factory=list)
     accepted_ids: set[str] = field(default_factory=set)
     rejected: Counter[str] = field(default_factory=Counter)
+    specs: dict[str, ItemSpec] = field(default_factory=dict)  # item id -> as first sent
+    sender: dict[str, PartnerConfig] = field(default_factory=dict)  # item id -> its post
 
 
 def demo_signer(pc: PartnerConfig) -> SigningKey:
@@ -125,6 +130,8 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
         expected = await _expected(gateway, settings.consumers, run.accepted_ids)
         ok = _write_deliveries(settings.consumers, results, expected, run.accepted_ids, out)
         ok = ok and all(s.answer.verified_by for s in run.sent)
+        async with aiohttp.ClientSession() as session:
+            ok = await _decisions(gateway, session, run, out, clock) and ok
         ok = await _b5(gateway, endpoints.http_url, out, clock) and ok
         out.write(f"\nresult: {'OK' if ok else 'FAILED'}\n")
         return 0 if ok else 1
@@ -144,6 +151,9 @@ async def _submit_all(
     code_a, code_b = first.partner.operator_code or "", second.partner.operator_code or ""
     items_a = generate_items(rng, 400, sender_country=first.partner.country)
     items_b = generate_items(rng, 600, sender_country=second.partner.country, bad_every=6)
+    for pc, specs in ((first, items_a), (second, items_b)):
+        for spec in specs:
+            run.specs[spec.item_id], run.sender[spec.item_id] = spec, pc
 
     async def send(
         client: PartnerClient,
@@ -242,6 +252,107 @@ async def _expected(
                     if c.rule.matches(row.entry):
                         expected[c.name].add(row.entry.record_id)
     return expected
+
+
+async def _decisions(
+    gateway: Gateway,
+    session: aiohttp.ClientSession,
+    run: DemoRun,
+    out: TextIO,
+    clock: Clock,
+) -> bool:
+    """A targeting service holds items, asks a post for information, the post's amendment
+    answers it, then a release and a refusal; every record verified on the feed."""
+    endpoints = gateway.endpoints
+    deciders = [c for c in gateway.settings.consumers if c.may_decide]
+    if endpoints is None or not deciders:
+        out.write("\nDecisions: no consumer may decide (may_decide = true): skipped\n")
+        return True
+    decider = deciders[0]
+    ids = {row.entry.item_id: row.entry for row in await gateway.store.read_journal(0, 100_000)}
+    routed = [
+        item for item, entry in ids.items()
+        if decider.rule.matches(entry) and entry.version == 1 and item in run.specs
+    ]  # fmt: skip
+    by_post: dict[str, list[str]] = {}
+    for item in routed:
+        by_post.setdefault(run.sender[item].partner.id, []).append(item)
+    if len(by_post) < 2 or min(len(v) for v in by_post.values()) < 4:
+        out.write("\nDecisions: too few routed items from two posts: skipped\n")
+        return False
+    first, second = (sorted(v) for v in by_post.values())
+    held, asked = first[:3], second[0]
+    question = "HS_CODE_MISSING:/item[1]/content[1]/hsTariffNumber"
+
+    def ask(code: str, item: str, *, version: int = 1, **more: Any) -> dict[str, Any]:
+        return {"decisionId": f"demo-{code.lower()}-{item}", "itemId": item, "version": version,
+                "code": code, **more}  # fmt: skip
+
+    steps: list[tuple[str, list[dict[str, Any]]]] = [
+        ("hold three items", [ask("HOLD_FOR_INSPECTION", item) for item in held]),
+        ("ask one post for information",
+         [ask("REQUEST_INFORMATION", asked, questions=[
+             {"code": question.split(":", maxsplit=1)[0], "path": question.split(":")[1]}])]),
+        ("release a held item", [ask("RELEASED", held[0])]),
+        ("refuse a held item", [ask("REFUSED", held[1], detection="IPR_COUNTERFEIT",
+                                    note="counterfeit watches, seized")]),
+    ]  # fmt: skip
+    out.write(f"\nDecisions (gRPC DecideStream as {decider.name}; journaled and signed first)\n")
+    ok = True
+    for label, decisions in steps:
+        outcomes = await _decide(endpoints.grpc_target, decider.name, decisions)
+        for decision, outcome in zip(decisions, outcomes, strict=True):
+            status = (
+                outcome.response.item_status if not outcome.code else f"REFUSED {outcome.error}"
+            )
+            ok = ok and not outcome.code
+            out.write(f"  {label:<30} {decision['itemId']:<14} {decision['code']:<20} "
+                      f"item status {status}\n")  # fmt: skip
+        if label.startswith("ask"):
+            post = run.sender[asked]
+            amended = replace(run.specs[asked], function="AMENDMENT", version=2,
+                              category_explanation="Wristwatch, steel, HS 910211")  # fmt: skip
+            client = PartnerClient(session, endpoints.http_url, demo_signer(post), clock=clock)
+            mid = f"{post.partner.operator_code}-{datetime.now(UTC):%Y%m%dT%H%M%S}-AMD"
+            answer = await client.submit_itmatt(build_itmatt(mid, post.partner.operator_code or "",
+                                                             [amended]))  # fmt: skip
+            ok = ok and answer.status == 202
+            out.write(f"  {post.partner.id} amends {asked} (version 2): HTTP {answer.status}\n")
+    answered = await _answered(gateway, decider.name, f"demo-request_information-{asked}")
+    ok = ok and answered
+    kinds: Counter[str] = Counter()
+    seen = await consume_verified(
+        endpoints.grpc_target, decider.name, None, idle=IDLE_S,
+        on_event=lambda record, _payload: kinds.update([feed_pb2.RecordKind.Name(record.kind)]),
+    )  # fmt: skip
+    ok = ok and seen.failed == 0 and kinds["DECISION"] == 6 and kinds["ANSWER"] == 1
+    out.write(f"  the request was answered by the amendment: {'yes' if answered else 'NO'}; "
+              f"{decider.name} then received {kinds['DECISION']} decision and "
+              f"{kinds['ANSWER']} answer record(s), {seen.failed} failing verification\n"
+              )  # fmt: skip
+    return ok
+
+
+async def _decide(
+    target: str, consumer: str, decisions: list[dict[str, Any]]
+) -> list[decisions_pb2.DecideOutcome]:
+    requests = [
+        decisions_pb2.DecideRequest(
+            consumer=consumer, decision=ParseDict(d, decisions_pb2.Decision())
+        )
+        for d in decisions
+    ]
+    return await decide_stream(target, requests)
+
+
+async def _answered(gateway: Gateway, consumer: str, decision_id: str) -> bool:
+    """Whether the request is answered, waiting a few seconds for the answer worker."""
+    for _ in range(100):
+        stored = await gateway.store.find_decision(consumer, decision_id)
+        if stored is not None and stored.answered_by is not None:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 def summarise_report(doc: dict[str, Any]) -> str:
