@@ -45,7 +45,7 @@ import aiohttp
 import asyncpg
 import psutil
 
-from benchmarks import disclosure
+from benchmarks import decisions, disclosure
 from benchmarks.parse_profile import stages as parse_stages
 from gateway.adapters.crypto.keys import SigningKey, generate_private_key, write_public_key
 from gateway.adapters.http.client import PartnerClient
@@ -966,6 +966,7 @@ def main(*, quick: bool, concurrency: int, postgres_dsn: str | None, pool_size: 
         runs, profile, concurrency=concurrency, postgres=postgres, pool_size=pool_size, load=load
     )
     disclosure.report()
+    decisions.report()
     if any(run.problems for run in runs):
         sys.exit(1)
 
