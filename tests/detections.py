@@ -1,11 +1,16 @@
 """Builders for B5 detections in the cells: journal entries carrying real declarations (so the
-aggregation can place them), decisions on them, and the brute-force recount the incremental fold
-must always equal."""
+aggregation can place them), decisions on them, the brute-force recount the incremental fold
+must always equal, and what a partner can compute of the detections a report hides."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
+
+import highspy
+import numpy as np
 
 from gateway.domain.cells import CellCounts, CellKey
 from gateway.domain.decisions import (
@@ -131,3 +136,65 @@ async def recounted(store: Store, upto: int | None = None) -> dict[CellKey, Cell
         key = cell_of(decl)
         out[key] = out.get(key, CellCounts()) + counts
     return {key: counts for key, counts in out.items() if counts != CellCounts()}
+
+
+# -- what a partner can compute of a report's hidden detections --------------------------------
+
+_DIMENSIONS = ("week", "channel", "originCountry", "hsChapter", "category", "valueBand")
+
+
+def hidden_detection_bounds(doc: Mapping[str, Any]) -> dict[tuple[str, ...], tuple[int, int]]:
+    """Per suppressed cell of a report's own week, the least and greatest number of detections
+    a partner can compute it has from the numbers the report publishes (cells and totals),
+    knowing what any reader knows: counts are integers, a listed cell has at least one item and
+    no more detections than items. An attacker's model of its own, items and detections solved
+    together (the gateway's audit solves each measure alone), by integer programmes (HiGHS)."""
+    cells = list(doc["cells"])
+    hidden = [c for c in cells if c["suppressed"]]
+    n = len(hidden)
+    if not n:
+        return {}
+    totals = doc["totals"]
+    groups: list[Mapping[str, Any]] = [totals["grand"], *totals["byOriginAndChapter"]]
+    for entries in totals["byDimension"].values():
+        groups += entries
+    highs = highspy.Highs()  # type: ignore[no-untyped-call]
+    highs.silent()
+    # columns: items of each hidden cell (0..n-1), then its detections (n..2n-1)
+    highs.addVars(2 * n, np.array([1.0] * n + [0.0] * n), np.full(2 * n, highspy.kHighsInf))
+    highs.changeColsIntegrality(2 * n, np.arange(2 * n, dtype=np.int32), np.ones(2 * n, np.uint8))
+    for i in range(n):  # detections <= items
+        highs.addRow(
+            -highspy.kHighsInf, 0.0, 2, np.array([n + i, i], np.int32), np.array([1.0, -1.0])
+        )
+    for total in groups:
+        if total["suppressed"]:
+            continue
+        dims = {d: v for d, v in total.items() if d in _DIMENSIONS}
+        inside = [i for i, c in enumerate(hidden) if all(c[d] == v for d, v in dims.items())]
+        shown = [
+            c for c in cells if not c["suppressed"] and all(c[d] == v for d, v in dims.items())
+        ]
+        if not inside:
+            continue
+        for offset, measure in ((0, "items"), (n, "detections")):
+            rest = float(total[measure] - sum(c[measure] for c in shown))
+            index = np.array([offset + i for i in inside], np.int32)
+            highs.addRow(rest, rest, len(index), index, np.ones(len(index)))
+    out: dict[tuple[str, ...], tuple[int, int]] = {}
+    for i, cell in enumerate(hidden):
+        bounds = []
+        for sense in (highspy.ObjSense.kMinimize, highspy.ObjSense.kMaximize):
+            cost = np.zeros(2 * n)
+            cost[n + i] = 1.0
+            highs.changeColsCost(2 * n, np.arange(2 * n, dtype=np.int32), cost)
+            highs.changeObjectiveSense(sense)
+            highs.run()
+            status = highs.getModelStatus()
+            if status == highspy.HighsModelStatus.kUnbounded:
+                bounds.append(2**62)
+                continue
+            assert status == highspy.HighsModelStatus.kOptimal, highs.modelStatusToString(status)
+            bounds.append(round(highs.getInfo().objective_function_value))
+        out[tuple(cell[d] for d in _DIMENSIONS)] = (bounds[0], bounds[1])
+    return out
