@@ -14,7 +14,7 @@ each backend implements:
     CursorStore       get_cursor, ack: the consumers' cursors over the journal
     RejectionStore    record_rejection, rejections
     ObservationStore  commit_feed, observations: the partners' B5 feeds
-    CellStore         aggregation_position, apply_aggregation, cells
+    CellStore         aggregation_position, apply_aggregation, cells, read_fold
                       (gateway/adapters/store/cells.py)
     ReportStore       add_report, add_first_report, reports_after, report_of, frozen, freeze_week
                       (gateway/adapters/store/frozen.py)
@@ -48,6 +48,7 @@ from gateway.domain.decisions import (
     StoredDecision,
 )
 from gateway.domain.journal import (
+    FoldRow,
     ItemState,
     JournalEntry,
     JournalRow,
@@ -181,6 +182,13 @@ class CellStore(Protocol):
 
     async def cells(self, weeks: Iterable[str]) -> dict[CellKey, CellCounts]:
         """Current counts of every cell of these weeks."""
+
+    # -- detections in the cells --
+
+    async def read_fold(self, after: int, limit: int) -> list[FoldRow]:
+        """Journal records and decisions with position > after, in one position order, at most
+        `limit`, in one snapshot: what the aggregation folds (records into their cells,
+        decisions into their items' detections)."""
 
 
 class ReportStore(Protocol):

@@ -30,6 +30,8 @@ from gateway.domain.decisions import (
     StoredDecision,
 )
 from gateway.domain.journal import (
+    DecisionMark,
+    FoldRow,
     ItemState,
     JournalEntry,
     JournalRow,
@@ -329,6 +331,18 @@ class InMemoryStore:
         await self.ping()
         wanted = set(weeks)
         return {k: c for k, c in self.cell_counts.items() if k.week in wanted}
+
+    # -- detections in the cells (semantics: gateway/adapters/store/cells.py) ----------------
+
+    async def read_fold(self, after: int, limit: int) -> list[FoldRow]:
+        await self.ping()
+        rows: list[FoldRow] = [*await self.read_records(after, limit)]
+        rows += [
+            DecisionMark(p, d.decision.partner, d.decision.item_id)
+            for p, d in sorted(self.decision_rows.items())
+            if p > after
+        ]
+        return sorted(rows, key=lambda row: row.position)[: max(limit, 0)]
 
     # -- reports and the outbox (semantics: gateway/adapters/store/outbox.py) ----------------
 

@@ -2,9 +2,10 @@
 
 A message and its accepted items are stored in one transaction (`MessageRecord` with its
 `JournalEntry`s); the journal hands them back by position (`JournalRow`, or the reduced
-`RecordRow` the share aggregation folds). `ItemState` is an item's latest accepted version, as the
-version rules read it; `RejectionRecord` a refused request, kept for operators. The contract the
-store keeps for them is `gateway.ports.Store`'s. Values only: no I/O.
+`RecordRow` the share aggregation folds, with each decision's `DecisionMark`). `ItemState` is
+an item's latest accepted version, as the version rules read it; `RejectionRecord` a refused
+request, kept for operators. The contract the store keeps for them is `gateway.ports.Store`'s.
+Values only: no I/O.
 """
 
 from __future__ import annotations
@@ -64,6 +65,21 @@ class RecordRow:
     item_id: str
     function: ItemFunction
     envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionMark:
+    """A decision as the share aggregation folds it (Store.read_fold): its position and the
+    item whose B5 detection it may change. The fold reads the item's decisions itself (a
+    detection depends on every consumer's latest decision, not on this one alone)."""
+
+    position: int
+    partner: str
+    item_id: str
+
+
+#: What the share aggregation folds, in one position order (Store.read_fold).
+FoldRow = RecordRow | DecisionMark
 
 
 @dataclass(frozen=True, slots=True)

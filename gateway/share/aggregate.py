@@ -13,6 +13,10 @@ what was added):
 - hs_chapter: the first two digits of the first piece's HS code, `00` when it has none;
 - category: the declaration's category, `UNSPECIFIED` when empty;
 - value_band: `valuation.value_band`, `""` when the rate was missing.
+
+Detections are the one count a declaration does not give: an item counts one while its
+decisions give a B5 detection, in the cell of its current version, moved in and out by
+`detection_increments` as decisions, amendments and cancellations arrive (cell_folding.py).
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ __all__ = [
     "Change",
     "Contribution",
     "Contributions",
+    "DetectionTerm",
     "cell_of",
     "contribution_of",
     "counts_of",
+    "detection_increments",
     "increments",
     "merged",
     "recount",
@@ -51,6 +57,10 @@ Contribution = tuple[tuple[str, str, str, str, str, str], tuple[int, Decimal, in
 # A journal change: the new accepted record (or its contribution), and the item's previous
 # accepted record (or None).
 Change = tuple[Declaration | Contribution, Declaration | None]
+
+# A B5 detection entering (+1) or leaving (-1) the cell of an item version (a declaration or
+# its contribution): decisions give detections, not declarations (cell_folding.py).
+DetectionTerm = tuple[Declaration | Contribution, int]
 
 
 def valuation_day(decl: Declaration) -> date:
@@ -152,7 +162,8 @@ class Contributions:
 
 
 def counts_of(decl: Declaration) -> CellCounts:
-    """One item's contribution; detections stay 0 (they come from decisions, not declarations)."""
+    """One item's contribution; detections stay 0 (they come from decisions, not declarations:
+    `detection_increments`)."""
     return CellCounts(*_count_fields(decl))
 
 
@@ -217,6 +228,17 @@ def increments(changes: Iterable[Change]) -> dict[CellKey, CellCounts]:
             total[5] += sign * missing
     out = {CellKey(*key): CellCounts(*total) for key, total in sums.items()}
     return {key: counts for key, counts in out.items() if counts != CellCounts()}
+
+
+def detection_increments(terms: Iterable[DetectionTerm]) -> dict[CellKey, CellCounts]:
+    """The cell increments of detections moving in and out of item versions' cells; cells
+    whose net increment is zero are left out."""
+    sums: dict[tuple[str, ...], int] = {}
+    weeks: dict[str, str] = {}
+    for term, sign in terms:
+        key = term[0] if isinstance(term, tuple) else _cell_fields(term, weeks)
+        sums[key] = sums.get(key, 0) + sign
+    return {CellKey(*key): CellCounts(detections=n) for key, n in sums.items() if n}
 
 
 def recount(latest: Iterable[Declaration]) -> dict[CellKey, CellCounts]:

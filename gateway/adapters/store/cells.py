@@ -12,6 +12,13 @@
   precision far beyond any amount. A cell whose counts all return to zero is deleted, so
   `cells()` never reports an all-zero cell: an absent cell means zero. Counts are not clamped at
   zero (a negative count would be reported as it is rather than wedge the aggregator).
+
+`read_fold(after, limit)` is what the aggregation folds: the journal's records (`RecordRow`,
+as `read_records` gives them) and the decisions (`DecisionMark`: position, partner, item) with
+position > after, in ONE position order, at most `limit`, read in one statement (one
+snapshot, as `read_feed`: a reader never skips a row that commits later below what it saw).
+Answers and NO_AED events are left out: they change no cell. A decision's detection is folded
+with the cells, under the same aggregation position (gateway/services/cell_folding.py).
 """
 
 from __future__ import annotations

@@ -57,6 +57,17 @@ Version 5 (decisions, answers, arrivals; see decisions.py):
                   position
     positions     'answers' and 'detections': how far the journal and events are folded into
                   answered requests and B5 detections
+
+Version 7 (B5 detections in the cells; version 6 is the outbox's):
+
+    cells         from now on hold the detections decisions give (cells.py, `read_fold`),
+                  folded under the 'aggregation' position with the items, so the 'detections'
+                  position stays unused. A store holding a decision that gives a detection
+                  (a refusal with one) has cells folded without it: they are emptied and the
+                  aggregation position set back to 0, so the cells are folded again, with the
+                  detections, from the journal and the decisions. Any other store is left as
+                  it is. Frozen weeks keep what they froze: a detection of a week reported
+                  already is a late change of that week.
 """
 
 from __future__ import annotations
@@ -78,6 +89,21 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_at  TEXT    NOT NULL
 )
 """
+
+# A store holding a decision that gives a detection (version 7): the same in both dialects.
+_DETECTING = """
+EXISTS (SELECT 1 FROM decisions
+        WHERE code IN ('REFUSED', 'DO_NOT_LOAD', 'RETURN_TO_SENDER')
+          AND detection IS NOT NULL AND detection <> 'NONE')
+"""
+_REFOLD_WITH_DETECTIONS = Migration(
+    7,
+    "detections in the cells",
+    (
+        f"DELETE FROM cells WHERE {_DETECTING}",  # noqa: S608 (constants)
+        f"UPDATE positions SET position = 0 WHERE name = 'aggregation' AND {_DETECTING}",  # noqa: S608
+    ),
+)
 
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -319,6 +345,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO positions (name, position) VALUES ('detections', 0)",
         ),
     ),
+    _REFOLD_WITH_DETECTIONS,
 )
 
 # The same versions in PostgreSQL's dialect. Positions and ids come from identity columns
@@ -564,6 +591,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO positions (name, position) VALUES ('detections', 0)",
         ),
     ),
+    _REFOLD_WITH_DETECTIONS,
 )
 
 assert [m.version for m in POSTGRES_MIGRATIONS] == [m.version for m in SQLITE_MIGRATIONS]

@@ -98,6 +98,8 @@ from gateway.domain.decisions import (
     StoredDecision,
 )
 from gateway.domain.journal import (
+    DecisionMark,
+    FoldRow,
     ItemState,
     JournalEntry,
     JournalRow,
@@ -271,6 +273,15 @@ _SELECT_OBSERVATIONS = """
 SELECT observation_id, partner, reporter, week, channel, origin_country, hs_chapter, category,
        value_band, items, declared_value_usd, de_minimis_items, detections, record
 FROM observations WHERE week = ANY($1::text[]) ORDER BY id
+"""
+# One statement: one snapshot of both tables (journal and decisions take their positions
+# under the journal lock, so none commits later below a position seen). A decision has no
+# function nor envelope.
+_READ_FOLD = """
+SELECT position, partner, item_id, function, envelope FROM journal WHERE position > $1
+UNION ALL
+SELECT position, partner, item_id, NULL, NULL FROM decisions WHERE position > $1
+ORDER BY position LIMIT $2
 """
 _SELECT_POSITION = "SELECT position FROM positions WHERE name = $1"
 _LOCK_POSITION = "SELECT position FROM positions WHERE name = $1 FOR UPDATE"
@@ -661,6 +672,20 @@ class PostgresStore:
         async with self._connection() as conn:
             rows = await conn.fetch(_SELECT_CELLS, wanted)
         return {CellKey(*r[:6]): _counts(r[6:]) for r in rows}
+
+    # -- detections in the cells (semantics: cells.py) --------------------------------------
+
+    async def read_fold(self, after: int, limit: int) -> list[FoldRow]:
+        if limit <= 0:
+            return []
+        async with self._connection() as conn:
+            rows = await conn.fetch(_READ_FOLD, after, limit)
+        return [
+            RecordRow(int(r[0]), r[1], r[2], _FUNCTIONS[r[3]], bytes(r[4]))
+            if r[3] is not None
+            else DecisionMark(int(r[0]), r[1], r[2])
+            for r in rows
+        ]
 
     # -- reports and the outbox (semantics: outbox.py) --------------------------------------
 

@@ -95,6 +95,8 @@ from gateway.domain.decisions import (
     StoredDecision,
 )
 from gateway.domain.journal import (
+    DecisionMark,
+    FoldRow,
     ItemState,
     JournalEntry,
     JournalRow,
@@ -256,6 +258,14 @@ _CELL_COLUMNS = f"""
 SELECT week, channel, origin_country, hs_chapter, category, value_band, {_COUNT_COLUMNS}
 FROM cells
 """  # noqa: S608 (constants)
+# One compound statement: one snapshot of both tables, merged in position order (each side is
+# read in its primary key's order). A decision has no function nor envelope.
+_READ_FOLD = """
+SELECT position, partner, item_id, function, envelope FROM journal WHERE position > ?
+UNION ALL
+SELECT position, partner, item_id, NULL, NULL FROM decisions WHERE position > ?
+ORDER BY position LIMIT ?
+"""
 _SELECT_POSITION = "SELECT position FROM positions WHERE name = ?"
 _MOVE_POSITION = "UPDATE positions SET position = ? WHERE name = ? AND position = ?"
 _INSERT_REPORT = """
@@ -509,6 +519,13 @@ class SqliteStore:
         if not wanted:
             return {}
         return await self._read(partial(_cells, weeks=wanted))
+
+    # -- detections in the cells (semantics: cells.py) --------------------------------------
+
+    async def read_fold(self, after: int, limit: int) -> list[FoldRow]:
+        if limit <= 0:
+            return []
+        return await self._read(partial(_fold_rows, after=after, limit=limit))
 
     # -- reports and the outbox (semantics: outbox.py) --------------------------------------
 
@@ -895,6 +912,15 @@ def _records(after: int, limit: int, conn: sqlite3.Connection) -> list[RecordRow
     return [
         RecordRow(int(r[0]), r[1], r[2], _FUNCTIONS[r[3]], r[4])
         for r in conn.execute(_READ_RECORDS, (after, limit))
+    ]
+
+
+def _fold_rows(conn: sqlite3.Connection, after: int, limit: int) -> list[FoldRow]:
+    return [
+        RecordRow(int(r[0]), r[1], r[2], _FUNCTIONS[r[3]], r[4])
+        if r[3] is not None
+        else DecisionMark(int(r[0]), r[1], r[2])
+        for r in conn.execute(_READ_FOLD, (after, after, limit))
     ]
 
 

@@ -49,7 +49,7 @@ def _share_build(args: argparse.Namespace) -> int:
         week = args.week or last_complete(gateway.clock.now().date())
         folded = await gateway.aggregator.catch_up()
         built = await gateway.share.build(week, args.partner)
-        print(f"{folded} new journal records folded into cells")
+        print(f"{folded} new journal records and decisions folded into cells")
         for b in built:
             if not b.fresh:
                 state = "frozen: already reported"
