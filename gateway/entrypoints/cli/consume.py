@@ -23,13 +23,18 @@ def register(add: AddCommand) -> None:
     consume.add_argument("--out", type=Path, help="append JSON lines here instead of stdout")
     consume.add_argument("--max", type=int, help="stop after this many records")
     consume.add_argument("--idle", type=float, help="stop after this many idle seconds")
-    consume.add_argument("--cert", type=Path, help="mTLS: this consumer's client certificate (PEM)")
-    consume.add_argument("--key", type=Path, help="mTLS: the client certificate's private key")
-    consume.add_argument("--ca", type=Path, help="mTLS: the CA of the gateway's server certificate")
-    consume.add_argument(
+    add_tls_options(consume)
+    consume.set_defaults(run=_consume)
+
+
+def add_tls_options(command: argparse.ArgumentParser) -> None:
+    """--cert, --key, --ca, --server-name: a consumer's mTLS material (see `client_tls`)."""
+    command.add_argument("--cert", type=Path, help="mTLS: this consumer's client certificate (PEM)")
+    command.add_argument("--key", type=Path, help="mTLS: the client certificate's private key")
+    command.add_argument("--ca", type=Path, help="mTLS: the CA of the gateway's server certificate")
+    command.add_argument(
         "--server-name", help="mTLS: the name the server certificate is checked against"
     )
-    consume.set_defaults(run=_consume)
 
 
 def _consume(args: argparse.Namespace) -> int:
@@ -41,7 +46,7 @@ def _consume(args: argparse.Namespace) -> int:
     loaded = settings(args)  # read even with --target: a broken configuration is reported
     target = args.target or loaded.grpc.listen
     with contextlib.ExitStack() as stack:
-        stack.enter_context(using_tls(_client_tls(args)))
+        stack.enter_context(using_tls(client_tls(args)))
         out: TextIO = (
             stack.enter_context(args.out.open("a", encoding="utf-8")) if args.out else sys.stdout
         )
@@ -59,7 +64,7 @@ def _consume(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-def _client_tls(args: argparse.Namespace) -> ClientTls | None:
+def client_tls(args: argparse.Namespace) -> ClientTls | None:
     """The consumer's mTLS material from --cert, --key and --ca (all three), or None."""
     from gateway.adapters.grpc.tls import load_client_tls
 
