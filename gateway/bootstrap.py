@@ -56,6 +56,7 @@ from gateway.observability import Metrics
 from gateway.ports import Clock, Store
 from gateway.rules.rates import RateTable
 from gateway.rules.valuation import default_rates, valuer
+from gateway.services.arrivals import ArrivalService
 from gateway.services.b5_intake import FeedPipeline
 from gateway.services.b5_reports import ShareService
 from gateway.services.cell_folding import Aggregator
@@ -137,6 +138,7 @@ class Gateway:
         pusher: ReportPusher,
         decisions: DecisionService,
         answers: AnswerService,
+        arrivals: ArrivalService,
         partner_keys: dict[str, VerificationKey],
         verifier: RequestVerifier,
     ) -> None:
@@ -146,7 +148,7 @@ class Gateway:
         self.executor, self.spool_dir, self.signer, self.cpu = executor, spool_dir, signer, cpu
         self.aggregator, self.pipeline, self.feeds = aggregator, pipeline, feeds
         self.share, self.pusher = share, pusher
-        self.decisions, self.answers = decisions, answers
+        self.decisions, self.answers, self.arrivals = decisions, answers, arrivals
         # Mutated in place by reload_keys, so the verifier sees a partner's new key on SIGHUP.
         self.partner_keys, self.verifier = partner_keys, verifier
         self.endpoints: Endpoints | None = None
@@ -277,6 +279,7 @@ class Gateway:
             client_cert_names=self.settings.grpc.client_cert_names,
             insecure=self.settings.grpc.insecure,
             decisions=self.decisions,
+            arrivals=self.arrivals,
         )
         await server.start()
         stack.push_async_callback(lambda: server.stop(self._grace))
@@ -416,6 +419,15 @@ def build(
         ),
         decisions=DecisionService(store, settings.consumers, signer, clock, notifier),
         answers=AnswerService(store, signer, clock, notifier),
+        arrivals=ArrivalService(
+            store,
+            settings.consumers,
+            partners,
+            signer,
+            clock,
+            metrics=metrics,
+            notifier=notifier,
+        ),
         pusher=ReportPusher(
             store=store,
             partners=partners,

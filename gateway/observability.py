@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -32,6 +32,14 @@ _STAGE_BUCKETS = (
     30,
     60,
 )
+
+_HOUR = 3600.0
+# Lead times from AED to arrival: minutes to weeks.
+_LEAD_BUCKETS = tuple(
+    h * _HOUR for h in (0.25, 1, 2, 4, 8, 12, 24, 36, 48, 72, 96, 120, 168, 336, 504, 720)
+)
+NO_POST = "none"
+"""The partner label of arrivals from a country with no configured post."""
 
 
 class Metrics:
@@ -74,6 +82,30 @@ class Metrics:
         self.journal_position = Gauge(
             "aedgw_journal_position", "Last journal position seen by this gateway", registry=r
         )
+        # AED coverage: arrivals per origin post (a configured post's id, or NO_POST), so the
+        # label values are bounded by the partner configuration.
+        self.arrivals = Counter(
+            "aedgw_arrivals", "Items reported arrived, by origin post", ["partner"], registry=r
+        )
+        self.arrivals_with_aed = Counter(
+            "aedgw_arrivals_with_aed",
+            "Items arrived with accepted AED received before, by origin post",
+            ["partner"],
+            registry=r,
+        )
+        self.no_aed = Counter(
+            "aedgw_no_aed_events",
+            "NO_AED events (items arrived without AED before), by origin post",
+            ["partner"],
+            registry=r,
+        )
+        self.aed_lead_seconds = Histogram(
+            "aedgw_aed_lead_seconds",
+            "Time from the first accepted AED received to the item's arrival, by origin post",
+            ["partner"],
+            buckets=_LEAD_BUCKETS,
+            registry=r,
+        )
         # Each metric's child per label values, found once: `labels()` rebuilds and checks its
         # key under a lock on every call (~1.4 µs, several times a message and once a fed
         # record). The label values are bounded as the metrics' own children are.
@@ -100,6 +132,17 @@ class Metrics:
 
     def count_sent(self, consumer: str, n: int) -> None:
         self._child(self.feed_sent, consumer).inc(n)
+
+    def count_arrival(self, partner: str, *, with_aed: bool, lead: timedelta | None) -> None:
+        """One fresh arrival of `partner`'s items ("" when no post is configured: NO_POST)."""
+        label = partner or NO_POST
+        self._child(self.arrivals, label).inc()
+        if with_aed:
+            self._child(self.arrivals_with_aed, label).inc()
+        else:
+            self._child(self.no_aed, label).inc()
+        if lead is not None:
+            self._child(self.aed_lead_seconds, label).observe(lead.total_seconds())
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

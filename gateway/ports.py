@@ -11,6 +11,8 @@ each backend implements:
                       read_events, last_position, item_history, watch_journal
     DecisionStore     find_decision, item_decisions, decision_inputs, commit_decisions,
                       fold_position, commit_answers (gateway/adapters/store/decisions.py)
+    ArrivalStore      commit_arrivals, arrival_coverage: arrivals, NO_AED events, AED coverage
+                      (gateway/adapters/store/arrivals.py)
     CursorStore       get_cursor, ack: the consumers' cursors over the journal
     RejectionStore    record_rejection, rejections
     ObservationStore  commit_feed, observations: the partners' B5 feeds
@@ -38,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from gateway.domain.arrivals import ArrivalCommit, ArrivalResult, Coverage
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
 from gateway.domain.decisions import (
     AnswerCommit,
@@ -135,6 +138,22 @@ class DecisionStore(Protocol):
     async def commit_answers(self, after: int, upto: int, answers: Sequence[AnswerCommit]) -> None:
         """Mark the answered requests, write their ANSWER events and move the 'answers'
         position from `after` to `upto`, in one transaction (AggregationMoved if it moved)."""
+
+
+class ArrivalStore(Protocol):
+    """Arrivals at the office of exchange and the AED coverage they measure (semantics:
+    gateway/adapters/store/arrivals.py)."""
+
+    async def commit_arrivals(self, commits: Sequence[ArrivalCommit]) -> list[ArrivalResult]:
+        """Store the arrivals, deciding each one's AED against the journal, and the NO_AED
+        events of those without, in one transaction; per commit its outcome, in order (an
+        arrival stored already is replayed)."""
+
+    async def arrival_coverage(
+        self, week: str | None = None, partner: str | None = None
+    ) -> list[Coverage]:
+        """Coverage per (week, partner, origin country) of the stored arrivals, of `week` and
+        `partner` when given; ordered by week, partner, country."""
 
 
 class CursorStore(Protocol):
@@ -250,6 +269,7 @@ class Store(
     MessageStore,
     JournalStore,
     DecisionStore,
+    ArrivalStore,
     CursorStore,
     RejectionStore,
     ObservationStore,

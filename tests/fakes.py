@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from gateway.adapters.store.arrivals import new_result
 from gateway.adapters.store.cells import add, check_span
 from gateway.adapters.store.cursors import advance
 from gateway.adapters.store.decisions import ANSWERS, DETECTIONS
@@ -19,6 +20,14 @@ from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.outbox import as_utc, bounded_error, check_lease
 from gateway.adapters.store.rejections import DEFAULT_MAX_REJECTIONS, bounded, check_max_rejections
+from gateway.domain.arrivals import (
+    ArrivalCommit,
+    ArrivalResult,
+    ArrivalRow,
+    Coverage,
+    coverage_of,
+    lead_ms,
+)
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
 from gateway.domain.decisions import (
     AnswerCommit,
@@ -77,6 +86,8 @@ class InMemoryStore:
         self.sequence = 0  # the last position given (journal rows and events share it)
         self.decision_rows: dict[int, StoredDecision] = {}  # by position
         self.fold_positions: dict[str, int] = {ANSWERS: 0, DETECTIONS: 0}
+        # (item_id, arrived_at) -> the arrival and its outcome, in storage order
+        self.arrival_rows: dict[tuple[str, datetime], tuple[ArrivalCommit, ArrivalResult]] = {}
         self.cursors: dict[str, int] = {}
         # Oldest first; the deque drops the oldest beyond the bound, as the backends prune.
         self.rejection_log: deque[RejectionRecord] = deque(
@@ -305,6 +316,37 @@ class InMemoryStore:
                 )
                 self._add_event(answer.event)
         self.fold_positions[ANSWERS] = upto
+
+    # -- arrivals and AED coverage (semantics: gateway/adapters/store/arrivals.py) ------------
+
+    async def commit_arrivals(self, commits: Sequence[ArrivalCommit]) -> list[ArrivalResult]:
+        await self.ping()
+        results: list[ArrivalResult] = []
+        for commit in commits:
+            key = (commit.item_id, as_utc(commit.arrived_at, "arrived_at"))
+            stored = self.arrival_rows.get(key)
+            if stored is not None:
+                results.append(replace(stored[1], replayed=True))
+                continue
+            first = next((e for e in self.journal if e.item_id == commit.item_id), None)
+            message = None if first is None else self.messages[first.partner, first.message_id]
+            result = new_result(commit, None if message is None else message.received_at)
+            if not result.with_aed:
+                result = replace(result, position=self._add_event(commit.event))
+            self.arrival_rows[key] = (commit, result)
+            results.append(result)
+        return results
+
+    async def arrival_coverage(
+        self, week: str | None = None, partner: str | None = None
+    ) -> list[Coverage]:
+        await self.ping()
+        return coverage_of(
+            ArrivalRow(c.week, c.partner, c.origin_country,
+                       None if r.lead is None else lead_ms(r.lead))
+            for c, r in self.arrival_rows.values()
+            if week in {None, c.week} and partner in {None, c.partner}
+        )  # fmt: skip
 
     # -- aggregation -------------------------------------------------------------------------
 

@@ -312,3 +312,18 @@ async def decide_stream(
     async with open_channel(target, tls) as channel:
         call = decisions_pb2_grpc.DecisionsStub(channel).DecideStream(batches)
         return [outcome async for answer in call for outcome in answer.outcomes]
+
+
+async def report_arrivals(
+    target: str,
+    request: decisions_pb2.ReportArrivalsRequest,
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109 (the RPC deadline)
+    tls: ClientTls | None = None,
+) -> decisions_pb2.ReportArrivalsResponse:
+    """Report a batch of arrivals (Arrivals/Report); each arrival's outcome, in order. Raises
+    grpc.aio.AioRpcError with the refusal's status (the batch is refused as a whole)."""
+    async with open_channel(target, tls) as channel:
+        stub = decisions_pb2_grpc.ArrivalsStub(channel)
+        response: decisions_pb2.ReportArrivalsResponse = await stub.Report(request, timeout=timeout)
+        return response

@@ -1,4 +1,5 @@
-"""Assemble the gateway's gRPC server: Feed, Declarations, Keys, Decisions, health, reflection.
+"""Assemble the gateway's gRPC server: Feed, Declarations, Keys, Decisions, Arrivals, health,
+reflection.
 
 Lifecycle (owned by the composition root): `server, port = await build_grpc_server(...)`, then
 `await server.start()`; to stop, `notifier.close()` (open feed streams end with UNAVAILABLE
@@ -23,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from gateway.adapters.grpc.arrivals import ArrivalsServicer
 from gateway.adapters.grpc.auth import ConsumerAuth
 from gateway.adapters.grpc.decisions import DecisionsServicer
 from gateway.adapters.grpc.keys import KeysService, PublicKeys
@@ -32,6 +34,7 @@ from gateway.adapters.grpc.tls import ServerTls, is_loopback, load_server_tls
 from gateway.domain.notify import JournalNotifier
 from gateway.domain.routing import Consumer
 from gateway.errors import ConfigError
+from gateway.services.arrivals import ArrivalService
 from gateway.services.decisions import DecisionService
 from gateway.wire import decisions_pb2, decisions_pb2_grpc, feed_pb2, feed_pb2_grpc
 
@@ -65,6 +68,7 @@ async def build_grpc_server(
     client_cert_names: Mapping[str, str] | None = None,
     insecure: bool = False,
     decisions: DecisionService | None = None,
+    arrivals: ArrivalService | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A configured, bound, not yet started server and the port it is bound to.
 
@@ -94,6 +98,8 @@ async def build_grpc_server(
         decisions_pb2_grpc.add_DecisionsServicer_to_server(
             DecisionsServicer(decisions, auth), server
         )
+    if arrivals is not None:
+        decisions_pb2_grpc.add_ArrivalsServicer_to_server(ArrivalsServicer(arrivals, auth), server)
     await _add_health(server)
     reflection.enable_server_reflection(
         (*GATEWAY_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME), server

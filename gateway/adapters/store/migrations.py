@@ -53,8 +53,9 @@ Version 5 (decisions, answers, arrivals; see decisions.py):
                   decision_id) unique (idempotency); `answered_by` the amendment's record id
                   that answered a request; `digest` the content's fingerprint
     arrivals      one row per (item_id, arrived_at): the week of arrival, the post, whether
-                  accepted AED came before it and the lead time; `no_aed` the NO_AED event's
-                  position
+                  accepted AED came before it (`aed_at`, the first accepted version's
+                  received_at, NULL without) and the lead time; `no_aed` the NO_AED event's
+                  position (see arrivals.py)
     positions     'answers' and 'detections': how far the journal and events are folded into
                   answered requests and B5 detections
 

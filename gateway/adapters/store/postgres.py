@@ -52,6 +52,7 @@ import re
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -59,6 +60,13 @@ from typing import Any
 import asyncpg
 from asyncpg import Record
 
+from gateway.adapters.store.arrivals import (
+    COVERAGE_COLUMNS,
+    arrival_params,
+    coverage_row,
+    new_result,
+    stored_result,
+)
 from gateway.adapters.store.cells import AGGREGATION, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
@@ -87,6 +95,7 @@ from gateway.adapters.store.rejections import (
     check_max_rejections,
     prune_every,
 )
+from gateway.domain.arrivals import ArrivalCommit, ArrivalResult, Coverage, coverage_of
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
 from gateway.domain.decisions import (
     AnswerCommit,
@@ -960,6 +969,44 @@ class PostgresStore:
             if last:
                 await conn.execute(_NOTIFY, CHANNEL, f"{self._schema_name} {last}")
 
+    # -- arrivals and AED coverage (semantics: arrivals.py) -----------------------------------
+
+    async def commit_arrivals(self, commits: Sequence[ArrivalCommit]) -> list[ArrivalResult]:
+        """One transaction under the journal's advisory lock: a submission commits wholly
+        before the arrivals are decided, or wholly after."""
+        if not commits:
+            return []
+        results: list[ArrivalResult] = []
+        async with self._transaction() as conn:
+            await conn.execute(_LOCK, _LOCK_JOURNAL, self._lock_key)
+            for commit in commits:
+                arrived_at = _utc(commit.arrived_at)
+                row = await conn.fetchrow(_FIND_ARRIVAL, commit.item_id, arrived_at)
+                if row is not None:
+                    results.append(stored_result(commit.item_id, row))
+                    continue
+                first = await conn.fetchval(_FIRST_AED, commit.item_id)
+                aed_at = None if first is None else _utc(first)
+                result = new_result(commit, aed_at)
+                if not result.with_aed:
+                    result = replace(result, position=await self._insert_event(conn, commit.event))
+                await conn.execute(
+                    _INSERT_ARRIVAL,
+                    *arrival_params(commit, result, arrived_at=arrived_at, aed_at=aed_at),
+                )
+                results.append(result)
+            positions = [r.position for r in results if r.position and not r.replayed]
+            if positions:
+                await conn.execute(_NOTIFY, CHANNEL, f"{self._schema_name} {max(positions)}")
+        return results
+
+    async def arrival_coverage(
+        self, week: str | None = None, partner: str | None = None
+    ) -> list[Coverage]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(_COVERAGE, week, partner)
+        return coverage_of(coverage_row(r) for r in rows)
+
     @staticmethod
     async def _insert_event(conn: asyncpg.Connection, event: EventEntry) -> int:
         """Insert `event` at the journal's next position (the caller holds the journal lock)."""
@@ -1194,3 +1241,23 @@ def _utc_row(r: Record) -> list[Any]:
     row = list(r)
     row[11] = row[11].astimezone(UTC)
     return row
+
+
+# -- arrivals and AED coverage (semantics: arrivals.py) ---------------------------------------
+
+_FIND_ARRIVAL = "SELECT lead_ms, no_aed FROM arrivals WHERE item_id = $1 AND arrived_at = $2"
+# The item's first accepted version: its lowest journal position, of any partner.
+_FIRST_AED = """
+SELECT m.received_at FROM journal AS j
+JOIN messages AS m ON m.partner = j.partner AND m.message_id = j.message_id
+WHERE j.item_id = $1 ORDER BY j.position LIMIT 1
+"""
+_INSERT_ARRIVAL = """
+INSERT INTO arrivals (item_id, arrived_at, office, reported_by, week, partner, origin_country,
+                      aed_at, lead_ms, no_aed)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+"""
+_COVERAGE = f"""
+SELECT {COVERAGE_COLUMNS} FROM arrivals
+WHERE ($1::text IS NULL OR week = $1) AND ($2::text IS NULL OR partner = $2)
+"""  # noqa: S608 (constants)

@@ -44,12 +44,20 @@ import queue
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.adapters.store.arrivals import (
+    COVERAGE_COLUMNS,
+    arrival_params,
+    coverage_row,
+    new_result,
+    stored_result,
+)
 from gateway.adapters.store.cells import AGGREGATION, add, check_span
 from gateway.adapters.store.codes import decode_codes, encode_codes
 from gateway.adapters.store.cursors import advance
@@ -83,6 +91,13 @@ from gateway.adapters.store.rejections import (
     bounded,
     check_max_rejections,
     prune_every,
+)
+from gateway.domain.arrivals import (
+    ArrivalCommit,
+    ArrivalResult,
+    ArrivalRow,
+    Coverage,
+    coverage_of,
 )
 from gateway.domain.cells import CellCounts, CellKey, Frozen, FrozenRow, ObservationEntry
 from gateway.domain.decisions import (
@@ -619,6 +634,19 @@ class SqliteStore:
 
     async def commit_answers(self, after: int, upto: int, answers: Sequence[AnswerCommit]) -> None:
         await self._write(partial(_commit_answers, after=after, upto=upto, answers=list(answers)))
+
+    # -- arrivals and AED coverage (semantics: arrivals.py) -----------------------------------
+
+    async def commit_arrivals(self, commits: Sequence[ArrivalCommit]) -> list[ArrivalResult]:
+        """One BEGIN IMMEDIATE transaction: the journal cannot change while it decides."""
+        if not commits:
+            return []
+        return await self._write(partial(_commit_arrivals, commits=list(commits)))
+
+    async def arrival_coverage(
+        self, week: str | None = None, partner: str | None = None
+    ) -> list[Coverage]:
+        return coverage_of(await self._read(partial(_arrival_rows, week=week, partner=partner)))
 
     async def _lookup(self, job: Job[T]) -> T:
         """A point lookup on the event loop's own connection; on a reader thread when the
@@ -1277,3 +1305,53 @@ def _commit_answers(
         if conn.execute(_ANSWER, (answer.amendment_record_id, answer.request_position)).rowcount:
             _insert_event(conn, answer.event)
     conn.execute(_MOVE_POSITION, (upto, ANSWERS, after))
+
+
+# -- arrivals and AED coverage (semantics: arrivals.py) ---------------------------------------
+
+_FIND_ARRIVAL = "SELECT lead_ms, no_aed FROM arrivals WHERE item_id = ? AND arrived_at = ?"
+# The item's first accepted version: its lowest journal position, of any partner.
+_FIRST_AED = """
+SELECT m.received_at FROM journal AS j
+JOIN messages AS m ON m.partner = j.partner AND m.message_id = j.message_id
+WHERE j.item_id = ? ORDER BY j.position LIMIT 1
+"""
+_INSERT_ARRIVAL = """
+INSERT INTO arrivals (item_id, arrived_at, office, reported_by, week, partner, origin_country,
+                      aed_at, lead_ms, no_aed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_COVERAGE = f"SELECT {COVERAGE_COLUMNS} FROM arrivals"  # noqa: S608 (constants)
+
+
+def _commit_arrivals(conn: sqlite3.Connection, commits: list[ArrivalCommit]) -> list[ArrivalResult]:
+    # BEGIN IMMEDIATE holds the write lock: no journal row lands between a read and a write.
+    results: list[ArrivalResult] = []
+    for commit in commits:
+        arrived_at = utc_text(commit.arrived_at, "arrived_at")
+        row = conn.execute(_FIND_ARRIVAL, (commit.item_id, arrived_at)).fetchone()
+        if row is not None:
+            results.append(stored_result(commit.item_id, row))
+            continue
+        first = conn.execute(_FIRST_AED, (commit.item_id,)).fetchone()
+        aed_at = None if first is None else from_utc_text(first[0])
+        result = new_result(commit, aed_at)
+        if not result.with_aed:
+            result = replace(result, position=_insert_event(conn, commit.event))
+        stored_aed = None if aed_at is None else utc_text(aed_at, "aed_at")
+        conn.execute(
+            _INSERT_ARRIVAL,
+            arrival_params(commit, result, arrived_at=arrived_at, aed_at=stored_aed),
+        )
+        results.append(result)
+    return results
+
+
+def _arrival_rows(
+    conn: sqlite3.Connection, week: str | None, partner: str | None
+) -> list[ArrivalRow]:
+    given = [(c, v) for c, v in (("week", week), ("partner", partner)) if v is not None]
+    sql = _COVERAGE
+    if given:
+        sql += " WHERE " + " AND ".join(f"{column} = ?" for column, _ in given)
+    return [coverage_row(r) for r in conn.execute(sql, tuple(v for _, v in given))]

@@ -1,4 +1,5 @@
-"""The `gateway` command: serve, validate, submit, consume, decide, keys, share, db, demo.
+"""The `gateway` command: serve, validate, submit, consume, decide, arrivals, coverage, keys,
+share, db, demo.
 
 One module per command group registers its commands (`register(add)`) and runs them; this one
 assembles the parser and maps errors to exit codes. A command imports what it uses when it runs,
@@ -14,7 +15,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gateway.entrypoints.cli import (
+    arrivals,
     consume,
+    coverage,
     db,
     decide,
     demo,
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
     from gateway.ports import Clock
 
 # In the order `gateway --help` lists them.
-_GROUPS = (serve, validate, submit, consume, decide, keys, share, db, demo)
+_GROUPS = (serve, validate, submit, consume, decide, arrivals, coverage, keys, share, db, demo)
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:

@@ -28,7 +28,7 @@ def register(add: AddCommand) -> None:
 
 
 def add_tls_options(command: argparse.ArgumentParser) -> None:
-    """--cert, --key, --ca, --server-name: a consumer's mTLS material (see client_tls)."""
+    """--cert, --key, --ca, --server-name: a consumer's mTLS material (see `client_tls`)."""
     command.add_argument("--cert", type=Path, help="mTLS: this consumer's client certificate (PEM)")
     command.add_argument("--key", type=Path, help="mTLS: the client certificate's private key")
     command.add_argument("--ca", type=Path, help="mTLS: the CA of the gateway's server certificate")
