@@ -21,17 +21,18 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
 from google.protobuf.json_format import ParseDict
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.adapters.crypto.dsse import verify_json_envelope
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, load_private_key
-from gateway.adapters.grpc.client import decide_stream
+from gateway.adapters.grpc.client import decide_stream, report_arrivals
 from gateway.adapters.http.client import Answer, PartnerClient
 from gateway.bootstrap import Gateway, build
 from gateway.config import PartnerConfig, Settings
@@ -39,7 +40,7 @@ from gateway.domain.partners import PartnerKind
 from gateway.domain.routing import Consumer, RoutingRule
 from gateway.domain.weeks import iso_week
 from gateway.entrypoints.consumer import ConsumeResult, consume_verified
-from gateway.formats.itmatt.samples import ItemSpec, build_itmatt, generate_items
+from gateway.formats.itmatt.samples import ItemSpec, build_itmatt, generate_items, valid_s10
 from gateway.ports import Clock
 from gateway.services.b5_reports import REPORT_TYPE
 from gateway.share.disclosure import Audit
@@ -132,6 +133,7 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
         ok = ok and all(s.answer.verified_by for s in run.sent)
         async with aiohttp.ClientSession() as session:
             ok = await _decisions(gateway, session, run, out, clock) and ok
+        ok = await _arrivals(gateway, run, out, clock) and ok
         ok = await _b5(gateway, endpoints.http_url, out, clock) and ok
         out.write(f"\nresult: {'OK' if ok else 'FAILED'}\n")
         return 0 if ok else 1
@@ -353,6 +355,53 @@ async def _answered(gateway: Gateway, consumer: str, decision_id: str) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def _arrivals(gateway: Gateway, run: DemoRun, out: TextIO, clock: Clock) -> bool:
+    """The domestic post reports arrivals: declared items (with AED), items never declared and
+    items that arrived before their AED (NO_AED); then the AED coverage table."""
+    endpoints = gateway.endpoints
+    reporters = [c for c in gateway.settings.consumers if c.may_report_arrivals]
+    if endpoints is None or not reporters:
+        out.write("\nArrivals: no consumer may report arrivals: skipped\n")
+        return True
+    rows = await gateway.store.read_journal(0, 100_000)
+    received = sorted({row.entry.item_id for row in rows if row.entry.item_id in run.specs})
+    now = clock.now()
+    before_aed = DEMO_START - timedelta(days=1)  # before any demo item was declared
+    rng = random.Random(time.time_ns())  # noqa: S311 - fresh sample S10 serials
+    undeclared = [valid_s10("LX", rng.randrange(10**8), country) for country in ("CN", "GB", "FR")]
+    arrivals = [
+        *((item, now) for item in received[:40]),
+        *((item, before_aed) for item in received[40:43]),
+        *((item, now) for item in undeclared),
+    ]
+    request = decisions_pb2.ReportArrivalsRequest(consumer=reporters[0].name)
+    for item, when in arrivals:
+        stamp = Timestamp()
+        stamp.FromDatetime(when)
+        request.arrivals.add(item_id=item, arrived_at=stamp, office="USJFKA")
+    answer = await report_arrivals(endpoints.grpc_target, request)
+    no_aed = [o for o in answer.outcomes if not o.with_aed]
+    out.write(f"\nArrivals (gRPC Arrivals/Report as {reporters[0].name}): "
+              f"{len(answer.outcomes)} reported, {len(answer.outcomes) - len(no_aed)} with AED, "
+              f"{len(no_aed)} NO_AED events (3 arrived before their AED, 3 never declared)\n"
+              )  # fmt: skip
+    ok = len(no_aed) == 6
+    out.write(f"  {'week':<9} {'origin post':<15} {'country':<7} {'arrived':>7} "
+              f"{'with AED':>8} {'NO_AED':>6}  median lead time\n")  # fmt: skip
+    for row in await gateway.arrivals.coverage():
+        lead = str(row.median_lead).split(".")[0] if row.median_lead is not None else "-"
+        out.write(f"  {row.week:<9} {row.partner or '(none)':<15} {row.origin_country:<7} "
+                  f"{row.arrivals:>7} {row.with_aed:>8} {row.no_aed:>6}  {lead}\n")  # fmt: skip
+    kinds: Counter[str] = Counter()
+    seen = await consume_verified(
+        endpoints.grpc_target, "analytics", None, idle=IDLE_S,
+        on_event=lambda record, _payload: kinds.update([feed_pb2.RecordKind.Name(record.kind)]),
+    )  # fmt: skip
+    ok = ok and seen.failed == 0 and kinds["NO_AED"] == len(no_aed)
+    out.write(f"  analytics received {kinds['NO_AED']} NO_AED record(s), each verified\n")
+    return ok
 
 
 def summarise_report(doc: dict[str, Any]) -> str:
