@@ -49,6 +49,7 @@ from gateway.domain.decisions import (
 from gateway.domain.journal import JournalEntry, JournalRow
 from gateway.domain.messages import ItemFunction
 from gateway.domain.notify import JournalNotifier
+from gateway.domain.partners import Partner
 from gateway.domain.routing import Consumer
 from gateway.errors import (
     AggregationMoved,
@@ -94,9 +95,18 @@ class DecisionService:
         signer: Signer,
         clock: Clock,
         notifier: JournalNotifier | None = None,
+        *,
+        partners: Mapping[str, Partner] | None = None,
     ) -> None:
         self._store, self._signer, self._clock, self._notifier = store, signer, clock, notifier
         self._consumers: Mapping[str, Consumer] = {c.name: c for c in consumers}
+        self._partners: Mapping[str, Partner] = partners or {}
+
+    def pushes_responses(self, partner: str) -> bool:
+        """Whether the post's responses are also pushed (its partner.toml names a
+        responses_url): then each decision's outbox row is written with it."""
+        known = self._partners.get(partner)
+        return known is not None and bool(known.responses_url)
 
     def consumer(self, name: str) -> Consumer:
         """The deciding consumer; ConsumerDenied unless it exists and may decide."""
@@ -214,7 +224,8 @@ class DecisionService:
             EventKind.DECISION,
             self._signer.sign(DECISION_TYPE, payload),
         )
-        commit = DecisionCommit(decision, entry.message_id, decided_at, event, after)
+        push = self.pushes_responses(partner)
+        commit = DecisionCommit(decision, entry.message_id, decided_at, event, after, push)
         return commit, status
 
     async def _replay(self, existing: StoredDecision, decision: Decision) -> DecisionOutcome:

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, validate, submit, consume, keys, share, db, demo.
+"""The `gateway` command: serve, validate, submit, responses, consume, keys, share, db, demo.
 
 One module per command group registers its commands (`register(add)`) and runs them; this one
 assembles the parser and maps errors to exit codes. A command imports what it uses when it runs,
@@ -13,7 +13,17 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from gateway.entrypoints.cli import consume, db, demo, keys, serve, share, submit, validate
+from gateway.entrypoints.cli import (
+    consume,
+    db,
+    demo,
+    keys,
+    responses,
+    serve,
+    share,
+    submit,
+    validate,
+)
 from gateway.entrypoints.cli.common import CONFIG_HELP, commands
 from gateway.errors import ConfigError, StoreError
 
@@ -21,7 +31,7 @@ if TYPE_CHECKING:
     from gateway.ports import Clock
 
 # In the order `gateway --help` lists them.
-_GROUPS = (serve, validate, submit, consume, keys, share, db, demo)
+_GROUPS = (serve, validate, submit, responses, consume, keys, share, db, demo)
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
