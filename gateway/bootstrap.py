@@ -44,7 +44,7 @@ from gateway.adapters.crypto.raw import raw_public_bytes
 from gateway.adapters.grpc.keys import PublicKeyInfo
 from gateway.adapters.grpc.server import build_grpc_server, grpc_server_tls
 from gateway.adapters.http.app import EdgeDeps, build_app
-from gateway.adapters.http.push import ReportPusher
+from gateway.adapters.http.push import OutboxPusher
 from gateway.adapters.http.ratelimit import RateLimiter
 from gateway.adapters.store import open_store_from_url
 from gateway.config import PartnerConfig, PartnerKeySpec, Settings, load_partners
@@ -135,7 +135,7 @@ class Gateway:
         pipeline: Pipeline,
         feeds: FeedPipeline,
         share: ShareService,
-        pusher: ReportPusher,
+        pusher: OutboxPusher,
         decisions: DecisionService,
         answers: AnswerService,
         arrivals: ArrivalService,
@@ -417,7 +417,9 @@ def build(
             ),
             late_window=share.late_window_weeks,
         ),
-        decisions=DecisionService(store, settings.consumers, signer, clock, notifier),
+        decisions=DecisionService(
+            store, settings.consumers, signer, clock, notifier, partners=partners
+        ),
         answers=AnswerService(store, signer, clock, notifier),
         arrivals=ArrivalService(
             store,
@@ -428,7 +430,7 @@ def build(
             metrics=metrics,
             notifier=notifier,
         ),
-        pusher=ReportPusher(
+        pusher=OutboxPusher(
             store=store,
             partners=partners,
             key=lambda: keyring.active,

@@ -746,6 +746,16 @@ def _partner_id(pid: str, info: ValidationInfo) -> str:
     return pid
 
 
+_ResponsesUrl = Annotated[
+    _Str,
+    _check(
+        lambda v: not v or v.startswith(("https://", "http://")),
+        "{v!r} is not an http(s) URL",
+        'e.g. "https://post.example/aed/responses" (docs/responses.md)',
+    ),
+]
+
+
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class PartnerFile(_Table):
     """A partner folder's partner.toml."""
@@ -763,6 +773,7 @@ class PartnerFile(_Table):
     max_concurrent: _Positive = 16
     mapping: _Str = "mapping.toml"  # B5 feeds only: the feed layout, in the folder
     share: ShareTable = dataclasses.field(default_factory=ShareTable)  # customs only
+    responses_url: _ResponsesUrl = ""  # posts only: where responses are POSTed
 
     @model_validator(mode="before")
     @classmethod
@@ -785,6 +796,9 @@ class PartnerFile(_Table):
             raise _fail("a post needs its 3-letter operator code", 'e.g. "GBA"', "operator_code")
         if not self.keys:
             raise _fail("no key", "add a [[keys]] table with id, alg, public_key", "keys")
+        if self.responses_url and self.kind is not PartnerKind.POST:
+            fix = "only a post receives responses: remove responses_url"
+            raise _fail("is for posts", fix, "responses_url")
         return self
 
 
@@ -863,6 +877,7 @@ def _partner(folder: Path, settings: Settings) -> PartnerConfig:
         max_concurrent=read.max_concurrent,
         share=read.share.agreement() if read.kind is PartnerKind.CUSTOMS else None,
         mapping=mapping,
+        responses_url=read.responses_url,
     )
     return PartnerConfig(partner, keys, folder)
 

@@ -290,9 +290,10 @@ class FreezeMoved(StoreError):
 class NotInOutbox(ValueError):
     """A delivery outcome for a position that has no outbox row: a caller's bug."""
 
-    def __init__(self, position: int) -> None:
-        self.position = position
-        super().__init__(f"no outbox row at report position {position}")
+    def __init__(self, position: int, kind: str = "REPORT") -> None:
+        self.position, self.kind = position, kind
+        what = "report" if kind == "REPORT" else "decision"
+        super().__init__(f"no outbox row at {what} position {position}")
 
 
 class DisclosureError(ValueError):

@@ -13,6 +13,7 @@ each backend implements:
                       fold_position, commit_answers (gateway/adapters/store/decisions.py)
     ArrivalStore      commit_arrivals, arrival_coverage: arrivals, NO_AED events, AED coverage
                       (gateway/adapters/store/arrivals.py)
+    ResponseStore     responses_after: the posts' responses to decisions on their items
     CursorStore       get_cursor, ack: the consumers' cursors over the journal
     RejectionStore    record_rejection, rejections
     ObservationStore  commit_feed, observations: the partners' B5 feeds
@@ -20,8 +21,8 @@ each backend implements:
                       (gateway/adapters/store/cells.py)
     ReportStore       add_report, add_first_report, reports_after, report_of, frozen, freeze_week
                       (gateway/adapters/store/frozen.py)
-    OutboxStore       claim_deliveries, delivery_succeeded, delivery_failed, outbox
-                      (gateway/adapters/store/outbox.py)
+    OutboxStore       claim_deliveries, delivery_succeeded, delivery_failed, outbox: pushes of
+                      reports and responses (gateway/adapters/store/outbox.py)
 
 The store contract is written so that SQLite (embedded default) and PostgreSQL (replicas sharing
 one journal) can both honour it:
@@ -60,7 +61,8 @@ from gateway.domain.journal import (
     RejectionRecord,
     StoredMessage,
 )
-from gateway.domain.reports import Delivery, ReportRecord, StoredReport
+from gateway.domain.reports import Delivery, OutboxKind, ReportRecord, StoredReport
+from gateway.domain.responses import Response
 from gateway.errors import GatewayError
 
 
@@ -129,8 +131,9 @@ class DecisionStore(Protocol):
         the item's decisions."""
 
     async def commit_decisions(self, commits: Sequence[DecisionCommit]) -> list[int | GatewayError]:
-        """Store each decision with its event in one transaction; per commit its position or
-        the error that refused it (StaleVersion, DecisionMoved, DecisionTaken)."""
+        """Store each decision with its event (and, with `push`, its response's outbox row) in
+        one transaction; per commit its position or the error that refused it (StaleVersion,
+        DecisionMoved, DecisionTaken)."""
 
     async def fold_position(self, name: str) -> int:
         """A named fold position ('answers', 'detections'; 0 before any fold)."""
@@ -154,6 +157,15 @@ class ArrivalStore(Protocol):
     ) -> list[Coverage]:
         """Coverage per (week, partner, origin country) of the stored arrivals, of `week` and
         `partner` when given; ordered by week, partner, country."""
+
+
+class ResponseStore(Protocol):
+    """What posts hear of the decisions on their items (docs/responses.md)."""
+
+    async def responses_after(self, partner: str, after: int, limit: int) -> list[Response]:
+        """The post's responses (one per decision on its items) with position > after, oldest
+        first, at most `limit`: only what a post may receive, never a note, a detection or
+        the deciding consumer."""
 
 
 class CursorStore(Protocol):
@@ -242,7 +254,9 @@ class ReportStore(Protocol):
 
 
 class OutboxStore(Protocol):
-    """The push outbox of share reports (semantics: gateway/adapters/store/outbox.py)."""
+    """The push outbox of share reports and of responses to posts (semantics:
+    gateway/adapters/store/outbox.py). A row is named by its kind and the position of what it
+    pushes (the report's, or the response's decision's)."""
 
     async def claim_deliveries(
         self, owner: str, now: datetime, lease: timedelta, limit: int
@@ -250,18 +264,26 @@ class OutboxStore(Protocol):
         """Claim due outbox rows (next attempt <= now, no live lease of another owner) until
         now + lease. Two owners never hold the same row at once; an expired lease is taken over."""
 
-    async def delivery_succeeded(self, position: int, owner: str) -> None:
+    async def delivery_succeeded(
+        self, position: int, owner: str, kind: OutboxKind = OutboxKind.REPORT
+    ) -> None:
         """The partner confirmed: the row leaves the outbox (kept as delivered). NotInOutbox
-        when the position has no outbox row."""
+        when the position has no outbox row of that kind."""
 
     async def delivery_failed(
-        self, position: int, owner: str, next_attempt: datetime, error: str
+        self,
+        position: int,
+        owner: str,
+        next_attempt: datetime,
+        error: str,
+        kind: OutboxKind = OutboxKind.REPORT,
     ) -> None:
         """Count the attempt, release the lease, retry at `next_attempt`. NotInOutbox when the
-        position has no outbox row."""
+        position has no outbox row of that kind."""
 
     async def outbox(self) -> list[Delivery]:
-        """Rows not yet delivered (for operators: `gateway share list`)."""
+        """Rows not yet delivered, reports and responses, in claim order (for operators:
+        `gateway share list`)."""
 
 
 class Store(
@@ -270,6 +292,7 @@ class Store(
     JournalStore,
     DecisionStore,
     ArrivalStore,
+    ResponseStore,
     CursorStore,
     RejectionStore,
     ObservationStore,

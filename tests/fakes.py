@@ -50,7 +50,8 @@ from gateway.domain.journal import (
     StoredMessage,
 )
 from gateway.domain.partners import ITMATT_FORMAT, Partner, PartnerKind
-from gateway.domain.reports import Delivery, ReportRecord, StoredReport
+from gateway.domain.reports import Delivery, OutboxKind, ReportRecord, StoredReport
+from gateway.domain.responses import Response
 from gateway.errors import (
     AggregationMoved,
     DecisionMoved,
@@ -67,7 +68,7 @@ from gateway.errors import (
 
 @dataclass(slots=True)
 class OutboxRow:
-    """One report to push, as the SQL backends' `outbox` table holds it."""
+    """One report or response to push, as the SQL backends' `outbox` table holds it."""
 
     next_attempt_at: datetime
     attempts: int = 0
@@ -99,7 +100,8 @@ class InMemoryStore:
         self.report_log: list[ReportRecord] = []  # position = index + 1
         self.frozen_numbers: dict[str, int] = {}  # report week -> its freeze number
         self.frozen_rows: list[FrozenRow] = []
-        self.outbox_rows: dict[int, OutboxRow] = {}
+        # By (kind, position), in insertion order: the SQL backends' `id` order.
+        self.outbox_rows: dict[tuple[OutboxKind, int], OutboxRow] = {}
         self.is_open = False
 
     async def open(self) -> None:
@@ -234,6 +236,16 @@ class InMemoryStore:
         wanted = set(weeks)
         return [o for o in self.observation_log if o.week in wanted]
 
+    # -- responses to posts (semantics: gateway/adapters/store/decisions.py, outbox.py) -----
+
+    async def responses_after(self, partner: str, after: int, limit: int) -> list[Response]:
+        await self.ping()
+        mine = [
+            _response(d) for p, d in sorted(self.decision_rows.items())
+            if p > after and d.decision.partner == partner
+        ]  # fmt: skip
+        return mine[: max(limit, 0)]
+
     # -- decisions (semantics: gateway/adapters/store/decisions.py) -------------------------
 
     def _add_event(self, event: EventEntry) -> int:
@@ -294,9 +306,12 @@ class InMemoryStore:
                 outcomes.append(DecisionMoved(d.item_id))
             else:
                 position = self._add_event(commit.event)
+                decided_at = as_utc(commit.decided_at, "decided_at")
                 self.decision_rows[position] = StoredDecision(
-                    position, d, commit.message_id, as_utc(commit.decided_at, "decided_at")
+                    position, d, commit.message_id, decided_at
                 )
+                if commit.push:  # the post's response, in the same step as the decision
+                    self.outbox_rows[OutboxKind.RESPONSE, position] = OutboxRow(decided_at)
                 outcomes.append(position)
         return outcomes
 
@@ -402,7 +417,7 @@ class InMemoryStore:
         self.report_log.append(stored)
         position = len(self.report_log)
         if push:
-            self.outbox_rows[position] = OutboxRow(next_attempt_at=stored.created_at)
+            self.outbox_rows[OutboxKind.REPORT, position] = OutboxRow(stored.created_at)
         return position
 
     async def reports_after(self, partner: str, after: int, limit: int) -> list[StoredReport]:
@@ -456,29 +471,35 @@ class InMemoryStore:
         at = as_utc(now, "now")
         await self.ping()
         claimed: list[Delivery] = []
-        for position, row in sorted(self.outbox_rows.items()):
+        for (kind, position), row in self.outbox_rows.items():
             if len(claimed) >= limit:
                 break
             free = row.lease_until is None or row.lease_until <= at or row.lease_owner == owner
             if row.delivered_at is None and row.next_attempt_at <= at and free:
                 row.lease_owner, row.lease_until = owner, until
-                claimed.append(
-                    Delivery(position, self.report_log[position - 1], row.attempts, owner, until)
-                )
+                item = self._outbox_item(kind, position)
+                claimed.append(Delivery(position, item, row.attempts, owner, until))
         return claimed
 
-    async def delivery_succeeded(self, position: int, owner: str) -> None:
-        row = await self._outbox_row(position)
+    async def delivery_succeeded(
+        self, position: int, owner: str, kind: OutboxKind = OutboxKind.REPORT
+    ) -> None:
+        row = await self._outbox_row(kind, position)
         if row.delivered_at is None:
             row.delivered_at = datetime.now(UTC)
             row.attempts += 1
             row.lease_owner = row.lease_until = None
 
     async def delivery_failed(
-        self, position: int, owner: str, next_attempt: datetime, error: str
+        self,
+        position: int,
+        owner: str,
+        next_attempt: datetime,
+        error: str,
+        kind: OutboxKind = OutboxKind.REPORT,
     ) -> None:
         retry_at = as_utc(next_attempt, "next_attempt")
-        row = await self._outbox_row(position)
+        row = await self._outbox_row(kind, position)
         if row.delivered_at is None and row.lease_owner == owner:
             row.attempts += 1
             row.next_attempt_at, row.last_error = retry_at, bounded_error(error)
@@ -489,21 +510,34 @@ class InMemoryStore:
         return [
             Delivery(
                 position,
-                self.report_log[position - 1],
+                self._outbox_item(kind, position),
                 row.attempts,
                 row.lease_owner or "",
                 row.lease_until if row.lease_owner and row.lease_until else row.next_attempt_at,
             )
-            for position, row in sorted(self.outbox_rows.items())
+            for (kind, position), row in self.outbox_rows.items()
             if row.delivered_at is None
         ]
 
-    async def _outbox_row(self, position: int) -> OutboxRow:
+    async def _outbox_row(self, kind: OutboxKind, position: int) -> OutboxRow:
         await self.ping()
-        row = self.outbox_rows.get(position)
+        row = self.outbox_rows.get((kind, position))
         if row is None:
-            raise NotInOutbox(position)
+            raise NotInOutbox(position, kind.value)
         return row
+
+    def _outbox_item(self, kind: OutboxKind, position: int) -> ReportRecord | Response:
+        if kind is OutboxKind.REPORT:
+            return self.report_log[position - 1]
+        return _response(self.decision_rows[position])
+
+
+def _response(stored: StoredDecision) -> Response:
+    d = stored.decision
+    return Response(
+        stored.position, d.partner, d.item_id, d.version, stored.message_id, d.code,
+        stored.decided_at, d.questions,
+    )  # fmt: skip
 
 
 def _key_order(key: CellKey) -> tuple[str, ...]:

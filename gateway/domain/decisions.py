@@ -108,6 +108,7 @@ QUESTION_CODES: tuple[str, ...] = (
 MAX_NOTE = 2000  # characters of a decision's note
 MAX_QUESTIONS = 20
 MAX_ID = 128  # characters of a decision id
+MAX_PATH = 512  # characters of a question's path (the post receives it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,7 @@ class DecisionCommit:
     decided_at: datetime
     event: EventEntry
     after: int  # the item's last decision position the caller saw (0: none)
+    push: bool = False  # also queue the post's response in the outbox (it has a responses_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,9 @@ def check_decision(decision: Decision) -> None:
             raise InputError(
                 f"unknown question code {question.code!r}; known: {', '.join(QUESTION_CODES)}"
             )
+        if len(question.path) > MAX_PATH or not question.path.isprintable():
+            # The post receives the path (docs/responses.md): printable text an XML holds.
+            raise InputError(f"a question's path must be printable, at most {MAX_PATH} characters")
     if decision.detection is not None and decision.code not in DETECTION_CODES:
         raise InputError(
             f"a detection goes with {', '.join(sorted(DETECTION_CODES))}, not with {decision.code}"

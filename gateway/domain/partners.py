@@ -42,6 +42,7 @@ class Partner:
     rate_per_s: float = 200.0  # sustained requests a second (429 beyond)
     burst: int = 400  # requests at once before the sustained rate applies
     max_concurrent: int = 16  # its requests in progress at once (429 beyond)
+    responses_url: str = ""  # posts: where responses to decisions are POSTed; empty: pull only
 
     def may_submit(self, fmt: str) -> bool:
         return fmt in self.formats

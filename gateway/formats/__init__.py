@@ -20,7 +20,8 @@ Partners then list its `name` in partner.toml `formats` and POST to its `route`.
 
 B5 trend feeds (`gateway.formats.b5`) are not declarations: their own intake
 (`gateway.services.b5_intake`) serves them. `hardened` (the XML parse and its limits) and
-`lexical` (XML Schema lexical forms) are shared by the formats.
+`lexical` (XML Schema lexical forms) are shared by the formats. `responses` writes the one
+outbound kind of document, the responses posts receive (docs/responses.md).
 """
 
 from __future__ import annotations

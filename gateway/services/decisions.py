@@ -51,6 +51,7 @@ from gateway.domain.decisions import (
 from gateway.domain.journal import JournalEntry, JournalRow
 from gateway.domain.messages import ItemFunction
 from gateway.domain.notify import JournalNotifier
+from gateway.domain.partners import Partner
 from gateway.domain.routing import Consumer
 from gateway.errors import (
     AggregationMoved,
@@ -88,6 +89,7 @@ class _Pending:
     after: int
     status: str
     payload: bytes
+    push: bool  # the post's response is also pushed (it has a responses_url)
 
     def commit(self, envelope: bytes) -> DecisionCommit:
         d = self.decision.decision
@@ -97,7 +99,8 @@ class _Pending:
             EventKind.DECISION,
             envelope,
         )
-        return DecisionCommit(d, self.entry.message_id, self.decision.decided_at, event, self.after)
+        decided_at = self.decision.decided_at
+        return DecisionCommit(d, self.entry.message_id, decided_at, event, self.after, self.push)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +120,18 @@ class DecisionService:
         signer: Signer,
         clock: Clock,
         notifier: JournalNotifier | None = None,
+        *,
+        partners: Mapping[str, Partner] | None = None,
     ) -> None:
         self._store, self._signer, self._clock, self._notifier = store, signer, clock, notifier
         self._consumers: Mapping[str, Consumer] = {c.name: c for c in consumers}
+        self._partners: Mapping[str, Partner] = partners or {}
+
+    def pushes_responses(self, partner: str) -> bool:
+        """Whether the post's responses are also pushed (its partner.toml names a
+        responses_url): then each decision's outbox row is written with it."""
+        known = self._partners.get(partner)
+        return known is not None and bool(known.responses_url)
 
     def consumer(self, name: str) -> Consumer:
         """The deciding consumer; ConsumerDenied unless it exists and may decide."""
@@ -231,7 +243,8 @@ class DecisionService:
         provisional = StoredDecision(after + 1, decision, entry.message_id, now)
         status = item_status([*found.decisions, provisional])
         payload = _decision_record(provisional, status).SerializeToString(deterministic=True)
-        return _Pending(provisional, entry, after, status, payload)
+        push = self.pushes_responses(entry.partner)
+        return _Pending(provisional, entry, after, status, payload, push)
 
     async def _commit(
         self, ready: Sequence[_Ready], outcomes: dict[int, DecisionOutcome | GatewayError]

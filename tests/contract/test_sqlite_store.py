@@ -16,7 +16,7 @@ import pytest
 
 from gateway.adapters.store import SqliteStore, group_commit, open_store_from_url
 from gateway.adapters.store import sqlite as sqlite_module
-from gateway.adapters.store.migrations import SQLITE_MIGRATIONS
+from gateway.adapters.store.migrations import SCHEMA_VERSION_DDL, SQLITE_MIGRATIONS
 from gateway.adapters.store.outbox import MAX_ERROR_CHARS
 from gateway.errors import ConfigError, DuplicateMessage, StoreError
 from tests.builders import (
@@ -31,6 +31,7 @@ from tests.builders import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+LEASE = timedelta(minutes=1)
 
 CHILD = """
 import asyncio, sys
@@ -69,7 +70,7 @@ def _downgrade_to_version(path: Path, version: int) -> None:
             dropped = _VERSION_5_TABLES + _VERSION_4_TABLES + _VERSION_3_TABLES
             for table in dropped + (("rejections",) if version < 2 else ()):
                 conn.execute(f"DROP TABLE {table}")
-            conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('reports')")
+            conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('reports', 'outbox')")
             conn.execute("DELETE FROM schema_version WHERE version > ?", (version,))
         tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
     finally:
@@ -424,21 +425,56 @@ async def test_a_version_2_database_is_migrated_to_the_latest_on_open_keeping_it
     assert _query(path, "SELECT max(version) FROM schema_version") == [(latest,)]
 
 
+def _built_at(path: Path, version: int) -> None:
+    """A database as the store of schema `version` made it: migrations 1 to `version` applied
+    as `open()` applies them."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(SCHEMA_VERSION_DDL)
+        for migration in SQLITE_MIGRATIONS[:version]:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version VALUES (?, ?, ?)",
+                (migration.version, migration.description, datetime.now(UTC).isoformat()),
+            )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _old_report(conn: sqlite3.Connection, report_id: str, week: str = "2026-W48") -> int:
+    """A report written as the stores of schema 3 to 5 wrote it; its position."""
+    report = make_report(report_id, week=week)
+    cursor = conn.execute(
+        "INSERT INTO reports (report_id, partner, week, created_at, envelope) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (report.report_id, report.partner, report.week,
+         report.created_at.isoformat(timespec="microseconds"), report.envelope),
+    )  # fmt: skip
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+_V3_OUTBOX = """
+INSERT INTO outbox (position, attempts, next_attempt_at, lease_owner, lease_until, last_error,
+                    delivered_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+
+
 async def test_a_version_3_database_gets_frozen_weeks_on_open_keeping_its_reports(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "gw.db"
-    old = await _opened(path)
-    position = await old.add_report(make_report(), push=True)
-    await old.close()
+    _built_at(path, 3)
     conn = sqlite3.connect(path)
     try:
         with conn:
-            for table in _VERSION_5_TABLES + _VERSION_4_TABLES:
-                conn.execute(f"DROP TABLE {table}")
-            conn.execute("DELETE FROM positions WHERE name IN ('answers', 'detections')")
-            conn.execute("DROP INDEX reports_by_week")
-            conn.execute("DELETE FROM schema_version WHERE version > 3")
+            position = _old_report(conn, make_report().report_id, make_report().week)
+            due = make_report().created_at.isoformat(timespec="microseconds")
+            conn.execute(_V3_OUTBOX, (position, 0, due, None, None, None, None))
     finally:
         conn.close()
 
@@ -447,12 +483,52 @@ async def test_a_version_3_database_gets_frozen_weeks_on_open_keeping_its_report
         found = await store.report_of(make_report().partner, make_report().week)
         assert found is not None
         assert (found.position, found.report) == (position, make_report())
+        assert [(d.position, d.report) for d in await store.outbox()] == [(position, make_report())]
         assert await store.freeze_week(make_report().week, [], generation=0)
     finally:
         await store.close()
     latest = SQLITE_MIGRATIONS[-1].version
     assert _query(path, "SELECT max(version) FROM schema_version") == [(latest,)]
     assert _query(path, "SELECT week, number FROM frozen_weeks") == [(make_report().week, 1)]
+
+
+async def test_a_version_5_outbox_is_rebuilt_for_responses_keeping_every_row_and_its_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.db"
+    _built_at(path, 5)
+    t0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    text = [(t0 + timedelta(minutes=n)).isoformat(timespec="microseconds") for n in range(4)]
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            delivered, failed, leased, fresh = (_old_report(conn, f"r{n}") for n in range(4))
+            conn.execute(_V3_OUTBOX, (delivered, 1, text[0], None, None, None, text[1]))
+            conn.execute(_V3_OUTBOX, (failed, 2, text[3], None, None, "HTTP 503", None))
+            conn.execute(_V3_OUTBOX, (leased, 0, text[0], "gw-a", text[2], None, None))
+            conn.execute(_V3_OUTBOX, (fresh, 0, text[0], None, None, None, None))
+    finally:
+        conn.close()
+
+    store = await _opened(path)
+    try:
+        rows = await store.outbox()
+        assert [(d.position, d.report.report_id, d.attempts, d.owner) for d in rows] == [
+            (failed, "r1", 2, ""), (leased, "r2", 0, "gw-a"), (fresh, "r3", 0, "")
+        ]  # fmt: skip
+        assert rows[0].lease_until == t0 + timedelta(minutes=3)  # its next attempt, kept
+        claimed = await store.claim_deliveries("gw-b", t0 + timedelta(minutes=5), LEASE, 10)
+        assert [d.position for d in claimed] == [failed, leased, fresh]
+        newer = await store.add_report(make_report("r4"), push=True)
+        assert [d.position for d in await store.outbox()][-1] == newer
+    finally:
+        await store.close()
+    assert _query(path, "SELECT id, kind, report, decision FROM outbox ORDER BY id") == [
+        (delivered, "REPORT", delivered, None), (failed, "REPORT", failed, None),
+        (leased, "REPORT", leased, None), (fresh, "REPORT", fresh, None),
+        (newer, "REPORT", newer, None),
+    ]  # fmt: skip
+    assert _query(path, "PRAGMA foreign_key_check") == []
 
 
 async def test_values_and_counts_are_stored_as_text_and_integers_never_real(
@@ -501,7 +577,7 @@ async def test_outbox_times_are_fixed_width_utc_text_and_errors_are_bounded(
     rows = _query(
         path,
         "SELECT attempts, next_attempt_at, lease_owner, lease_until, length(last_error) "
-        "FROM outbox ORDER BY position",
+        "FROM outbox ORDER BY id",
     )
     assert rows == [
         (1, "2026-11-30T09:00:00.000000+00:00", None, None, MAX_ERROR_CHARS),

@@ -148,9 +148,12 @@ async def world(
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, partners: dict[str, PartnerKit]) -> AsyncIterator[World]:
-    """A World whose gateway runs for the block, then stops (its client sessions closed)."""
-    w = World(settings, partners)
+async def running(
+    settings: Settings, partners: dict[str, PartnerKit], clock: Clock | None = None
+) -> AsyncIterator[World]:
+    """A World whose gateway runs for the block, then stops (its client sessions closed); on
+    `clock` when given (the machine's otherwise)."""
+    w = World(settings, partners) if clock is None else World(settings, partners, clock=clock)
     await w.start()
     try:
         yield w

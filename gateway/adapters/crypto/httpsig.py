@@ -26,7 +26,16 @@ parse (missing, malformed) → required components and parameters (missing-compo
 (bad-signature) → nonce (replayed). A replay of a valid request is therefore 'replayed', and a
 forged request never uses up a nonce.
 
-Responses are signed the same way over `@status`, `content-type` and `content-digest`.
+Responses are signed the same way over `@status`, `content-type` and `content-digest`. A
+response may also be bound to the request that asked for it (§2.4): its signature then covers
+request components marked with the `req` parameter, the request's own signature among them,
+
+    Signature-Input: sig1=("@status" "content-type" "content-digest" "@method";req
+                     "@target-uri";req "signature";req;key="sig1");created=<unix s>;keyid=...
+
+where `"signature";req;key="sig1"` is the value of the request's `sig1` Signature member
+(`:<base64>:`, §2.1.2 `key`). Such an answer verifies only against the request it answers
+(`RequestBinding`): replayed to another request, or with the request altered, it fails.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import SplitResult, urlsplit
@@ -56,16 +65,21 @@ from gateway.domain.bodies import Body, SpooledBody
 from gateway.errors import SignatureError
 
 __all__ = [
+    "BOUND_COMPONENTS",
     "CONTENT_DIGEST",
     "LABEL",
     "REQUEST_COMPONENTS",
     "RESPONSE_COMPONENTS",
     "SIGNATURE",
     "SIGNATURE_INPUT",
+    "Component",
     "NonceCache",
+    "RequestBinding",
     "RequestVerifier",
     "body_sha256",
+    "bound_components",
     "content_digest",
+    "request_label",
     "sign_request",
     "sign_response",
     "signature_base",
@@ -86,6 +100,8 @@ BODY_COMPONENTS: Final = ("content-type", "content-digest")
 REQUEST_PARAMS: Final = ("created", "keyid", "alg", "nonce")
 RESPONSE_COMPONENTS: Final = ("@status", "content-digest")
 RESPONSE_PARAMS: Final = ("created", "keyid")
+#: The request components a bound response covers (with `"signature";req;key=<label>`).
+BOUND_COMPONENTS: Final = ("@method", "@target-uri")
 
 _DERIVED: Final = frozenset(
     {
@@ -146,11 +162,48 @@ def verify_content_digest(value: str | None, body: Body, sha256: bytes | None = 
 
 
 @dataclass(frozen=True, slots=True)
+class Component:
+    """A covered component with parameters (§2.1): `req` takes it from the request a response
+    answers (§2.4), `key` one member of a dictionary field (§2.1.2). A plain component is just
+    its name (a str)."""
+
+    name: str
+    req: bool = False
+    key: str | None = None
+    text: str = field(default="", compare=False)  # as serialized in a received Signature-Input
+
+    @property
+    def identifier(self) -> str:
+        """The component identifier as the signature base and Signature-Input write it."""
+        if self.text:
+            return self.text
+        return (
+            ser_string(self.name)
+            + (";req" if self.req else "")
+            + (f";key={ser_string(self.key)}" if self.key is not None else "")
+        )
+
+
+Covered = str | Component
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBinding:
+    """The request a response answers, as its client sent it (or its server received it):
+    what the response's `req` components are read from."""
+
+    method: str
+    target_uri: str
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
 class _Message:
     fields: dict[str, list[str]]  # lowercased field name -> its values in order
     method: str | None = None
     target_uri: str | None = None
     status: int | None = None
+    request: _Message | None = None  # the request a response answers (`req` components)
 
 
 class _AbsentComponentError(Exception):
@@ -215,7 +268,10 @@ def _authority(scheme: str, netloc: str) -> str:
     return host
 
 
-def _component_value(name: str, message: _Message) -> str:
+def _component_value(component: Covered, message: _Message) -> str:
+    if isinstance(component, Component):
+        return _parameterised_value(component, message)
+    name = component
     value = _derived(name, message) if name.startswith("@") else _field(message.fields, name)
     if value is None:
         raise _AbsentComponentError(name)
@@ -224,30 +280,79 @@ def _component_value(name: str, message: _Message) -> str:
     return value
 
 
+def _parameterised_value(component: Component, message: _Message) -> str:
+    source = message.request if component.req else message
+    if source is None:
+        raise _AbsentComponentError(component.identifier)
+    if component.key is None:
+        return _component_value(component.name, source)
+    value = _field(source.fields, component.name)
+    if value is None or component.name.startswith("@"):
+        raise _AbsentComponentError(component.identifier)
+    members = _parse_dictionary(value, "malformed", component.name)
+    member = members.get(component.key)
+    if member is None:
+        raise _AbsentComponentError(component.identifier)
+    return str(member)
+
+
+def _line_name(component: Covered) -> str:
+    return component.identifier if isinstance(component, Component) else f'"{component}"'
+
+
+def request_label(headers: Headers) -> str | None:
+    """The label of the request signature a verifier checks when it names none: `sig1` when
+    the request has one, else its first; None without a Signature field."""
+    value = _field(_fields(headers), "signature")
+    if value is None:
+        return None
+    one = _ONE_BYTES.fullmatch(value)
+    if one is not None:
+        return one.group(1)
+    labels = list(_parse_dictionary(value, "malformed", SIGNATURE))
+    return LABEL if LABEL in labels else (labels[0] if labels else None)
+
+
+def bound_components(label: str) -> tuple[Component, ...]:
+    """The request components a response bound to the request signed as `label` covers."""
+    return (
+        *(Component(name, req=True) for name in BOUND_COMPONENTS),
+        Component("signature", req=True, key=label),
+    )
+
+
 def signature_base(
-    components: Iterable[str],
+    components: Iterable[Covered],
     params: str,
     *,
     headers: Headers,
     method: str | None = None,
     target_uri: str | None = None,
     status: int | None = None,
+    request: RequestBinding | None = None,
 ) -> bytes:
     """The RFC 9421 §2.5 signature base of a message over `components`.
 
-    `params` is the serialized inner list with its parameters, exactly as in Signature-Input.
-    Raises ValueError naming a covered component the message does not have.
+    `params` is the serialized inner list with its parameters, exactly as in Signature-Input;
+    `request` the request a response answers, for its `req` components. Raises ValueError
+    naming a covered component the message does not have.
     """
-    message = _Message(_fields(headers), method, target_uri, status)
+    message = _Message(_fields(headers), method, target_uri, status, _request(request))
     try:
         return _base(components, params, message)
     except _AbsentComponentError as exc:
         raise ValueError(f"covered component {exc} is absent from the message") from None
 
 
-def _base(components: Iterable[str], params: str, message: _Message) -> bytes:
+def _request(binding: RequestBinding | None) -> _Message | None:
+    if binding is None:
+        return None
+    return _Message(_fields(binding.headers), binding.method, binding.target_uri)
+
+
+def _base(components: Iterable[Covered], params: str, message: _Message) -> bytes:
     """signature_base over a parsed message; _AbsentComponentError for a missing component."""
-    lines = [f'"{name}": {_component_value(name, message)}' for name in components]
+    lines = [f"{_line_name(c)}: {_component_value(c, message)}" for c in components]
     lines.append(f'"@signature-params": {params}')
     return "\n".join(lines).encode("utf-8")
 
@@ -256,7 +361,7 @@ def _base(components: Iterable[str], params: str, message: _Message) -> bytes:
 
 
 def _signature_params(
-    components: Iterable[str], key: SigningKey, created: int, nonce: str | None
+    components: Iterable[Covered], key: SigningKey, created: int, nonce: str | None
 ) -> str:
     """The serialized inner list of Signature-Input (and of "@signature-params")."""
     params: dict[str, str | int] = {"created": created, "keyid": key.keyid, "alg": key.alg}
@@ -265,12 +370,14 @@ def _signature_params(
     return _serialize_inner(components, params)
 
 
-def _serialize_inner(components: Iterable[str], params: Mapping[str, str | int]) -> str:
+def _serialize_inner(components: Iterable[Covered], params: Mapping[str, str | int]) -> str:
     """RFC 8941 §4.1.1.1: an inner list of strings with string and integer parameters, as
     http_sfv's `str(InnerList)` writes it, from its own item serializers (without building its
     objects, which cost ~40 µs a response). Raises ValueError as they do (a character outside
     printable ASCII, an integer past 15 digits, a bad key)."""
-    items = " ".join(ser_string(name) for name in components)
+    items = " ".join(
+        c.identifier if isinstance(c, Component) else ser_string(c) for c in components
+    )
     written = "".join(
         f";{ser_key(name)}={ser_integer(value) if type(value) is int else ser_string(str(value))}"
         for name, value in params.items()
@@ -279,7 +386,7 @@ def _serialize_inner(components: Iterable[str], params: Mapping[str, str | int])
 
 
 def _sign(
-    components: list[str],
+    components: list[Covered],
     *,
     message: _Message,
     key: SigningKey,
@@ -313,7 +420,7 @@ def sign_request(
     then hold) and content-digest. `created` defaults to now, `nonce` to 128 random bits.
     """
     fields = _fields(headers)
-    components = list(REQUEST_COMPONENTS)
+    components: list[Covered] = list(REQUEST_COMPONENTS)
     added: dict[str, str] = {}
     if body:
         if "content-type" not in fields:
@@ -342,21 +449,30 @@ def sign_response(
     key: SigningKey,
     created: int | None = None,
     label: str = LABEL,
+    request: RequestBinding | None = None,
 ) -> dict[str, str]:
     """The headers to add to a response: Content-Digest, Signature-Input, Signature.
 
     Covers @status, content-type (when `headers` has one) and content-digest (always, also of an
-    empty body), with created, keyid and alg.
+    empty body), with created, keyid and alg. With `request` (a signed request, as received),
+    the response is bound to it: the signature also covers its @method, @target-uri and
+    signature (`req`, see the module docstring). Raises ValueError when that request has no
+    signature.
     """
     fields = _fields(headers)
     digest = content_digest(body)
     fields["content-digest"] = [digest]
-    components = [
+    components: list[Covered] = [
         "@status",
         *(["content-type"] if "content-type" in fields else []),
         "content-digest",
     ]
-    message = _Message(fields, status=status)
+    if request is not None:
+        request_as = request_label(request.headers)
+        if request_as is None:
+            raise ValueError("a response is bound only to a signed request")
+        components += bound_components(request_as)
+    message = _Message(fields, status=status, request=_request(request))
     when = int(time.time()) if created is None else created
     return {
         CONTENT_DIGEST: digest,
@@ -370,7 +486,7 @@ def sign_response(
 @dataclass(frozen=True, slots=True)
 class _Parsed:
     label: str
-    components: tuple[str, ...]
+    components: tuple[Covered, ...]
     params_text: str  # the inner list as serialized: the value of "@signature-params"
     params: dict[str, Any]
     signature: bytes
@@ -465,16 +581,31 @@ def _canonical_signature(input_text: str, signature_text: str, label: str | None
     )
 
 
-def _components(inner: InnerList) -> tuple[str, ...]:
-    names: list[str] = []
+def _components(inner: InnerList) -> tuple[Covered, ...]:
+    covered: list[Covered] = []
     for item in inner:
         name = item.value
-        if type(name) is not str or item.params or name != name.lower() or name in names:
+        if type(name) is not str or name != name.lower():
             raise SignatureError("malformed", f"covered component {item} is not supported")
         if name.startswith("@") and name not in _DERIVED:
             raise SignatureError("malformed", f"derived component {name!r} is not supported")
-        names.append(name)
-    return tuple(names)
+        component = _with_params(name, dict(item.params), str(item)) if item.params else name
+        if component in covered:
+            detail = f"covered component {item} is not supported (repeated)"
+            raise SignatureError("malformed", detail)
+        covered.append(component)
+    return tuple(covered)
+
+
+def _with_params(name: str, params: dict[str, Any], text: str) -> Component:
+    """A component with the parameters supported here: `req` (true) and `key` (a string, on a
+    field); anything else is malformed."""
+    req, key = params.pop("req", False), params.pop("key", None)
+    if params or type(req) is not bool or (key is not None and type(key) is not str):
+        raise SignatureError("malformed", f"covered component {text} is not supported")
+    if key is not None and name.startswith("@"):
+        raise SignatureError("malformed", f"covered component {text} is not supported")
+    return Component(name, req=bool(req), key=key, text=text)
 
 
 def _check_params(params: dict[str, Any]) -> None:
@@ -490,8 +621,8 @@ def _check_params(params: dict[str, Any]) -> None:
         raise SignatureError("malformed", f"the nonce must be 1 to {_MAX_NONCE} characters")
 
 
-def _require(parsed: _Parsed, components: Iterable[str], params: Iterable[str]) -> None:
-    absent = [name for name in components if name not in parsed.components]
+def _require(parsed: _Parsed, components: Iterable[Covered], params: Iterable[str]) -> None:
+    absent = [_line_name(c) for c in components if c not in parsed.components]
     if absent:
         raise SignatureError(
             "missing-component",
@@ -631,22 +762,34 @@ def verify_response(
     now: datetime | None = None,
     window_s: int | None = WINDOW_S,
     label: str | None = None,
+    request: RequestBinding | None = None,
 ) -> VerificationKey:
     """Check a response signed by `sign_response` (the partner's side); return the signing key.
 
     Requires @status and content-digest covered (content-type too when the response has one),
-    created and keyid. `keys` is the gateway's published keys (e.g. `keys_from_jwks`) or a
-    resolver. With `window_s` None the age of `created` is not checked (verifying a stored
-    response later); the key must still have been valid at `created`. Raises SignatureError as
-    RequestVerifier does (no nonce, so never 'replayed').
+    created and keyid. With `request` (the request exactly as the client sent it, its
+    Signature included), the response must also be bound to it: its @method, @target-uri and
+    signature covered with `req` ('missing-component' otherwise; 'bad-signature' when the
+    response answers another request). `keys` is the gateway's published keys (e.g.
+    `keys_from_jwks`) or a resolver. With `window_s` None the age of `created` is not checked
+    (verifying a stored response later); the key must still have been valid at `created`.
+    Raises SignatureError as RequestVerifier does (no nonce, so never 'replayed').
     """
     fields = _fields(headers)
     parsed = _parse(fields, label)
-    required = (*RESPONSE_COMPONENTS, *(("content-type",) if "content-type" in fields else ()))
+    required: list[Covered] = [
+        *RESPONSE_COMPONENTS,
+        *(("content-type",) if "content-type" in fields else ()),
+    ]
+    if request is not None:
+        request_as = request_label(request.headers)
+        if request_as is None:
+            raise SignatureError("missing", "the request the response answers was not signed")
+        required += bound_components(request_as)
     _require(parsed, required, RESPONSE_PARAMS)
     resolve = keys.get if isinstance(keys, Mapping) else keys
     key = _resolve(parsed, resolve)
     _check_time(parsed, key, now or datetime.now(UTC), window_s)
     _check_digest(fields, body, key.keyid)
-    _check_signature(parsed, _Message(fields, status=status), key)
+    _check_signature(parsed, _Message(fields, status=status, request=_request(request)), key)
     return key

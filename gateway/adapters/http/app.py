@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from gateway.adapters.crypto.httpsig import (
+    RequestBinding,
     RequestVerifier,
     body_sha256,
     content_digest,
@@ -42,8 +43,15 @@ from gateway.errors import (
 )
 from gateway.formats import DeclarationFormat, registry
 from gateway.formats.hardened import GUNZIP_INPUT_STEP, gunzip_stream
+from gateway.formats.responses import (
+    JSON_TYPE,
+    XML_TYPE,
+    responses_json,
+    responses_xml,
+    wants_json,
+)
 from gateway.observability import Metrics
-from gateway.ports import Clock, RejectionStore, ReportStore, StoreLifecycle
+from gateway.ports import Clock, RejectionStore, ReportStore, ResponseStore, StoreLifecycle
 from gateway.services.b5_intake import FeedPipeline
 from gateway.services.itmatt_intake import Pipeline
 
@@ -65,8 +73,9 @@ _MAX_HEADERS = 64
 _LINGER_S = 2.0
 
 
-class EdgeStore(StoreLifecycle, RejectionStore, ReportStore, Protocol):
-    """The store roles the edge uses itself: readiness (ping), rejection records, report pulls."""
+class EdgeStore(StoreLifecycle, RejectionStore, ReportStore, ResponseStore, Protocol):
+    """The store roles the edge uses itself: readiness (ping), rejection records, report and
+    response pulls."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,9 @@ DEPS = web.AppKey("deps", EdgeDeps)
 ADMISSION = web.AppKey("admission", Admission)
 PARTNER = web.RequestKey("partner", Partner)
 KEYID = web.RequestKey("keyid", str)  # the key that signed an authenticated request
+# The authenticated request an answer is bound to (RFC 9421 §2.4 `req`): set by the routes
+# whose answers a partner must be able to tie to its own request (response pulls).
+BOUND = web.RequestKey("bound", RequestBinding)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -119,6 +131,7 @@ def build_app(deps: EdgeDeps) -> web.Application:
         app.router.add_post(fmt.route, submit_declarations(fmt))
     app.router.add_post("/v1/b5/feeds", submit_feed)
     app.router.add_get("/v1/b5/reports", pull_reports)
+    app.router.add_get("/v1/aed/responses", pull_responses)
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -240,13 +253,15 @@ def _signed(
     extra: Mapping[str, str] | None = None,
 ) -> web.Response:
     """A response signed per RFC 9421 with the gateway's key, so a partner can prove it; its
-    `created` is the gateway clock's now (the key's validity is judged against it)."""
+    `created` is the gateway clock's now (the key's validity is judged against it). On a route
+    that binds its answers (BOUND), the signature also covers the partner's request (`req`)."""
     deps = request.app[DEPS]
     headers = {"Content-Type": content_type, **(extra or {})}
     created = int(deps.clock.now().timestamp())
     headers |= sign_response(
-        status=status, headers=headers, body=body, key=deps.response_key(), created=created
-    )
+        status=status, headers=headers, body=body, key=deps.response_key(), created=created,
+        request=request.get(BOUND),
+    )  # fmt: skip
     return web.Response(status=status, body=body, headers=headers)
 
 
@@ -356,16 +371,18 @@ def _gunzip(body: Body, limit: int, deps: EdgeDeps) -> Body:
     return out.received()
 
 
-def _authenticate(request: web.Request, body: Body, sha256: bytes | None = None) -> Partner:
+def _authenticate(
+    request: web.Request, body: Body, sha256: bytes | None = None, *, bind: bool = False
+) -> Partner:
+    """The partner whose key signed the request; with `bind`, every answer to it (errors
+    included) is then bound to the request (BOUND)."""
     deps = request.app[DEPS]
+    uri = _target_uri(request, deps.public_base_url)
     key = deps.verifier.verify(
-        request.method,
-        _target_uri(request, deps.public_base_url),
-        request.headers,
-        body,
-        deps.clock.now(),
-        body_sha256=sha256,
+        request.method, uri, request.headers, body, deps.clock.now(), body_sha256=sha256
     )
+    if bind:
+        request[BOUND] = RequestBinding(request.method, uri, request.headers)
     partner = deps.partners.get(key.owner)
     if partner is None:  # pragma: no cover - keys are loaded from partner folders only
         raise SignatureError("unknown-key", f"key {key.keyid} belongs to no partner", key.keyid)
@@ -466,6 +483,24 @@ async def pull_reports(request: web.Request) -> web.Response:
     }
     body = json.dumps(doc, separators=(",", ":")).encode()
     return _signed(request, 200, body, "application/json")
+
+
+async def pull_responses(request: web.Request) -> web.Response:
+    """GET /v1/aed/responses?after=CURSOR[&limit=N]: the responses to decisions on the calling
+    post's items, oldest first, XML by default (JSON with Accept: application/json), bound to
+    the request (docs/responses.md)."""
+    deps = request.app[DEPS]
+    partner = _authenticate(request, b"", bind=True)
+    deps.limiter.check(partner)
+    if partner.kind is not PartnerKind.POST:
+        raise Forbidden(partner.id, "only posts receive responses to their items")
+    after, limit = _cursor(request, "after", 0), min(_cursor(request, "limit", 100), 500)
+    with request.app[ADMISSION].admit(partner):
+        rows = await deps.store.responses_after(partner.id, after, max(limit, 1))
+    next_cursor = rows[-1].position if rows else after
+    if wants_json(request.headers.get("Accept", "")):
+        return _signed(request, 200, responses_json(partner.id, rows, next_cursor), JSON_TYPE)
+    return _signed(request, 200, responses_xml(partner.id, rows, next_cursor), XML_TYPE)
 
 
 def _cursor(request: web.Request, name: str, default: int) -> int:

@@ -16,13 +16,14 @@ from typing import Any
 
 import aiohttp
 
-from gateway.adapters.crypto.httpsig import sign_request, verify_response
+from gateway.adapters.crypto.httpsig import RequestBinding, sign_request, verify_response
 from gateway.adapters.crypto.jwk import keys_from_jwks
 from gateway.adapters.crypto.keys import SigningKey, VerificationKey
 from gateway.errors import SignatureError
 from gateway.ports import Clock
 
 ITMATT_PATH = "/v1/aed/itmatt"
+RESPONSES_PATH = "/v1/aed/responses"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +91,34 @@ class PartnerClient:
         keyid = await self._verify(status, answer_headers, data) if verify else None
         return Answer(status, answer_headers, data, keyid)
 
-    async def get(self, path: str, *, verify: bool = True) -> Answer:
-        """A signed GET (covers @method and @target-uri), e.g. /v1/b5/reports?after=0."""
+    async def get(
+        self, path: str, *, verify: bool = True, bound: bool = False, accept: str | None = None
+    ) -> Answer:
+        """A signed GET (covers @method and @target-uri), e.g. /v1/b5/reports?after=0. With
+        `bound`, the answer's signature must also cover this very request (RFC 9421 §2.4
+        `req`), as the gateway signs its answers to response pulls."""
         url = self._base + path
         headers = sign_request(
             method="GET", target_uri=url, headers={}, body=b"", key=self._key,
             created=self._created(),
         )  # fmt: skip
+        binding = RequestBinding("GET", url, dict(headers)) if bound else None
+        if accept is not None:
+            headers["Accept"] = accept
         async with self._session.get(url, headers=headers) as response:
             data = await response.read()
             answer_headers = dict(response.headers)
             status = response.status
-        keyid = await self._verify(status, answer_headers, data) if verify else None
+        keyid = await self._verify(status, answer_headers, data, binding) if verify else None
         return Answer(status, answer_headers, data, keyid)
+
+    async def responses(self, after: int = 0, limit: int = 100, *, json: bool = False) -> Answer:
+        """One page of the post's responses after the cursor `after` (docs/responses.md), its
+        signature verified with the gateway's keys and its binding to this request. XML, or
+        JSON with `json`."""
+        accept = "application/json" if json else "application/xml"
+        path = f"{RESPONSES_PATH}?after={after}&limit={limit}"
+        return await self.get(path, bound=True, accept=accept)
 
     def _now(self) -> datetime:
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
@@ -110,17 +126,23 @@ class PartnerClient:
     def _created(self) -> int:
         return int(self._now().timestamp())
 
-    async def _verify(self, status: int, headers: Mapping[str, str], body: bytes) -> str:
+    async def _verify(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        request: RequestBinding | None = None,
+    ) -> str:
         keys = await self.gateway_keys()
         now = self._now()
         try:
             return verify_response(
-                status=status, headers=headers, body=body, keys=keys, now=now
+                status=status, headers=headers, body=body, keys=keys, now=now, request=request
             ).keyid
         except SignatureError as exc:
             if exc.reason != "unknown-key":
                 raise
             keys = await self.gateway_keys(refresh=True)  # the gateway rotated its key
             return verify_response(
-                status=status, headers=headers, body=body, keys=keys, now=now
+                status=status, headers=headers, body=body, keys=keys, now=now, request=request
             ).keyid

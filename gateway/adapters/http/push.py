@@ -1,9 +1,12 @@
-"""Pushes share reports to partners' endpoints from the durable outbox, at least once.
+"""Pushes share reports and responses to partners' endpoints from the durable outbox, at least
+once.
 
 Each claimed delivery is POSTed, signed per RFC 9421 with the gateway's key, with a few quick
 tenacity retries; when those fail, the outbox row is released with a backoff that grows with its
-attempts (up to `max_backoff`), so a partner that is down for hours receives every report once it
-is back, and a restart loses nothing (the rows are in the store, the leases expire).
+attempts (up to `max_backoff`), so a partner that is down for hours receives every report and
+response once it is back, and a restart loses nothing (the rows are in the store, the leases
+expire). A report goes to its customs partner's [share] push_url as its signed JSON envelope;
+a response to its post's responses_url as one `response` XML document (docs/responses.md).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from tenacity import (
 from gateway.adapters.crypto.httpsig import sign_request
 from gateway.adapters.crypto.keys import SigningKey
 from gateway.domain.partners import Partner
-from gateway.domain.reports import Delivery
+from gateway.domain.reports import Delivery, ReportRecord
+from gateway.formats.responses import XML_TYPE, response_xml
 from gateway.ports import Clock, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -37,7 +41,7 @@ class PartnerRefused(Exception):
     """The partner answered, but not with 2xx."""
 
 
-class ReportPusher:
+class OutboxPusher:
     def __init__(
         self,
         *,
@@ -80,11 +84,16 @@ class ReportPusher:
                         await asyncio.wait_for(stop.wait(), interval_s)
 
     async def _deliver(self, session: aiohttp.ClientSession, delivery: Delivery) -> bool:
-        report = delivery.report
-        partner = self._partners.get(report.partner)
-        url = partner.share.push_url if partner and partner.share else ""
+        item = delivery.item
+        partner = self._partners.get(item.partner)
+        if isinstance(item, ReportRecord):
+            url = partner.share.push_url if partner and partner.share else ""
+            body, media, missing = item.envelope, REPORT_MEDIA_TYPE, "push_url"
+        else:
+            url = partner.responses_url if partner else ""
+            body, media, missing = response_xml(item), XML_TYPE, "responses_url"
         if not url:
-            await self._failed(delivery, "the partner has no push_url")
+            await self._failed(delivery, f"the partner has no {missing}")
             return False
         try:
             async for attempt in AsyncRetrying(
@@ -94,20 +103,22 @@ class ReportPusher:
                 reraise=True,
             ):
                 with attempt:
-                    await self._post(session, url, report.envelope)
+                    await self._post(session, url, body, media)
         except (aiohttp.ClientError, TimeoutError, PartnerRefused) as exc:
             await self._failed(delivery, f"{type(exc).__name__}: {exc}")
             return False
-        await self._store.delivery_succeeded(delivery.position, self._owner)
+        await self._store.delivery_succeeded(delivery.position, self._owner, delivery.kind)
         log.info(
-            "report delivered",
-            extra={"partner": report.partner, "week": report.week, "report_id": report.report_id,
-                   "attempts": delivery.attempts + 1},
-        )  # fmt: skip
+            "%s delivered",
+            delivery.kind.lower(),
+            extra={"partner": item.partner, **_what(delivery), "attempts": delivery.attempts + 1},
+        )
         return True
 
-    async def _post(self, session: aiohttp.ClientSession, url: str, body: bytes) -> None:
-        headers = {"Content-Type": REPORT_MEDIA_TYPE}
+    async def _post(
+        self, session: aiohttp.ClientSession, url: str, body: bytes, media: str
+    ) -> None:
+        headers = {"Content-Type": media}
         created = int(self._clock.now().timestamp())  # the partner checks it against its clock
         headers |= sign_request(
             method="POST",
@@ -125,10 +136,21 @@ class ReportPusher:
         backoff = min(self._max, self._first * (2 ** min(delivery.attempts, 20)))
         jitter = backoff * random.uniform(0, 0.2)  # noqa: S311 - spreading retries, not a secret
         next_attempt = self._clock.now() + backoff + jitter
-        await self._store.delivery_failed(delivery.position, self._owner, next_attempt, error)
+        await self._store.delivery_failed(
+            delivery.position, self._owner, next_attempt, error, delivery.kind
+        )
         log.warning(
-            "report delivery failed",
-            extra={"partner": delivery.report.partner, "week": delivery.report.week,
+            "%s delivery failed",
+            delivery.kind.lower(),
+            extra={"partner": delivery.partner, **_what(delivery),
                    "attempts": delivery.attempts + 1, "retry_at": next_attempt.isoformat(),
                    "error": error},
         )  # fmt: skip
+
+
+def _what(delivery: Delivery) -> dict[str, str]:
+    """What a log line names of a delivery: a report's week and id, a response's id."""
+    item = delivery.item
+    if isinstance(item, ReportRecord):
+        return {"week": item.week, "report_id": item.report_id}
+    return {"response_id": item.response_id}

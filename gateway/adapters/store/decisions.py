@@ -12,6 +12,11 @@ Semantics (both backends honour them identically; the contract suite checks it):
   decided one, `DecisionMoved` when the item's last decision position is no longer `after`
   (another decision landed since the caller read: re-read and try again), `DecisionTaken`
   when (consumer, decision_id) is stored already (read it back: replay or conflict).
+- A commit with `push` also writes the outbox row of its post's response (kind 'RESPONSE',
+  the decision's position, due at `decided_at`) in the same transaction: a decision stored is
+  a response queued, nothing in between (outbox.py).
+- `responses_after(partner, after, limit)` reads the post's decisions with position > after,
+  oldest first, as `Response` values: only the columns a post may receive (`RESPONSE_COLUMNS`).
 - `commit_answers(after, upto, answers)` moves the 'answers' position from `after` to `upto`
   (AggregationMoved when it is elsewhere: another worker did it), marks each answered request
   `answered_by` and writes its ANSWER event, in one transaction.
@@ -40,6 +45,7 @@ from gateway.domain.decisions import (
 )
 from gateway.domain.journal import JournalEntry, JournalRow
 from gateway.domain.messages import ItemFunction
+from gateway.domain.responses import Response
 
 ANSWERS = "answers"  # the positions row of the answer worker
 DETECTIONS = "detections"  # the positions row of the detections fold
@@ -105,6 +111,20 @@ def only_partner(versions: Sequence[JournalEntry]) -> str | None:
     """The one post the versions are from; None when none or several."""
     partners = {v.partner for v in versions}
     return partners.pop() if len(partners) == 1 else None
+
+
+# What a post may receive of a decision (table alias `d`): never note, detection, consumer.
+RESPONSE_COLUMNS = """d.position, d.partner, d.item_id, d.version, d.message_id, d.code,
+       d.questions, d.decided_at"""
+
+
+def response_row(r: Sequence[Any]) -> Response:
+    """A `RESPONSE_COLUMNS` row as a Response (its time as text or as a datetime)."""
+    issued_at = r[7] if isinstance(r[7], datetime) else from_utc_text(r[7])
+    return Response(
+        position=int(r[0]), partner=r[1], item_id=r[2], version=int(r[3]), message_id=r[4],
+        code=DecisionCode(r[5]), issued_at=issued_at, questions=decode_questions(r[6]),
+    )  # fmt: skip
 
 
 # The feed's columns of both tables: a journal row has NULL addressee and its function in `kind`.

@@ -1,25 +1,32 @@
 """The outbox rules every store backend applies the same way: times, leases, error bounds.
 
+A row pushes a share report (kind REPORT) or a post's response to a decision (kind RESPONSE,
+docs/responses.md); it is named by its kind and the position of what it pushes (the report's,
+or the decision's: two sequences, hence the kind), and claimed in the order rows were written.
+
 Semantics (the Store contract leaves these to the backends; both honour them identically):
 
 - `add_report(push=True)` creates the outbox row due at once: `next_attempt_at = created_at`,
-  0 attempts, no lease.
-- `claim_deliveries(owner, now, lease, limit)` takes, in position order, the undelivered rows
-  with `next_attempt_at <= now` whose lease is absent, expired (`lease_until <= now`) or held by
-  `owner` itself (an owner re-claiming renews its own lease: a gateway restarted under the same
-  owner name resumes at once). Each gets `lease_owner = owner`, `lease_until = now + lease`, in
-  one write transaction, so two owners never hold the same row at once.
-- `delivery_succeeded(position, owner)` marks the row delivered whoever holds the lease now: the
-  partner did receive the report, so a late confirmation from an owner whose lease was taken
+  0 attempts, no lease. `commit_decisions` does the same for a commit with `push`, due at
+  `decided_at`, in the decision's own transaction.
+- `claim_deliveries(owner, now, lease, limit)` takes, in the order they were written, the
+  undelivered rows with `next_attempt_at <= now` whose lease is absent, expired
+  (`lease_until <= now`) or held by `owner` itself (an owner re-claiming renews its own lease:
+  a gateway restarted under the same owner name resumes at once). Each gets
+  `lease_owner = owner`, `lease_until = now + lease`, in one write transaction, so two owners
+  never hold the same row at once.
+- `delivery_succeeded(position, owner, kind)` marks the row delivered whoever holds the lease
+  now: the partner did receive it, so a late confirmation from an owner whose lease was taken
   over is still the truth, and it saves a second push. The attempt is counted and the lease
   cleared; a row already delivered is left as it is (the first delivery time is kept).
-- `delivery_failed(position, owner, next_attempt, error)` applies only while `owner` still holds
-  the row's lease (expired or not, as long as no other owner took it over) and the row is not
-  delivered; otherwise it is a no-op, so a late failure never resurrects a delivered row nor
-  disturbs the owner now responsible for it. It counts the attempt, clears the lease, sets
-  `next_attempt_at` and `last_error` (cut to `MAX_ERROR_CHARS`).
-- Both raise ValueError for a position that has no outbox row (a report stored without push).
-- `outbox()` lists undelivered rows in position order as `Delivery` values: `owner` is the
+- `delivery_failed(position, owner, next_attempt, error, kind)` applies only while `owner`
+  still holds the row's lease (expired or not, as long as no other owner took it over) and the
+  row is not delivered; otherwise it is a no-op, so a late failure never resurrects a
+  delivered row nor disturbs the owner now responsible for it. It counts the attempt, clears
+  the lease, sets `next_attempt_at` and `last_error` (cut to `MAX_ERROR_CHARS`).
+- Both raise NotInOutbox (a ValueError) for a position that has no outbox row of that kind (a
+  report stored without push, a decision of a post without a responses_url).
+- `outbox()` lists undelivered rows in claim order as `Delivery` values: `owner` is the
   lease owner, or "" when no lease was ever taken or the last one was released; then
   `lease_until` is the row's next attempt time (when it becomes claimable).
 - Every time is timezone-aware (ValueError when naive) and read back in UTC. Backends store it as

@@ -75,12 +75,14 @@ from gateway.adapters.store.decisions import (
     DECISION_COLUMNS,
     EVENT_COLUMNS,
     FEED_COLUMNS,
+    RESPONSE_COLUMNS,
     VERSION_COLUMNS,
     decision_params,
     event_params,
     event_row,
     feed_row,
     only_partner,
+    response_row,
     stored_decision,
     version_entry,
 )
@@ -118,7 +120,8 @@ from gateway.domain.journal import (
     StoredMessage,
 )
 from gateway.domain.messages import ItemFunction
-from gateway.domain.reports import Delivery, ReportRecord, StoredReport
+from gateway.domain.reports import Delivery, OutboxKind, ReportRecord, StoredReport
+from gateway.domain.responses import Response
 from gateway.errors import (
     AggregationMoved,
     ConfigError,
@@ -342,46 +345,72 @@ _FREEZE_CELL = f"""
 INSERT INTO frozen_cells (report_week, {_CELL_KEY}, {_COUNT_COLUMNS})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 """  # noqa: S608 (constants)
-_INSERT_OUTBOX = "INSERT INTO outbox (position, attempts, next_attempt_at) VALUES ($1, 0, $2)"
+_INSERT_OUTBOX = """
+INSERT INTO outbox (kind, report, attempts, next_attempt_at) VALUES ('REPORT', $1, 0, $2)
+"""
 _SELECT_REPORTS_AFTER = """
 SELECT position, report_id, partner, week, created_at, envelope FROM reports
 WHERE partner = $1 AND position > $2 ORDER BY position LIMIT $3
 """
-_CLAIM = """
+# An outbox row with what it pushes: a report (r) or a response (d), the other side NULL.
+# Columns: kind, position, report (5), response (8), attempts, lease_owner, lease_until,
+# next_attempt_at.
+_DELIVERY_JOIN = f"""
+SELECT o.kind, coalesce(o.report, o.decision), r.report_id, r.partner, r.week, r.created_at,
+       r.envelope, {RESPONSE_COLUMNS}, o.attempts, o.lease_owner, o.lease_until,
+       o.next_attempt_at
+FROM {{source}} AS o
+LEFT JOIN reports AS r ON r.position = o.report
+LEFT JOIN decisions AS d ON d.position = o.decision
+"""  # noqa: S608 (constants)
+_CLAIM_DUE = """
 WITH due AS (
-    SELECT position FROM outbox
+    SELECT id FROM outbox
     WHERE delivered_at IS NULL AND next_attempt_at <= $1
       AND (lease_until IS NULL OR lease_until <= $1 OR lease_owner = $2)
-    ORDER BY position
+    ORDER BY id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE outbox AS o SET lease_owner = $2, lease_until = $4
-    FROM due WHERE o.position = due.position
-    RETURNING o.position, o.attempts
+    FROM due WHERE o.id = due.id
+    RETURNING o.*
 )
-SELECT c.position, r.report_id, r.partner, r.week, r.created_at, r.envelope, c.attempts
-FROM claimed AS c JOIN reports AS r ON r.position = c.position
-ORDER BY c.position
 """
-_DELIVERED = """
+_CLAIM = f"{_CLAIM_DUE}{_DELIVERY_JOIN.format(source='claimed')}ORDER BY o.id"
+_OUTBOX_ROW = {  # by kind: the column that names the row (each unique)
+    OutboxKind.REPORT: "report = $1",
+    OutboxKind.RESPONSE: "decision = $1",
+}
+_DELIVERED = {
+    kind: f"""
 UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, lease_owner = NULL,
                   lease_until = NULL
-WHERE position = $1 AND delivered_at IS NULL
-"""
-_FAILED = """
+WHERE {where} AND delivered_at IS NULL
+"""  # noqa: S608 (constants)
+    for kind, where in _OUTBOX_ROW.items()
+}
+_FAILED = {
+    kind: f"""
 UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4,
                   lease_owner = NULL, lease_until = NULL
-WHERE position = $1 AND delivered_at IS NULL AND lease_owner = $2
+WHERE {where} AND delivered_at IS NULL AND lease_owner = $2
+"""  # noqa: S608 (constants)
+    for kind, where in _OUTBOX_ROW.items()
+}
+_IN_OUTBOX = {
+    kind: f"SELECT 1 FROM outbox WHERE {where}"  # noqa: S608 (constants)
+    for kind, where in _OUTBOX_ROW.items()
+}
+_OUTBOX = f"{_DELIVERY_JOIN.format(source='outbox')}WHERE o.delivered_at IS NULL ORDER BY o.id"
+# -- responses to posts (semantics: decisions.py, outbox.py) --
+_INSERT_RESPONSE_OUTBOX = """
+INSERT INTO outbox (kind, decision, attempts, next_attempt_at) VALUES ('RESPONSE', $1, 0, $2)
 """
-_IN_OUTBOX = "SELECT 1 FROM outbox WHERE position = $1"
-_OUTBOX = """
-SELECT o.position, r.report_id, r.partner, r.week, r.created_at, r.envelope, o.attempts,
-       o.lease_owner, o.lease_until, o.next_attempt_at
-FROM outbox AS o JOIN reports AS r ON r.position = o.position
-WHERE o.delivered_at IS NULL
-ORDER BY o.position
-"""
+_SELECT_RESPONSES_AFTER = f"""
+SELECT {RESPONSE_COLUMNS} FROM decisions AS d
+WHERE d.partner = $1 AND d.position > $2 ORDER BY d.position LIMIT $3
+"""  # noqa: S608 (constants)
 
 
 class PostgresStore:
@@ -784,31 +813,41 @@ class PostgresStore:
             return []
         async with self._connection() as conn:
             rows = await conn.fetch(_CLAIM, at, owner, limit, until)
-        return [Delivery(int(r[0]), _report(r[1:6]), int(r[6]), owner, until) for r in rows]
+        return [Delivery(int(r[1]), _delivery_item(r), int(r[15]), owner, until) for r in rows]
 
-    async def delivery_succeeded(self, position: int, owner: str) -> None:  # noqa: ARG002
+    async def delivery_succeeded(
+        self,
+        position: int,
+        owner: str,  # noqa: ARG002
+        kind: OutboxKind = OutboxKind.REPORT,
+    ) -> None:
         """Mark delivered whoever holds the lease now (outbox.py): the partner has it."""
         async with self._connection() as conn:
-            done = await conn.execute(_DELIVERED, position, datetime.now(UTC))
-            if _count(done) == 0 and await conn.fetchval(_IN_OUTBOX, position) is None:
-                raise NotInOutbox(position)
+            done = await conn.execute(_DELIVERED[kind], position, datetime.now(UTC))
+            if _count(done) == 0 and await conn.fetchval(_IN_OUTBOX[kind], position) is None:
+                raise NotInOutbox(position, kind.value)
 
     async def delivery_failed(
-        self, position: int, owner: str, next_attempt: datetime, error: str
+        self,
+        position: int,
+        owner: str,
+        next_attempt: datetime,
+        error: str,
+        kind: OutboxKind = OutboxKind.REPORT,
     ) -> None:
         at = as_utc(next_attempt, "next_attempt")
         async with self._connection() as conn:
-            done = await conn.execute(_FAILED, position, owner, at, bounded_error(error))
-            if _count(done) == 0 and await conn.fetchval(_IN_OUTBOX, position) is None:
-                raise NotInOutbox(position)
+            done = await conn.execute(_FAILED[kind], position, owner, at, bounded_error(error))
+            if _count(done) == 0 and await conn.fetchval(_IN_OUTBOX[kind], position) is None:
+                raise NotInOutbox(position, kind.value)
 
     async def outbox(self) -> list[Delivery]:
         async with self._connection() as conn:
             rows = await conn.fetch(_OUTBOX)
         return [
             Delivery(
-                int(r[0]), _report(r[1:6]), int(r[6]), r[7] or "",
-                _utc(r[8] if r[7] is not None and r[8] is not None else r[9]),
+                int(r[1]), _delivery_item(r), int(r[15]), r[16] or "",
+                _utc(r[17] if r[16] is not None and r[17] is not None else r[18]),
             )
             for r in rows
         ]  # fmt: skip
@@ -876,6 +915,15 @@ class PostgresStore:
                 await conn.execute(_NOTIFY, CHANNEL, f"{self._schema_name} {last}")
         return outcomes
 
+    # -- responses to posts (semantics: decisions.py, outbox.py) -----------------------------
+
+    async def responses_after(self, partner: str, after: int, limit: int) -> list[Response]:
+        if limit <= 0:
+            return []
+        async with self._connection() as conn:
+            rows = await conn.fetch(_SELECT_RESPONSES_AFTER, partner, after, limit)
+        return [_response(r) for r in rows]
+
     # -- decisions, answers, events (semantics: decisions.py) ---------------------------------
 
     async def read_feed(self, after: int, limit: int) -> list[JournalRow | EventRow]:
@@ -940,9 +988,10 @@ class PostgresStore:
                     outcomes.append(DecisionMoved(d.item_id))
                     continue
                 position = await self._insert_event(conn, commit.event)
-                await conn.execute(
-                    _INSERT_DECISION, *decision_params(position, commit, text_times=False)
-                )
+                params = decision_params(position, commit, text_times=False)
+                await conn.execute(_INSERT_DECISION, *params)
+                if commit.push:  # the post's response, due at once: in the decision's transaction
+                    await conn.execute(_INSERT_RESPONSE_OUTBOX, position, params[-1])
                 outcomes.append(position)
             positions = [o for o in outcomes if isinstance(o, int)]
             if positions:
@@ -1234,6 +1283,17 @@ def _counts(r: Sequence[Any]) -> CellCounts:
 
 def _report(r: Sequence[Any]) -> ReportRecord:
     return ReportRecord(r[0], r[1], r[2], _utc(r[3]), bytes(r[4]))
+
+
+def _delivery_item(r: Sequence[Any]) -> ReportRecord | Response:
+    """What a `_DELIVERY_JOIN` row pushes."""
+    return _report(r[2:7]) if r[0] == OutboxKind.REPORT.value else _response(r[7:15])
+
+
+def _response(r: Sequence[Any]) -> Response:
+    row = list(r)
+    row[7] = _utc(row[7])
+    return response_row(row)
 
 
 def _utc_row(r: Record) -> list[Any]:

@@ -66,12 +66,14 @@ from gateway.adapters.store.decisions import (
     DECISION_COLUMNS,
     EVENT_COLUMNS,
     FEED_COLUMNS,
+    RESPONSE_COLUMNS,
     VERSION_COLUMNS,
     decision_params,
     event_params,
     event_row,
     feed_row,
     only_partner,
+    response_row,
     stored_decision,
     version_entry,
 )
@@ -121,7 +123,8 @@ from gateway.domain.journal import (
     StoredMessage,
 )
 from gateway.domain.messages import ItemFunction
-from gateway.domain.reports import Delivery, ReportRecord, StoredReport
+from gateway.domain.reports import Delivery, OutboxKind, ReportRecord, StoredReport
+from gateway.domain.responses import Response
 from gateway.domain.sequences import Lazy
 from gateway.errors import (
     AggregationMoved,
@@ -304,36 +307,55 @@ INSERT INTO frozen_cells (report_week, week, channel, origin_country, hs_chapter
                           value_band, {_COUNT_COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """  # noqa: S608 (constants)
-_INSERT_OUTBOX = "INSERT INTO outbox (position, attempts, next_attempt_at) VALUES (?, 0, ?)"
+_INSERT_OUTBOX = """
+INSERT INTO outbox (kind, report, attempts, next_attempt_at) VALUES ('REPORT', ?, 0, ?)
+"""
 _SELECT_REPORTS_AFTER = """
 SELECT position, report_id, partner, week, created_at, envelope FROM reports
 WHERE partner = ? AND position > ? ORDER BY position LIMIT ?
 """
-_DELIVERY_COLUMNS = """
-SELECT o.position, r.report_id, r.partner, r.week, r.created_at, r.envelope, o.attempts,
-       o.lease_owner, o.lease_until, o.next_attempt_at
-FROM outbox AS o JOIN reports AS r ON r.position = o.position
+# An outbox row with what it pushes: a report (r) or a response (d), the other side NULL.
+# Columns: id, kind, position, report (5), response (8), attempts, lease_owner, lease_until,
+# next_attempt_at.
+_DELIVERY_COLUMNS = f"""
+SELECT o.id, o.kind, coalesce(o.report, o.decision), r.report_id, r.partner, r.week,
+       r.created_at, r.envelope, {RESPONSE_COLUMNS}, o.attempts, o.lease_owner, o.lease_until,
+       o.next_attempt_at
+FROM outbox AS o
+LEFT JOIN reports AS r ON r.position = o.report
+LEFT JOIN decisions AS d ON d.position = o.decision
 WHERE o.delivered_at IS NULL
-"""
+"""  # noqa: S608 (constants)
 _SELECT_DUE = (
     _DELIVERY_COLUMNS
     + """AND o.next_attempt_at <= ?
   AND (o.lease_until IS NULL OR o.lease_until <= ? OR o.lease_owner = ?)
-ORDER BY o.position LIMIT ?
+ORDER BY o.id LIMIT ?
 """
 )
-_LEASE = "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE position = ?"
-_SELECT_OUTBOX_ROW = "SELECT lease_owner, delivered_at FROM outbox WHERE position = ?"
+_LEASE = "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?"
+_SELECT_OUTBOX_ROW = {  # by kind: the column that names the row (each unique)
+    OutboxKind.REPORT: "SELECT id, lease_owner, delivered_at FROM outbox WHERE report = ?",
+    OutboxKind.RESPONSE: "SELECT id, lease_owner, delivered_at FROM outbox WHERE decision = ?",
+}
 _DELIVERED = """
 UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, lease_owner = NULL,
                   lease_until = NULL
-WHERE position = ?
+WHERE id = ?
 """
 _FAILED = """
 UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
                   lease_owner = NULL, lease_until = NULL
-WHERE position = ?
+WHERE id = ?
 """
+# -- responses to posts (semantics: decisions.py, outbox.py) --
+_INSERT_RESPONSE_OUTBOX = """
+INSERT INTO outbox (kind, decision, attempts, next_attempt_at) VALUES ('RESPONSE', ?, 0, ?)
+"""
+_SELECT_RESPONSES_AFTER = f"""
+SELECT {RESPONSE_COLUMNS} FROM decisions AS d
+WHERE d.partner = ? AND d.position > ? ORDER BY d.position LIMIT ?
+"""  # noqa: S608 (constants)
 
 
 class SqliteStore:
@@ -584,19 +606,38 @@ class SqliteStore:
         work = partial(_claim, owner=owner, now=at, until=until, limit=limit)
         return await self._write(work)
 
-    async def delivery_succeeded(self, position: int, owner: str) -> None:  # noqa: ARG002
+    async def delivery_succeeded(
+        self,
+        position: int,
+        owner: str,  # noqa: ARG002
+        kind: OutboxKind = OutboxKind.REPORT,
+    ) -> None:
         """Mark delivered whoever holds the lease now (outbox.py): the partner has it."""
         at = utc_text(datetime.now(UTC), "delivered_at")
-        await self._write(partial(_delivery_succeeded, position=position, at=at))
+        await self._write(partial(_delivery_succeeded, kind=kind, position=position, at=at))
 
     async def delivery_failed(
-        self, position: int, owner: str, next_attempt: datetime, error: str
+        self,
+        position: int,
+        owner: str,
+        next_attempt: datetime,
+        error: str,
+        kind: OutboxKind = OutboxKind.REPORT,
     ) -> None:
-        params = (utc_text(next_attempt, "next_attempt"), bounded_error(error), position)
-        await self._write(partial(_delivery_failed, owner=owner, params=params))
+        params = (utc_text(next_attempt, "next_attempt"), bounded_error(error))
+        work = partial(_delivery_failed, kind=kind, position=position, owner=owner, params=params)
+        await self._write(work)
 
     async def outbox(self) -> list[Delivery]:
         return await self._read(_outbox)
+
+    # -- responses to posts (semantics: decisions.py, outbox.py) -----------------------------
+
+    async def responses_after(self, partner: str, after: int, limit: int) -> list[Response]:
+        if limit <= 0:
+            return []
+        rows = await self._read(partial(_all, _SELECT_RESPONSES_AFTER, (partner, after, limit)))
+        return [response_row(r) for r in rows]
 
     # -- decisions, answers, events (semantics: decisions.py) ---------------------------------
 
@@ -1095,34 +1136,42 @@ def _claim(
     due = conn.execute(_SELECT_DUE, (now, now, owner, limit)).fetchall()
     lease_until = utc_text(until, "lease_until")
     conn.executemany(_LEASE, [(owner, lease_until, r[0]) for r in due])
-    return [Delivery(int(r[0]), _report(r[1:6]), int(r[6]), owner, until) for r in due]
+    return [Delivery(int(r[2]), _delivery_item(r), int(r[16]), owner, until) for r in due]
 
 
-def _delivery_succeeded(conn: sqlite3.Connection, position: int, at: str) -> None:
-    row = conn.execute(_SELECT_OUTBOX_ROW, (position,)).fetchone()
+def _delivery_item(r: Row) -> ReportRecord | Response:
+    """What a `_DELIVERY_COLUMNS` row pushes."""
+    return _report(r[3:8]) if r[1] == OutboxKind.REPORT.value else response_row(r[8:16])
+
+
+def _outbox_row(conn: sqlite3.Connection, kind: OutboxKind, position: int) -> Row:
+    row = conn.execute(_SELECT_OUTBOX_ROW[kind], (position,)).fetchone()
     if row is None:
-        raise NotInOutbox(position)
-    if row[1] is None:  # a row already delivered keeps its first delivery
-        conn.execute(_DELIVERED, (at, position))
+        raise NotInOutbox(position, kind.value)
+    return tuple(row)
 
 
-def _delivery_failed(conn: sqlite3.Connection, owner: str, params: tuple[Any, ...]) -> None:
-    position = params[-1]
-    row = conn.execute(_SELECT_OUTBOX_ROW, (position,)).fetchone()
-    if row is None:
-        raise NotInOutbox(position)
-    lease_owner, delivered_at = row
+def _delivery_succeeded(conn: sqlite3.Connection, kind: OutboxKind, position: int, at: str) -> None:
+    row_id, _, delivered_at = _outbox_row(conn, kind, position)
+    if delivered_at is None:  # a row already delivered keeps its first delivery
+        conn.execute(_DELIVERED, (at, row_id))
+
+
+def _delivery_failed(
+    conn: sqlite3.Connection, kind: OutboxKind, position: int, owner: str, params: Row
+) -> None:
+    row_id, lease_owner, delivered_at = _outbox_row(conn, kind, position)
     if delivered_at is None and lease_owner == owner:  # else: late, and no longer ours
-        conn.execute(_FAILED, params)
+        conn.execute(_FAILED, (*params, row_id))
 
 
 def _outbox(conn: sqlite3.Connection) -> list[Delivery]:
     return [
         Delivery(
-            int(r[0]), _report(r[1:6]), int(r[6]), r[7] or "",
-            from_utc_text(r[8] if r[7] is not None and r[8] is not None else r[9]),
+            int(r[2]), _delivery_item(r), int(r[16]), r[17] or "",
+            from_utc_text(r[18] if r[17] is not None and r[18] is not None else r[19]),
         )
-        for r in conn.execute(_DELIVERY_COLUMNS + "ORDER BY o.position")
+        for r in conn.execute(_DELIVERY_COLUMNS + "ORDER BY o.id")
     ]  # fmt: skip
 
 
@@ -1263,6 +1312,7 @@ def _commit_decisions(
     position = _next_event_position(conn)
     events: list[Row] = []
     decisions: list[Row] = []
+    pushes: list[Row] = []  # the posts' responses, due at once: in the decisions' transaction
     taken: set[tuple[str, str]] = set()  # (consumer, decision_id) stored by this batch
     last: dict[tuple[str, str], int] = {}  # (partner, item) -> its last decision in this batch
     for commit in commits:
@@ -1283,7 +1333,9 @@ def _commit_decisions(
             outcomes.append(DecisionMoved(d.item_id))
             continue
         events.append(event_params(position, commit.event))
-        decisions.append(decision_params(position, commit, text_times=True))
+        decisions.append(params := decision_params(position, commit, text_times=True))
+        if commit.push:
+            pushes.append((position, params[-1]))
         taken.add(key)
         last[item] = position
         outcomes.append(position)
@@ -1291,6 +1343,7 @@ def _commit_decisions(
     if events:
         conn.executemany(_INSERT_EVENT, events)
         conn.executemany(_INSERT_DECISION, decisions)
+        conn.executemany(_INSERT_RESPONSE_OUTBOX, pushes)
         _take_positions(conn, position - 1)
     return outcomes
 

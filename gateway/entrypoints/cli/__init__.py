@@ -1,5 +1,5 @@
-"""The `gateway` command: serve, validate, submit, consume, decide, arrivals, coverage, keys,
-share, db, demo.
+"""The `gateway` command: serve, validate, submit, responses, consume, decide, arrivals,
+coverage, keys, share, db, demo.
 
 One module per command group registers its commands (`register(add)`) and runs them; this one
 assembles the parser and maps errors to exit codes. A command imports what it uses when it runs,
@@ -22,6 +22,7 @@ from gateway.entrypoints.cli import (
     decide,
     demo,
     keys,
+    responses,
     serve,
     share,
     submit,
@@ -34,7 +35,20 @@ if TYPE_CHECKING:
     from gateway.ports import Clock
 
 # In the order `gateway --help` lists them.
-_GROUPS = (serve, validate, submit, consume, decide, arrivals, coverage, keys, share, db, demo)
+_GROUPS = (
+    serve,
+    validate,
+    submit,
+    responses,
+    consume,
+    decide,
+    arrivals,
+    coverage,
+    keys,
+    share,
+    db,
+    demo,
+)
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:

@@ -4,11 +4,17 @@ subcommand table through which each command accepts those options after its own 
 from __future__ import annotations
 
 import argparse
+import tomllib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings, config_path, load_settings
+from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.adapters.crypto.keys import SigningKey
 
 CONFIG_HELP = "TOML configuration file (default: $AEDGW_CONFIG)"
 
@@ -47,3 +53,17 @@ def settings(args: argparse.Namespace) -> Settings:
 
 def iso(when: datetime | None) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else "-"
+
+
+def partner_key(folder: Path, private_key: Path, keyid: str | None) -> SigningKey:
+    """A partner's signing key, as its own client holds it: the private key (PEM) of the key
+    `keyid` (default: the first) that the partner folder's partner.toml names."""
+    from gateway.adapters.crypto.keys import SigningKey, load_private_key
+
+    partner_file = folder / "partner.toml"
+    partner = tomllib.loads(partner_file.read_text(encoding="utf-8"))
+    key_tables = partner.get("keys", [])
+    table = next((k for k in key_tables if keyid in (None, k.get("id"))), None)
+    if table is None:
+        raise ConfigError(str(partner_file), "keys", f"no key {keyid!r}", "pass --keyid")
+    return SigningKey(table["id"], table["alg"], load_private_key(private_key, table["alg"]))

@@ -21,7 +21,7 @@ def register(add: AddCommand) -> None:
     build.add_argument("--partner", action="append", help="only this partner (repeatable)")
     build.set_defaults(run=_share_build)
     share("list", help="reports and their deliveries").set_defaults(run=_share_list)
-    share("push", help="push due reports now").set_defaults(run=_share_push)
+    share("push", help="push due reports (and responses) now").set_defaults(run=_share_push)
 
 
 def _offline(args: argparse.Namespace, work: Callable[[Gateway], Awaitable[int]]) -> int:
@@ -65,8 +65,11 @@ def _share_build(args: argparse.Namespace) -> int:
 
 
 def _share_list(args: argparse.Namespace) -> int:
+    from gateway.domain.reports import OutboxKind
+
     async def work(gateway: Gateway) -> int:
-        pending = {d.position: d for d in await gateway.store.outbox()}
+        reports = (d for d in await gateway.store.outbox() if d.kind is OutboxKind.REPORT)
+        pending = {d.position: d for d in reports}
         print(f"{'pos':>6} {'partner':<10} {'week':<9} {'created':<20} delivery")
         for partner in gateway.share.recipients():
             after = 0

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tomllib
 from pathlib import Path
 
-from gateway.entrypoints.cli.common import AddCommand
-from gateway.errors import ConfigError
+from gateway.entrypoints.cli.common import AddCommand, partner_key
 
 
 def register(add: AddCommand) -> None:
@@ -26,16 +24,9 @@ def register(add: AddCommand) -> None:
 def _submit(args: argparse.Namespace) -> int:
     import aiohttp
 
-    from gateway.adapters.crypto.keys import SigningKey, load_private_key
     from gateway.adapters.http.client import PartnerClient
 
-    partner_file = args.partner / "partner.toml"
-    partner = tomllib.loads(partner_file.read_text(encoding="utf-8"))
-    key_tables = partner.get("keys", [])
-    table = next((k for k in key_tables if args.keyid in (None, k.get("id"))), None)
-    if table is None:
-        raise ConfigError(str(partner_file), "keys", f"no key {args.keyid!r}", "pass --keyid")
-    key = SigningKey(table["id"], table["alg"], load_private_key(args.key, table["alg"]))
+    key = partner_key(args.partner, args.key, args.keyid)
 
     async def run() -> int:
         failures = 0
