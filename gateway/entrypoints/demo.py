@@ -28,6 +28,7 @@ from typing import Any, TextIO
 import aiohttp
 from google.protobuf.json_format import ParseDict
 from google.protobuf.timestamp_pb2 import Timestamp
+from lxml import etree
 
 from gateway.adapters.crypto.dsse import verify_json_envelope
 from gateway.adapters.crypto.jwk import keys_from_jwks
@@ -332,6 +333,36 @@ async def _decisions(
               f"{decider.name} then received {kinds['DECISION']} decision and "
               f"{kinds['ANSWER']} answer record(s), {seen.failed} failing verification\n"
               )  # fmt: skip
+    pulled = await _pull_responses(
+        session, endpoints.http_url, run, [first[0], asked], out=out, clock=clock
+    )
+    return ok and pulled
+
+
+async def _pull_responses(
+    session: aiohttp.ClientSession,
+    url: str,
+    run: DemoRun,
+    items: Sequence[str],
+    *,
+    out: TextIO,
+    clock: Clock,
+) -> bool:
+    """Each post pulls its responses, signed and bound to its request, and sees only its own
+    items and nothing internal (no note, detection or deciding service)."""
+    ok = True
+    for item in items:
+        post = run.sender[item]
+        client = PartnerClient(session, url, demo_signer(post), clock=clock)
+        answer = await client.responses(0, 100)  # XML, the default; verified with the JWKS
+        body = answer.body.decode()
+        root = etree.fromstring(answer.body)
+        codes = [e.text for e in root.iterfind("{*}response/{*}code")]
+        clean = not any(word in body for word in ("counterfeit", "IPR_COUNTERFEIT", "targeting"))
+        ok = ok and answer.status == 200 and bool(answer.verified_by) and clean
+        out.write(f"  {post.partner.id} pulls its responses (XML, signed, bound to its request, "
+                  f"verified): {', '.join(f'{c}' for c in codes)}; nothing internal in them: "
+                  f"{'yes' if clean else 'NO'}\n")  # fmt: skip
     return ok
 
 
@@ -449,6 +480,18 @@ async def _b5(gateway: Gateway, url: str, out: TextIO, clock: DemoClock) -> bool
                 ok = ok and answer.status in (200, 202) and bool(answer.verified_by)
         await gateway.aggregator.catch_up()
         position = await gateway.store.aggregation_position()
+        cells = await gateway.store.cells(["2026-W47", SAMPLE_WEEK])
+        detections = sum(c.detections for c in cells.values())
+        detected = [k for k, c in cells.items() if c.detections]
+        where = ", ".join(
+            f"{k.week} {k.origin_country}/{k.hs_chapter}/{k.category}/{k.value_band} "
+            f"({cells[k].items} items)"
+            for k in detected
+        )
+        out.write(f"\nB5 detections folded from decisions into the agency's cells: {detections} "
+                  f"(the refusal with IPR_COUNTERFEIT; the release counts none), in {where}: "
+                  "shared only where its cell is not suppressed\n")  # fmt: skip
+        ok = ok and detections == 1
         clock.move_to(DEMO_REPORT_DAY)
         built = await gateway.share.build(SAMPLE_WEEK)
         fresh = sum(1 for b in built if b.fresh)
