@@ -33,6 +33,7 @@ from gateway.formats.itmatt.samples import build_itmatt, generate_items, valid_s
 from gateway.wire import decisions_pb2
 
 TARGET_PER_S = 10_000  # issue 17: decisions acknowledged per second over the client stream
+PULL_TARGET_PER_S = 20_000  # issue 17: responses pulled per second
 _ENDPOINTS = re.compile(r"HTTP (\S+) gRPC (\S+)")
 PER_MESSAGE = 100
 
@@ -46,6 +47,8 @@ class Result:
     yardstick_s: float
     server_cpu_s: float  # the gateway's CPU over the decisions
     client_cpu_s: float  # this process's (the deciding client's)
+    pulled: int  # responses the post pulled afterwards
+    pull_s: float
 
     @property
     def per_s(self) -> float:
@@ -141,13 +144,39 @@ async def _measure(items: int) -> Result:
             decided = time.perf_counter()
             server_cpu = _cpu(server) - cpu_before
             client_cpu = time.process_time() - client_before
+            pulled, pull_s = await _pull(url, key)
         finally:
             process.terminate()
             process.wait(30)
     refused = sum(1 for o in outcomes if o.code)
     return Result(
-        items, submitted - start, decided - began, refused, yardstick(), server_cpu, client_cpu
-    )
+        items, submitted - start, decided - began, refused, yardstick(), server_cpu, client_cpu,
+        pulled, pull_s,
+    )  # fmt: skip
+
+
+async def _pull(url: str, key: SigningKey) -> tuple[int, float]:
+    """Every response of the post pulled page by page (500 a page, XML, each answer's bound
+    signature verified): (responses, seconds)."""
+    pulled, after = 0, 0
+    async with aiohttp.ClientSession() as session:
+        client = PartnerClient(session, url, key)
+        await client.gateway_keys()
+        start = time.perf_counter()
+        while True:
+            answer = await client.responses(after, 500)
+            if answer.status != 200:
+                raise RuntimeError(f"responses pull refused: {answer.status}")
+            page = answer.body.count(b"<response>")
+            if not page:
+                return pulled, time.perf_counter() - start
+            pulled += page
+            after = _next(answer.body)
+
+
+def _next(body: bytes) -> int:
+    match = re.search(rb'next="(\d+)"', body)
+    return int(match.group(1)) if match else 0
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -169,10 +198,22 @@ def line(result: Result) -> str:
     )
 
 
+def pull_line(result: Result) -> str:
+    rate = result.pulled / max(result.pull_s, 1e-9)
+    verdict = "met" if rate >= PULL_TARGET_PER_S and result.pulled == result.items else "NOT met"
+    return (
+        f"  responses pulled by the post, XML       {result.pulled:>7,} responses "
+        f"{rate:>9,.0f}/s  (500 a page, each page's bound signature verified; "
+        f"target >= {PULL_TARGET_PER_S:,}/s: {verdict})"
+    )
+
+
 def report(items: int = 20_000) -> None:
-    """The row `make bench` prints."""
-    print("\nDecisions (gRPC client stream, acknowledged after journaling):")
-    print(line(asyncio.run(_measure(items))))
+    """The rows `make bench` prints."""
+    print("\nDecisions (gRPC client stream, acknowledged after journaling) and responses:")
+    result = asyncio.run(_measure(items))
+    print(line(result))
+    print(pull_line(result))
 
 
 if __name__ == "__main__":

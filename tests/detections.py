@@ -160,6 +160,9 @@ def hidden_detection_bounds(doc: Mapping[str, Any]) -> dict[tuple[str, ...], tup
         groups += entries
     highs = highspy.Highs()  # type: ignore[no-untyped-call]
     highs.silent()
+    # One thread, as the gateway's audit runs HiGHS: the process shares one HiGHS scheduler,
+    # made by the first model run, and a model asking for another thread count fails to run.
+    highs.setOptionValue("threads", 1)
     # columns: items of each hidden cell (0..n-1), then its detections (n..2n-1)
     highs.addVars(2 * n, np.array([1.0] * n + [0.0] * n), np.full(2 * n, highspy.kHighsInf))
     highs.changeColsIntegrality(2 * n, np.arange(2 * n, dtype=np.int32), np.ones(2 * n, np.uint8))
