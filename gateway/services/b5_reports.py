@@ -36,7 +36,7 @@ from gateway.domain.partners import Partner, PartnerKind
 from gateway.domain.reports import ReportRecord
 from gateway.domain.weeks import last_complete, trailing
 from gateway.errors import FreezeMoved, StoreError, Unprotectable
-from gateway.ports import CellStore, Clock, ObservationStore, ReportStore, Signer
+from gateway.ports import ArrivalStore, CellStore, Clock, ObservationStore, ReportStore, Signer
 from gateway.share.disclosure import Audit
 from gateway.share.frozen import LATE_WINDOW_WEEKS, Published, freeze_rows, published
 from gateway.share.report import DEFAULT_TRENDS, build_report, published_pairs, report_bytes
@@ -65,9 +65,9 @@ class Built:
     fresh: bool  # False: the week was reported to this partner already (frozen)
 
 
-class ShareStore(ReportStore, CellStore, ObservationStore, Protocol):
-    """The store roles the share service uses: reports and frozen weeks, the gateway's cells
-    and the partners' observations."""
+class ShareStore(ReportStore, CellStore, ObservationStore, ArrivalStore, Protocol):
+    """The store roles the share service uses: reports and frozen weeks, the gateway's cells,
+    the partners' observations and the arrivals (AED coverage)."""
 
 
 class ShareService:
@@ -139,12 +139,16 @@ class ShareService:
         partner's report first wins, and its report is returned.
         """
         out: list[Built] = []
-        content: tuple[Published, list[TrendObservation]] | None = None
+        content: tuple[Published, list[TrendObservation], dict[str, tuple[int, int]]] | None = None
         for partner in self.recipients(only):
             existing = await self._store.report_of(partner.id, week)
             if existing is None:
                 if content is None:
-                    content = await self._published(week), await self._observations(week)
+                    content = (
+                        await self._published(week),
+                        await self._observations(week),
+                        await self._coverage(week),
+                    )
                 try:
                     made = await self._build_one(partner, week, *content)
                 except Unprotectable as exc:
@@ -174,6 +178,7 @@ class ShareService:
         week: str,
         content: Published,
         observations: list[TrendObservation],
+        coverage: dict[str, tuple[int, int]],
     ) -> Built | None:
         """Build, sign and store `partner`'s first report of `week`; None when one was stored
         meanwhile (another replica's)."""
@@ -197,6 +202,7 @@ class ShareService:
             late=content.late,
             before=content.before,
             audits=audits,
+            coverage=coverage,
         )
         envelope = sign_json_envelope(self._signer, REPORT_TYPE, report_bytes(doc))
         record = ReportRecord(report_id, partner.id, week, now, envelope)
@@ -218,6 +224,15 @@ class ShareService:
             },
         )
         return Built(position, record, queued, fresh=True)
+
+    async def _coverage(self, week: str) -> dict[str, tuple[int, int]]:
+        """The week's arrivals per origin country: (arrived, with AED before arrival)."""
+        out: dict[str, tuple[int, int]] = {}
+        for row in await self._store.arrival_coverage(week):
+            country = row.origin_country or "ZZ"
+            arrived, with_aed = out.get(country, (0, 0))
+            out[country] = (arrived + row.arrivals, with_aed + row.with_aed)
+        return out
 
     async def _observations(self, week: str) -> list[TrendObservation]:
         return [

@@ -92,6 +92,7 @@ MEASURES = frozenset(
         "preSuspensionItems",
         "detections",
         "rateMissing",
+        "itemsWithAed",
     }
 )
 
@@ -132,6 +133,7 @@ ALLOWED_FIELDS = frozenset(
         "ours",
         "partners",
         "lateArrivals",
+        "aedCoverage",
     }
 )
 

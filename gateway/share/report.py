@@ -68,6 +68,8 @@ CELL_TOTALS: tuple[tuple[str, ...], ...] = (
     ("valueBand",),
     PAIR,
 )
+COVERAGE_DIMENSIONS = ("week", "originCountry")
+COVERAGE_MEASURES = ("items", "itemsWithAed")  # items: arrivals of the week
 OBSERVATION_DIMENSIONS = ("week", "reporter", "originCountry", "hsChapter")
 OBSERVATION_MEASURES = ("items", "declaredValueUsd", "deMinimisItems", "detections", "rateMissing")
 MONEY = frozenset({"declaredValueUsd"})
@@ -319,6 +321,33 @@ def _combined(
     }
 
 
+def _coverage(
+    week: str,
+    coverage: Mapping[str, tuple[int, int]],
+    agreement: ShareAgreement,
+    audits: list[Audit],
+) -> Json:
+    """AED coverage of the week's arrivals per origin country (items arrived, of which with
+    AED before arrival), suppressed like every table: a country with fewer than k arrivals is
+    hidden, with complements until the audit proves nothing hidden can be narrowed."""
+    table = Table(
+        COVERAGE_DIMENSIONS,
+        COVERAGE_MEASURES,
+        {(week, country): (arrived, with_aed) for country, (arrived, with_aed) in coverage.items()},
+        totals=((),),
+    )
+    disclosed = disclose(table, agreement.k, protection=_protection(agreement))
+    audits.append(disclosed.audit)
+    grand = _level(disclosed, ())
+    return {
+        "week": week,
+        "cells": [_entry(COVERAGE_DIMENSIONS, COVERAGE_MEASURES, e) for e in disclosed.cells],
+        "totals": {
+            "grand": _entry((), COVERAGE_MEASURES, grand[0] if grand else Entry((), (0, 0)))
+        },
+    }
+
+
 # -- the report -------------------------------------------------------------------------------
 
 
@@ -343,6 +372,7 @@ def build_report(
     late: Mapping[str, Mapping[CellKey, CellCounts]] | None = None,
     before: Mapping[str, Mapping[CellKey, CellCounts]] | None = None,
     audits: list[Audit] | None = None,
+    coverage: Mapping[str, tuple[int, int]] | None = None,
 ) -> Json:
     """The report document (JSON-ready; see the module docstring), gated for disclosure.
 
@@ -353,6 +383,9 @@ def build_report(
     publishes (none when None); `before`: per week of `late`, everything published of its cells
     before (the late changes' floor in the audit; none when None). Same inputs, same document.
     `audits`, when given, receives the audit of each table disclosed (our cells first).
+    `coverage`: per origin country, (items arrived in `week`, of which with AED before arrival),
+    as known when the report is built; disclosed as a table of its own (`aedCoverage`); none
+    when None.
     Raises DisclosureError if a field or value is not an allow-listed aggregate, Unprotectable
     if a table's suppression cannot pass its audit.
     """
@@ -372,6 +405,8 @@ def build_report(
         "trends": _trends(week, cells, baseline, disclosed, trend_config),
         "lateArrivals": _late_arrivals(late or {}, before or {}, agreement, audits),
     }
+    if coverage is not None:
+        doc["aedCoverage"] = _coverage(week, coverage, agreement, audits)
     if agreement.combined_view:
         doc["combinedView"] = _combined(
             week, disclosed, observations, _protection(agreement), audits

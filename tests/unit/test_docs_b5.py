@@ -128,12 +128,13 @@ def full_report() -> dict[str, Any]:
         observations=[observation("AU", 7), observation("CA", 30)],
         generated_at=datetime(2026, 11, 30, 6, 0, tzinfo=UTC),
         report_id="r-1",
+        coverage={"CN": (40, 31), "VN": (12, 12), "FR": (3, 0)},
     )
 
 
 def test_a_full_report_matches_the_schema() -> None:
     doc = full_report()
-    assert {"combinedView", "trends", "cells"} <= set(doc)
+    assert {"combinedView", "trends", "cells", "aedCoverage"} <= set(doc)
     assert doc["trends"]["surges"]
     assert doc["trends"]["drops"]
     assert any(c["suppressed"] for c in doc["cells"])
