@@ -445,7 +445,12 @@ def summarise_report(doc: dict[str, Any]) -> str:
         f"{t['week']} {t['totals']['grand'].get('items', 'suppressed')} items"
         for t in doc["lateArrivals"]
     )
-    return (f"{len(cells)} cells ({hidden} suppressed, k={doc['k']}), "
+    coverage = doc.get("aedCoverage", {"cells": [], "totals": {"grand": {}}})
+    grand = coverage["totals"]["grand"]
+    aed = (f"AED coverage: {len(coverage['cells'])} origin countries, "
+           f"{grand.get('items', 'suppressed')} arrivals, "
+           f"{grand.get('itemsWithAed', 'suppressed')} with AED; ")  # fmt: skip
+    return (f"{len(cells)} cells ({hidden} suppressed, k={doc['k']}), {aed}"
             f"{total.get('items', '?')} items in total; "
             f"trends: {len(trends['surges'])} surges, {len(trends['drops'])} drops, "
             f"{len(trends['insufficientHistory'])} pairs with insufficient history; "
