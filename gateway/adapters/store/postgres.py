@@ -238,10 +238,12 @@ _ANSWER = """
 UPDATE decisions SET answered_by = $1 WHERE position = $2 AND answered_by IS NULL
 RETURNING position
 """
+# Each side limited in its own index order first: left to itself the planner sorts every row
+# after the cursor (a page from the start of a 100,000-row journal took 25 ms, not 0.3).
 _READ_FEED = f"""
-SELECT {FEED_COLUMNS} FROM journal WHERE position > $1
+(SELECT {FEED_COLUMNS} FROM journal WHERE position > $1 ORDER BY position LIMIT $2)
 UNION ALL
-SELECT {EVENT_COLUMNS} FROM events WHERE position > $1
+(SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2)
 ORDER BY position LIMIT $2
 """  # noqa: S608 (constants)
 _READ_EVENTS = f"""
@@ -290,9 +292,11 @@ FROM observations WHERE week = ANY($1::text[]) ORDER BY id
 # under the journal lock, so none commits later below a position seen). A decision has no
 # function nor envelope.
 _READ_FOLD = """
-SELECT position, partner, item_id, function, envelope FROM journal WHERE position > $1
+(SELECT position, partner, item_id, function, envelope FROM journal WHERE position > $1
+ ORDER BY position LIMIT $2)
 UNION ALL
-SELECT position, partner, item_id, NULL, NULL FROM decisions WHERE position > $1
+(SELECT position, partner, item_id, NULL, NULL FROM decisions WHERE position > $1
+ ORDER BY position LIMIT $2)
 ORDER BY position LIMIT $2
 """
 _SELECT_POSITION = "SELECT position FROM positions WHERE name = $1"
