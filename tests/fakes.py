@@ -34,6 +34,7 @@ from gateway.domain.decisions import (
     DecisionAsk,
     DecisionCommit,
     DecisionInputs,
+    Detection,
     EventEntry,
     EventRow,
     StoredDecision,
@@ -391,12 +392,22 @@ class InMemoryStore:
 
     # -- detections in the cells (semantics: gateway/adapters/store/cells.py) ----------------
 
+    def _may_detect(self, position: int, decision: StoredDecision) -> bool:
+        item = (decision.decision.partner, decision.decision.item_id)
+        return any(
+            (d.decision.partner, d.decision.item_id) == item
+            and d.decision.detection not in (None, Detection.NONE)
+            for p, d in self.decision_rows.items()
+            if p <= position
+        )
+
     async def read_fold(self, after: int, limit: int) -> list[FoldRow]:
         await self.ping()
         rows: list[FoldRow] = [*await self.read_records(after, limit)]
+        marks = sorted(self.decision_rows.items())
         rows += [
-            DecisionMark(p, d.decision.partner, d.decision.item_id)
-            for p, d in sorted(self.decision_rows.items())
+            DecisionMark(p, d.decision.partner, d.decision.item_id, self._may_detect(p, d))
+            for p, d in marks
             if p > after
         ]
         return sorted(rows, key=lambda row: row.position)[: max(limit, 0)]

@@ -76,6 +76,9 @@ class DecisionMark:
     position: int
     partner: str
     item_id: str
+    # Whether a decision of the item up to this one carries a detection: without one neither
+    # this decision nor any before it can make the item a detection (the fold skips it).
+    may_detect: bool = True
 
 
 #: What the share aggregation folds, in one position order (Store.read_fold).

@@ -172,6 +172,8 @@ class Aggregator:
 
     async def _decided(self, row: DecisionMark, page: _Page) -> list[DetectionTerm]:
         """The detection a decision adds to or takes from its item's current cell."""
+        if not row.may_detect:
+            return []  # no detection among its decisions up to it: nothing changes
         before = await page.detected(row.partner, row.item_id, row.position)
         now = await page.detected(row.partner, row.item_id, row.position + 1)
         if before == now:

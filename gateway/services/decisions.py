@@ -190,10 +190,11 @@ class DecisionService:
         ]
         inputs = await self._store.decision_inputs(asks) if asks else []
         now = self._clock.now()  # the batch's decisions are made at one moment
+        stamp = _timestamp(now)
         pending: list[tuple[int, _Pending]] = []
         for index, found in zip(checked, inputs, strict=True):
             try:
-                result = self._check(decisions[index], found, now)
+                result = self._check(decisions[index], found, now, stamp)
             except GatewayError as exc:
                 outcomes[index] = exc
                 continue
@@ -210,7 +211,7 @@ class DecisionService:
         ]
 
     def _check(
-        self, decision: Decision, found: DecisionInputs, now: datetime
+        self, decision: Decision, found: DecisionInputs, now: datetime, stamp: Timestamp
     ) -> DecisionOutcome | _Pending:
         """The replay of a stored decision, or the decision ready to sign; raises the error
         that refuses it."""
@@ -238,11 +239,15 @@ class DecisionService:
                 f"item {decision.item_id!r} version {decision.version} is not routed to "
                 f"{consumer.name}: a consumer decides only on the items its routing takes"
             )
-        decision = _with_partner(decision, entry.partner)
+        if decision.partner != entry.partner:
+            decision = _with_partner(decision, entry.partner)
         after = max((d.position for d in found.decisions), default=0)
         provisional = StoredDecision(after + 1, decision, entry.message_id, now)
-        status = item_status([*found.decisions, provisional])
-        payload = _decision_record(provisional, status).SerializeToString(deterministic=True)
+        # The first decision on an item is its status (the common case: no need to rank).
+        status = (
+            item_status([*found.decisions, provisional]) if found.decisions else decision.code.value
+        )
+        payload = _decision_record(provisional, status, stamp).SerializeToString(deterministic=True)
         push = self.pushes_responses(entry.partner)
         return _Pending(provisional, entry, after, status, payload, push)
 
@@ -381,7 +386,9 @@ def _timestamp(moment: datetime) -> Timestamp:
     return stamp
 
 
-def _decision_record(stored: StoredDecision, status: str) -> decisions_pb2.DecisionRecord:
+def _decision_record(
+    stored: StoredDecision, status: str, decided_at: Timestamp
+) -> decisions_pb2.DecisionRecord:
     d = stored.decision
     return decisions_pb2.DecisionRecord(
         decision_id=d.decision_id,
@@ -396,7 +403,7 @@ def _decision_record(stored: StoredDecision, status: str) -> decisions_pb2.Decis
         if d.detection
         else decisions_pb2.DETECTION_UNSPECIFIED,
         note=d.note,
-        decided_at=_timestamp(stored.decided_at),
+        decided_at=decided_at,
         item_status=status,
     )
 

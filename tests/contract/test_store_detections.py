@@ -61,7 +61,7 @@ async def test_read_fold_gives_records_and_decisions_in_one_order_without_answer
 
     records = {r.position: r for r in await store.read_records(0, 100)}
     assert [r.position for r in rows] == [p1, asked, p2, refused, p3]
-    assert rows[1] == DecisionMark(asked, PARTNER, ITEM)
+    assert rows[1] == DecisionMark(asked, PARTNER, ITEM, may_detect=False)  # no detection yet
     assert rows[3] == DecisionMark(refused, PARTNER, ITEM)
     assert [r for r in rows if isinstance(r, RecordRow)] == [records[p] for p in (p1, p2, p3)]
     assert await store.last_position() == p3

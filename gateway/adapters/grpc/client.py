@@ -299,7 +299,7 @@ async def decide_stream(
     target: str,
     requests: Iterable[decisions_pb2.DecideRequest],
     *,
-    batch: int = 500,
+    batch: int = 1000,
     tls: ClientTls | None = None,
 ) -> list[decisions_pb2.DecideOutcome]:
     """Report many decisions on one DecideStream, `batch` to a message; every outcome, in

@@ -35,7 +35,7 @@ from gateway.services.decisions import DecisionService
 from gateway.wire import decisions_pb2, decisions_pb2_grpc
 
 BATCH = 1000  # most decisions in one DecideBatch
-PIPELINE = 2  # DecideBatches of one stream being decided at once
+PIPELINE = 8  # DecideBatches of one stream being decided at once
 
 
 class DecisionsServicer(decisions_pb2_grpc.DecisionsServicer):
@@ -111,19 +111,21 @@ class DecisionsServicer(decisions_pb2_grpc.DecisionsServicer):
         return decision_from_wire(consumer, request.decision)
 
 
+_CODES = {decisions_pb2.DecisionCode.Value(c.value): c for c in DecisionCode}
+_DETECTIONS = {decisions_pb2.Detection.Value(d.value): d for d in Detection}
+
+
 def decision_from_wire(consumer: str, d: decisions_pb2.Decision) -> Decision:
     """The domain Decision a wire Decision states (InputError for unknown enum values)."""
-    if d.code == decisions_pb2.DECISION_CODE_UNSPECIFIED:
-        raise InputError("code is required: one of " + ", ".join(c.value for c in DecisionCode))
-    try:
-        code = DecisionCode(decisions_pb2.DecisionCode.Name(d.code))
-        detection = (
-            Detection(decisions_pb2.Detection.Name(d.detection))
-            if d.detection != decisions_pb2.DETECTION_UNSPECIFIED
-            else None
-        )
-    except ValueError as exc:
-        raise InputError(f"unknown decision code or detection: {exc}") from exc
+    code = _CODES.get(d.code)
+    if code is None:
+        known = ", ".join(c.value for c in DecisionCode)
+        raise InputError(f"code is required and must be one of {known} (got {d.code})")
+    detection = None
+    if d.detection != decisions_pb2.DETECTION_UNSPECIFIED:
+        detection = _DETECTIONS.get(d.detection)
+        if detection is None:
+            raise InputError(f"unknown detection {d.detection}")
     return Decision(
         decision_id=d.decision_id,
         consumer=consumer,

@@ -334,7 +334,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 UNIQUE (consumer, decision_id)
             )
             """,
-            "CREATE INDEX decisions_by_item ON decisions (partner, item_id, position)",
+            "CREATE INDEX decisions_by_item ON decisions (item_id, partner, position)",
             """
             CREATE TABLE arrivals (
                 item_id        TEXT    NOT NULL,
@@ -615,7 +615,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 UNIQUE (consumer, decision_id)
             )
             """,
-            "CREATE INDEX decisions_by_item ON decisions (partner, item_id, position)",
+            "CREATE INDEX decisions_by_item ON decisions (item_id, partner, position)",
             """
             CREATE TABLE arrivals (
                 item_id        text        NOT NULL,

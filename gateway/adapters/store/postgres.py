@@ -292,11 +292,15 @@ FROM observations WHERE week = ANY($1::text[]) ORDER BY id
 # under the journal lock, so none commits later below a position seen). A decision has no
 # function nor envelope.
 _READ_FOLD = """
-(SELECT position, partner, item_id, function, envelope FROM journal WHERE position > $1
- ORDER BY position LIMIT $2)
+(SELECT position, partner, item_id, function, envelope, false AS may_detect FROM journal
+ WHERE position > $1 ORDER BY position LIMIT $2)
 UNION ALL
-(SELECT position, partner, item_id, NULL, NULL FROM decisions WHERE position > $1
- ORDER BY position LIMIT $2)
+(SELECT d.position, d.partner, d.item_id, NULL, NULL,
+        EXISTS (SELECT 1 FROM decisions AS e
+               WHERE e.item_id = d.item_id AND e.partner = d.partner
+                 AND e.position <= d.position AND e.detection IS NOT NULL
+                 AND e.detection <> 'NONE')
+ FROM decisions AS d WHERE d.position > $1 ORDER BY d.position LIMIT $2)
 ORDER BY position LIMIT $2
 """
 _SELECT_POSITION = "SELECT position FROM positions WHERE name = $1"
@@ -725,7 +729,7 @@ class PostgresStore:
         return [
             RecordRow(int(r[0]), r[1], r[2], _FUNCTIONS[r[3]], bytes(r[4]))
             if r[3] is not None
-            else DecisionMark(int(r[0]), r[1], r[2])
+            else DecisionMark(int(r[0]), r[1], r[2], bool(r[5]))
             for r in rows
         ]
 

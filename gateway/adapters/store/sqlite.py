@@ -211,13 +211,16 @@ SELECT {DECISION_COLUMNS} FROM decisions WHERE partner = ? AND item_id = ? ORDER
 _FIND_DECISION = f"""
 SELECT {DECISION_COLUMNS} FROM decisions WHERE consumer = ? AND decision_id = ?
 """  # noqa: S608 (constants)
-_LAST_DECISION = """
-SELECT coalesce(max(position), 0) FROM decisions WHERE partner = ? AND item_id = ?
+_LATEST_VERSIONS = """
+SELECT partner, item_id, max(version) FROM journal WHERE item_id IN ({}) GROUP BY partner, item_id
 """
-_LATEST_VERSION = "SELECT max(version) FROM journal WHERE partner = ? AND item_id = ?"
-_ITEM_VERSIONS = f"""
-SELECT {VERSION_COLUMNS} FROM journal WHERE item_id = ? ORDER BY position
-"""  # noqa: S608 (constants)
+_LAST_DECISIONS = """
+SELECT partner, item_id, max(position) FROM decisions WHERE item_id IN ({})
+GROUP BY partner, item_id
+"""
+_TAKEN = "SELECT consumer, decision_id FROM decisions WHERE consumer = ? AND decision_id IN ({})"
+VERSION_SELECT = f"SELECT {VERSION_COLUMNS} FROM journal "  # noqa: S608 (constants)
+DECISION_SELECT = f"SELECT {DECISION_COLUMNS} FROM decisions "  # noqa: S608 (constants)
 _ANSWER = "UPDATE decisions SET answered_by = ? WHERE position = ? AND answered_by IS NULL"
 _READ_FEED = f"""
 SELECT {FEED_COLUMNS} FROM journal WHERE position > ?
@@ -279,10 +282,15 @@ FROM cells
 # One compound statement: one snapshot of both tables, merged in position order (each side is
 # read in its primary key's order). A decision has no function nor envelope.
 _READ_FOLD = """
-SELECT position, partner, item_id, function, envelope FROM journal WHERE position > ?
+SELECT position, partner, item_id, function, envelope, 0 FROM journal WHERE position > ?
 UNION ALL
-SELECT position, partner, item_id, NULL, NULL FROM decisions WHERE position > ?
-ORDER BY position LIMIT ?
+SELECT d.position, d.partner, d.item_id, NULL, NULL,
+       EXISTS (SELECT 1 FROM decisions AS e
+               WHERE e.item_id = d.item_id AND e.partner = d.partner
+                 AND e.position <= d.position AND e.detection IS NOT NULL
+                 AND e.detection <> 'NONE')
+FROM decisions AS d WHERE d.position > ?
+ORDER BY 1 LIMIT ?
 """
 _SELECT_POSITION = "SELECT position FROM positions WHERE name = ?"
 _MOVE_POSITION = "UPDATE positions SET position = ? WHERE name = ? AND position = ?"
@@ -988,7 +996,7 @@ def _fold_rows(conn: sqlite3.Connection, after: int, limit: int) -> list[FoldRow
     return [
         RecordRow(int(r[0]), r[1], r[2], _FUNCTIONS[r[3]], r[4])
         if r[3] is not None
-        else DecisionMark(int(r[0]), r[1], r[2])
+        else DecisionMark(int(r[0]), r[1], r[2], bool(r[5]))
         for r in conn.execute(_READ_FOLD, (after, after, limit))
     ]
 
@@ -1254,32 +1262,53 @@ def _feed_rows(conn: sqlite3.Connection, after: int, limit: int) -> list[Journal
 
 
 def _decision_inputs(conn: sqlite3.Connection, asks: list[DecisionAsk]) -> list[DecisionInputs]:
-    """Every ask's inputs in one read transaction (one snapshot)."""
+    """Every ask's inputs in one read transaction (one snapshot), a few set queries for all."""
     conn.execute("BEGIN")
     try:
+        items = list(dict.fromkeys(ask.item_id for ask in asks))
+        versions: dict[str, list[JournalEntry]] = {}
+        for r in _in_list(conn, VERSION_SELECT + "WHERE item_id IN ({}) ORDER BY position", items):
+            versions.setdefault(r[3], []).append(version_entry(r))
+        decisions: dict[tuple[str, str], list[StoredDecision]] = {}
+        for r in _in_list(conn, DECISION_SELECT + "WHERE item_id IN ({}) ORDER BY position", items):
+            decisions.setdefault((r[3], r[4]), []).append(stored_decision(r))
+        existing: dict[tuple[str, str], StoredDecision] = {}
+        ids = [(ask.consumer, ask.decision_id) for ask in asks]
+        sql = DECISION_SELECT + "WHERE consumer = ? AND decision_id IN ({})"
+        for r in _by_consumer(conn, sql, ids):
+            existing[r[1], r[2]] = stored_decision(r)
         found = []
         for ask in asks:
-            row = conn.execute(_FIND_DECISION, (ask.consumer, ask.decision_id)).fetchone()
-            versions = tuple(
-                version_entry(r)
-                for r in conn.execute(_ITEM_VERSIONS, (ask.item_id,))
-                if not ask.partner or r[1] == ask.partner
+            mine = tuple(
+                v
+                for v in versions.get(ask.item_id, ())
+                if not ask.partner or v.partner == ask.partner
             )
-            partner = only_partner(versions)
-            decisions = (
-                tuple(
-                    stored_decision(r)
-                    for r in conn.execute(_ITEM_DECISIONS, (partner, ask.item_id))
-                )
-                if partner is not None
-                else ()
-            )
+            partner = only_partner(mine)
+            history = tuple(decisions.get((partner, ask.item_id), ())) if partner else ()
             found.append(
-                DecisionInputs(None if row is None else stored_decision(row), versions, decisions)
+                DecisionInputs(existing.get((ask.consumer, ask.decision_id)), mine, history)
             )
         return found
     finally:
         conn.execute("COMMIT")
+
+
+def _by_consumer(conn: sqlite3.Connection, sql: str, ids: list[tuple[str, str]]) -> Iterator[Row]:
+    """`sql` (`consumer = ?` first, then an IN list of decision ids) for each consumer of
+    `ids` ((consumer, decision id) pairs): the UNIQUE (consumer, decision_id) index's probes."""
+    by_consumer: dict[str, list[str]] = {}
+    for consumer, decision_id in ids:
+        by_consumer.setdefault(consumer, []).append(decision_id)
+    for consumer, decision_ids in by_consumer.items():
+        yield from _in_list(conn, sql, list(dict.fromkeys(decision_ids)), consumer)
+
+
+def _in_list(conn: sqlite3.Connection, sql: str, values: list[str], *before: str) -> Iterator[Row]:
+    """`sql` (one `{}` for the placeholders of an IN list) over `values`, chunk by chunk."""
+    for start in range(0, len(values), _IN_LIST_CHUNK):
+        chunk = values[start : start + _IN_LIST_CHUNK]
+        yield from conn.execute(sql.format(",".join("?" * len(chunk))), (*before, *chunk))
 
 
 def _next_event_position(conn: sqlite3.Connection) -> int:
@@ -1306,30 +1335,39 @@ def _insert_event(conn: sqlite3.Connection, event: EventEntry) -> int:
 def _commit_decisions(
     conn: sqlite3.Connection, commits: list[DecisionCommit]
 ) -> list[int | GatewayError]:
-    """Each commit checked against the store and the commits before it in the batch; the
-    accepted ones inserted together, at consecutive positions."""
+    """Each commit checked against the store (read by a few set queries for the batch) and the
+    commits before it in the batch; the accepted ones inserted together, at consecutive
+    positions."""
+    items = list(dict.fromkeys(c.decision.item_id for c in commits))
+    latest: dict[tuple[str, str], int] = {}
+    for partner, item_id, version in _in_list(conn, _LATEST_VERSIONS, items):
+        latest[partner, item_id] = int(version)
+    last: dict[tuple[str, str], int] = {}  # (partner, item) -> its last decision
+    for partner, item_id, position in _in_list(conn, _LAST_DECISIONS, items):
+        last[partner, item_id] = int(position)
+    taken = {
+        (consumer, decision_id)
+        for consumer, decision_id in _by_consumer(
+            conn, _TAKEN, [(c.decision.consumer, c.decision.decision_id) for c in commits]
+        )
+    }
     outcomes: list[int | GatewayError] = []
     position = _next_event_position(conn)
     events: list[Row] = []
     decisions: list[Row] = []
     pushes: list[Row] = []  # the posts' responses, due at once: in the decisions' transaction
-    taken: set[tuple[str, str]] = set()  # (consumer, decision_id) stored by this batch
-    last: dict[tuple[str, str], int] = {}  # (partner, item) -> its last decision in this batch
     for commit in commits:
         d = commit.decision
         item = (d.partner, d.item_id)
-        latest = conn.execute(_LATEST_VERSION, item).fetchone()[0]
-        if latest is not None and int(latest) != d.version:
-            outcomes.append(StaleVersion(d.item_id, d.version, int(latest)))
+        version = latest.get(item)
+        if version is not None and version != d.version:
+            outcomes.append(StaleVersion(d.item_id, d.version, version))
             continue
         key = (d.consumer, d.decision_id)
-        if key in taken or conn.execute(_FIND_DECISION, key).fetchone() is not None:
+        if key in taken:
             outcomes.append(DecisionTaken(d.consumer, d.decision_id))
             continue
-        previous = last.get(item)
-        if previous is None:
-            previous = int(conn.execute(_LAST_DECISION, item).fetchone()[0])
-        if previous != commit.after:
+        if last.get(item, 0) != commit.after:
             outcomes.append(DecisionMoved(d.item_id))
             continue
         events.append(event_params(position, commit.event))
