@@ -154,6 +154,14 @@ _FUNCTIONS = {f.value: f for f in ItemFunction}
 # Errors caused by one message's data: its batch is retried message by message.
 _DATA_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 
+# What a store that went away (or a connection closed mid-transaction) raises.
+_STORE_TROUBLE = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 _JOURNAL_KEYS = ("journal_record_id_key", "journal_partner_item_id_version_key")  # UNIQUEs
 _LOCK = "SELECT pg_advisory_xact_lock($1::int4, $2::int4)"
 _INSERT_MESSAGES = """
@@ -476,7 +484,7 @@ class PostgresStore:
                 self._dsn, min_size=1, max_size=self._pool_size, server_settings=settings,
                 timeout=self._connect_timeout, command_timeout=None,
             )  # fmt: skip
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except _STORE_TROUBLE as exc:
             raise StoreError(f"cannot open the PostgreSQL store: {_reason(exc)}") from exc
         try:
             async with _translated(), pool.acquire() as conn:
@@ -1113,10 +1121,14 @@ def _message_failure(exc: StoreError, commit: Commit[JournalEntry]) -> StoreErro
 
 @asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
-    """asyncpg and socket errors become StoreError (the message never holds the DSN)."""
+    """asyncpg and socket errors become StoreError (the message never holds the DSN).
+
+    InternalClientError is among them: a connection closed under an operation in progress
+    leaves asyncpg's protocol in a state it reports so ("cannot switch to state 15; another
+    operation (2) is in progress"), and the request must be answered 503, never 500."""
     try:
         yield
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except _STORE_TROUBLE as exc:
         raise StoreError(f"PostgreSQL store: {_reason(exc)}") from exc
 
 
@@ -1127,7 +1139,7 @@ def _reason(exc: BaseException) -> str:
 async def _quietly_close(conn: asyncpg.Connection) -> None:
     try:
         await conn.close(timeout=5)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+    except _STORE_TROUBLE:
         conn.terminate()
 
 
