@@ -42,7 +42,7 @@ from tests.e2e.helpers import document, items
 pytestmark = pytest.mark.slow
 
 PATH = "/v1/aed/itmatt"
-PROBLEMS = "https://aedgw.example/problems/"
+PROBLEMS = "/problems/"
 WINDOW = 300
 #: Everything a request can have covered: what the gateway requires, and more.
 FULL = (

@@ -21,7 +21,7 @@ from tests.e2e.test_b5 import FEEDS, customs_partner
 
 pytestmark = pytest.mark.slow
 LAYOUT = {"au-abf": "csv", "ca-cbsa": "jsonl", "gb-bf": "xml"}
-PROBLEM_TYPE = "https://aedgw.example/problems/wrong-feed-layout"
+PROBLEM_TYPE = "/problems/wrong-feed-layout"
 WEEKS = [f"2026-W{n:02d}" for n in range(1, 54)]  # whichever week FEEDS are of
 MISDIRECTED = [
     (sender, receiver, media)

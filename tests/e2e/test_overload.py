@@ -21,7 +21,7 @@ from gateway.config import HttpSettings
 from .conftest import PartnerKit, World, make_settings
 from .helpers import document, items
 
-PROBLEMS = "https://aedgw.example/problems/"
+PROBLEMS = "/problems/"
 Partners = tuple[Path, dict[str, PartnerKit]]
 
 

@@ -56,6 +56,7 @@ from gateway.services.b5_intake import FeedPipeline
 from gateway.services.itmatt_intake import Pipeline
 
 from .problems import PROBLEM_JSON, problem, problem_for, status_of
+from .problems import page as problems_page
 from .ratelimit import Admission, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def build_app(deps: EdgeDeps) -> web.Application:
     app.router.add_get("/v1/b5/reports", pull_reports)
     app.router.add_get("/v1/aed/responses", pull_responses)
     app.router.add_get("/.well-known/jwks.json", jwks)
+    app.router.add_get("/problems/{slug}", problem_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -517,6 +519,14 @@ async def jwks(request: web.Request) -> web.Response:
     return web.Response(
         body=body, content_type="application/jwk-set+json", headers={"Cache-Control": "max-age=300"}
     )
+
+
+async def problem_page(request: web.Request) -> web.Response:
+    """GET /problems/<slug>: the page a problem document's `type` refers to."""
+    text = problems_page(request.match_info["slug"])
+    if text is None:
+        raise web.HTTPNotFound(reason="no such problem type")
+    return web.Response(text=text, content_type="text/html")
 
 
 async def healthz(_request: web.Request) -> web.Response:
