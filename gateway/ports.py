@@ -136,7 +136,7 @@ class DecisionStore(Protocol):
         DecisionMoved, DecisionTaken)."""
 
     async def fold_position(self, name: str) -> int:
-        """A named fold position ('answers', 'detections'; 0 before any fold)."""
+        """A named fold position ('answers'; 0 before any fold)."""
 
     async def commit_answers(self, after: int, upto: int, answers: Sequence[AnswerCommit]) -> None:
         """Mark the answered requests, write their ANSWER events and move the 'answers'

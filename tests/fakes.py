@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.adapters.store.arrivals import new_result
 from gateway.adapters.store.cells import add, check_span
 from gateway.adapters.store.cursors import advance
-from gateway.adapters.store.decisions import ANSWERS, DETECTIONS
+from gateway.adapters.store.decisions import ANSWERS
 from gateway.adapters.store.frozen import check_rows
 from gateway.adapters.store.journal import clash_is_a_race
 from gateway.adapters.store.outbox import as_utc, bounded_error, check_lease
@@ -87,7 +87,7 @@ class InMemoryStore:
         self.events: list[EventRow] = []  # decisions, answers, NO_AED: the same positions
         self.sequence = 0  # the last position given (journal rows and events share it)
         self.decision_rows: dict[int, StoredDecision] = {}  # by position
-        self.fold_positions: dict[str, int] = {ANSWERS: 0, DETECTIONS: 0}
+        self.fold_positions: dict[str, int] = {ANSWERS: 0}
         # (item_id, arrived_at) -> the arrival and its outcome, in storage order
         self.arrival_rows: dict[tuple[str, datetime], tuple[ArrivalCommit, ArrivalResult]] = {}
         self.cursors: dict[str, int] = {}

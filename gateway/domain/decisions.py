@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -254,14 +254,13 @@ class DecisionInputs:
     decisions: tuple[StoredDecision, ...]  # the item's decisions (of the one post sending it)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class DecisionOutcome:
     """What the gateway made of a decision: stored (or replayed) at `position`."""
 
     decision: StoredDecision
     replayed: bool
     status: str
-    answers: list[Answer] = field(default_factory=list)
 
 
 def check_decision(decision: Decision) -> None:

@@ -48,7 +48,6 @@ from gateway.domain.messages import ItemFunction
 from gateway.domain.responses import Response
 
 ANSWERS = "answers"  # the positions row of the answer worker
-DETECTIONS = "detections"  # the positions row of the detections fold
 
 _FUNCTIONS = {f.value: f for f in ItemFunction}
 _KINDS = {k.value: k for k in EventKind}

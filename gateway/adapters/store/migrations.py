@@ -56,8 +56,7 @@ Version 5 (decisions, answers, arrivals; see decisions.py):
                   accepted AED came before it (`aed_at`, the first accepted version's
                   received_at, NULL without) and the lead time; `no_aed` the NO_AED event's
                   position (see arrivals.py)
-    positions     'answers' and 'detections': how far the journal and events are folded into
-                  answered requests and B5 detections
+    positions     'answers': how far the journal is folded into answered requests
 
 Version 6 (responses to posts; see outbox.py):
 
@@ -71,9 +70,10 @@ Version 6 (responses to posts; see outbox.py):
 Version 7 (B5 detections in the cells; version 6 is the outbox's):
 
     cells         from now on hold the detections decisions give (cells.py, `read_fold`),
-                  folded under the 'aggregation' position with the items, so the 'detections'
-                  position stays unused. A store holding a decision that gives a detection
-                  (a refusal with one) has cells folded without it: they are emptied and the
+                  folded under the 'aggregation' position with the items (one order, one
+                  position: a detection is never folded apart from its item). A store
+                  holding a decision that gives a detection (a refusal with one) has cells
+                  folded without it: they are emptied and the
                   aggregation position set back to 0, so the cells are folded again, with the
                   detections, from the journal and the decisions. Any other store is left as
                   it is. Frozen weeks keep what they froze: a detection of a week reported
@@ -352,7 +352,6 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             """,
             "CREATE INDEX arrivals_by_week ON arrivals (week, partner)",
             "INSERT INTO positions (name, position) VALUES ('answers', 0)",
-            "INSERT INTO positions (name, position) VALUES ('detections', 0)",
         ),
     ),
     Migration(
@@ -633,7 +632,6 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             """,
             "CREATE INDEX arrivals_by_week ON arrivals (week, partner)",
             "INSERT INTO positions (name, position) VALUES ('answers', 0)",
-            "INSERT INTO positions (name, position) VALUES ('detections', 0)",
         ),
     ),
     Migration(
